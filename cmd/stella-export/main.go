@@ -1,0 +1,17 @@
+// Command stella-export plans, runs, packages, signs, verifies and announces
+// offline (air-gapped) exports. See README.md and `stella-export help`.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/stella-ops/stella-export/internal/commands"
+)
+
+func main() {
+	ctx, stop := commands.SignalContext(context.Background())
+	code := commands.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,122 @@
+// Package atomicfile writes an output so that it appears whole or not at
+// all: data goes to a hidden temporary file in the target directory, which is
+// synced and then renamed into place. Without Force an existing target is
+// never replaced, not even by a race: the final step is a hard link, which
+// fails if the name exists.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
+)
+
+// ExistsError says the target exists and Force was not given.
+type ExistsError struct{ Path string }
+
+func (e *ExistsError) Error() string { return fmt.Sprintf("%s already exists", e.Path) }
+
+func (e *ExistsError) Unwrap() []error { return []error{fs.ErrExist, exitcode.ErrConflict} }
+
+// File is an output being written.
+type File struct {
+	*os.File
+	final string
+	force bool
+	done  bool
+}
+
+// Create starts writing path. It fails with *ExistsError when path exists
+// and force is false.
+func Create(path string, force bool) (*File, error) {
+	if !force {
+		if _, err := os.Lstat(path); err == nil {
+			return nil, &ExistsError{Path: path}
+		}
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".*.partial")
+	if err != nil {
+		return nil, fmt.Errorf("create output in %s: %w", dir, err)
+	}
+	return &File{File: f, final: path, force: force}, nil
+}
+
+// Name is the final path.
+func (f *File) Name() string { return f.final }
+
+// TempName is the temporary file's path.
+func (f *File) TempName() string { return f.File.Name() }
+
+// Commit syncs the data, closes the file and moves it to its final name.
+func (f *File) Commit() error {
+	if f.done {
+		return errors.New("atomicfile: already finished")
+	}
+	f.done = true
+	tmp := f.File.Name()
+	err := f.File.Chmod(0o644)
+	if err == nil {
+		err = f.File.Sync()
+	}
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", f.final, err)
+	}
+	if f.force {
+		if err := os.Rename(tmp, f.final); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("rename into %s: %w", f.final, err)
+		}
+		return syncDir(filepath.Dir(f.final))
+	}
+	if err := os.Link(tmp, f.final); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			os.Remove(tmp)
+			return &ExistsError{Path: f.final}
+		}
+		// File systems without hard links: check, then rename.
+		if _, serr := os.Lstat(f.final); serr == nil {
+			os.Remove(tmp)
+			return &ExistsError{Path: f.final}
+		}
+		if err := os.Rename(tmp, f.final); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("rename into %s: %w", f.final, err)
+		}
+		return syncDir(filepath.Dir(f.final))
+	}
+	os.Remove(tmp)
+	return syncDir(filepath.Dir(f.final))
+}
+
+// Abort discards the temporary file. It is safe to call after Commit, and
+// more than once.
+func (f *File) Abort() error {
+	if f.done {
+		return nil
+	}
+	f.done = true
+	f.File.Close()
+	return os.Remove(f.File.Name())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	d.Sync()
+	return nil
+}

@@ -1,0 +1,112 @@
+package bundle
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
+)
+
+// ErrLink is wrapped when the input holds a symbolic or hard link and links
+// are not followed.
+var ErrLink = errors.New("links are not followed")
+
+// DirSources lists every file and directory below root as payload sources
+// named relative to root. Symbolic links, hard links (files with more than
+// one name), devices, FIFOs and sockets are refused with the path named
+// (exit 3) unless followLinks is set, in which case links are resolved
+// (directory cycles are still refused) and special files still refused.
+func DirSources(root string, followLinks bool) ([]Source, error) {
+	fi, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("read input directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory: %w", root, exitcode.ErrUsage)
+	}
+	w := &walker{root: root, follow: followLinks, active: map[fileID]bool{}}
+	if id, ok := idOf(fi); ok {
+		w.active[id] = true
+	}
+	if err := w.walk(root, ""); err != nil {
+		return nil, err
+	}
+	return w.out, nil
+}
+
+type walker struct {
+	root   string
+	follow bool
+	active map[fileID]bool // directories on the current path, for cycle detection
+	out    []Source
+}
+
+func (w *walker) walk(dir, rel string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read directory %s: %w", dir, err)
+	}
+	for _, de := range ents {
+		path := filepath.Join(dir, de.Name())
+		name := rel + de.Name()
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", path, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if !w.follow {
+				target, _ := os.Readlink(path)
+				return fmt.Errorf("%s: symbolic link to %q: %w: %w", path, target, ErrLink, exitcode.ErrInvalid)
+			}
+			if fi, err = os.Stat(path); err != nil {
+				return fmt.Errorf("follow link %s: %w", path, err)
+			}
+		}
+		switch {
+		case fi.IsDir():
+			id, ok := idOf(fi)
+			if ok && w.active[id] {
+				return fmt.Errorf("%s: directory loop through a symbolic link: %w", path, exitcode.ErrInvalid)
+			}
+			w.out = append(w.out, Source{Name: name + "/", Origin: path})
+			if ok {
+				w.active[id] = true
+			}
+			err := w.walk(path, name+"/")
+			if ok {
+				delete(w.active, id)
+			}
+			if err != nil {
+				return err
+			}
+		case fi.Mode().IsRegular():
+			if !w.follow && linkCount(fi) > 1 {
+				return fmt.Errorf("%s: hard link (the file has %d names): %w: %w", path, linkCount(fi), ErrLink, exitcode.ErrInvalid)
+			}
+			p := path
+			w.out = append(w.out, Source{Name: name, Size: fi.Size(), Origin: path,
+				Open: func() (io.ReadCloser, error) { return os.Open(p) }})
+		default:
+			return fmt.Errorf("%s: %s is not a regular file or directory: %w", path, kind(fi.Mode()), exitcode.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}

@@ -1,0 +1,230 @@
+// Package checksums reads and writes checksums.txt (SPEC.md section 2):
+//
+//	root sha256:<merkle root>
+//	<sha256 hex>  <path>
+//	...
+//
+// Every line after the first is in `sha256sum` text format, so in an
+// extracted bundle `tail -n +2 checksums.txt | sha256sum -c -` checks every
+// file. Paths are sorted byte-wise and unique; the root is the RFC 6962
+// Merkle Tree Hash of those lines without their LF (package merkle).
+package checksums
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/safepath"
+)
+
+// Name is the file's name at the top of every bundle.
+const Name = "checksums.txt"
+
+// MaxSize bounds how much of a checksums.txt is read (256 MiB: several
+// million entries).
+const MaxSize = 256 << 20
+
+// Entry is one file line.
+type Entry struct {
+	Path   string
+	Digest merkle.Hash
+}
+
+// Line is the entry's line without LF: the Merkle leaf.
+func (e Entry) Line() string { return hex.EncodeToString(e.Digest[:]) + "  " + e.Path }
+
+// File is a parsed or built checksums.txt.
+type File struct {
+	Root    merkle.Hash
+	Entries []Entry
+}
+
+// Build sorts nothing: entries must already be in byte-wise path order
+// without duplicates, and every path must be safe.
+func Build(entries []Entry) (*File, error) {
+	var b merkle.Builder
+	for i, e := range entries {
+		if err := safepath.Check(e.Path, false); err != nil {
+			return nil, err
+		}
+		if e.Path == Name {
+			return nil, fmt.Errorf("%s cannot list itself: %w", Name, exitcode.ErrInvalid)
+		}
+		if i > 0 && entries[i-1].Path >= e.Path {
+			return nil, fmt.Errorf("entries out of order or duplicated at %q", e.Path)
+		}
+		b.Add([]byte(e.Line()))
+	}
+	return &File{Root: b.Root(), Entries: entries}, nil
+}
+
+// Bytes is the file's exact content.
+func (f *File) Bytes() []byte {
+	var buf bytes.Buffer
+	buf.WriteString("root " + f.Root.String() + "\n")
+	for _, e := range f.Entries {
+		buf.WriteString(e.Line())
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes()
+}
+
+// Leaves returns the leaf hashes of the entries in order.
+func (f *File) Leaves() []merkle.Hash {
+	l := make([]merkle.Hash, len(f.Entries))
+	for i, e := range f.Entries {
+		l[i] = merkle.LeafHash([]byte(e.Line()))
+	}
+	return l
+}
+
+// Index returns the position of path, or -1.
+func (f *File) Index(path string) int {
+	lo, hi := 0, len(f.Entries)
+	for lo < hi {
+		m := (lo + hi) / 2
+		switch c := strings.Compare(f.Entries[m].Path, path); {
+		case c == 0:
+			return m
+		case c < 0:
+			lo = m + 1
+		default:
+			hi = m
+		}
+	}
+	return -1
+}
+
+// ErrMalformed is wrapped by every *ParseError.
+var ErrMalformed = errors.New("malformed checksums.txt")
+
+// ParseError names the line that breaks SPEC.md section 2.
+type ParseError struct {
+	Line   int // 1-based; 0 for the whole file
+	Reason string
+}
+
+func (e *ParseError) Error() string {
+	if e.Line == 0 {
+		return e.Reason
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+}
+
+func (e *ParseError) Unwrap() []error { return []error{ErrMalformed, exitcode.ErrInvalid} }
+
+// RootMismatchError says the root on line 1 is not the root of the lines.
+type RootMismatchError struct {
+	Stated, Computed merkle.Hash
+}
+
+func (e *RootMismatchError) Error() string {
+	return fmt.Sprintf("line 1 states root %s but the listed lines give %s", e.Stated, e.Computed)
+}
+
+func (e *RootMismatchError) Unwrap() error { return exitcode.ErrVerify }
+
+// Parse reads a checksums.txt strictly: the format of every line, sorted
+// unique safe paths, LF endings with a final LF, at most MaxSize bytes, and a
+// root on line 1 that equals the Merkle root of the other lines (else
+// *RootMismatchError).
+func Parse(r io.Reader) (*File, error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, MaxSize+1), 64<<10)
+	var (
+		f     File
+		total int64
+		b     merkle.Builder
+		n     int
+	)
+	for {
+		line, err := br.ReadString('\n')
+		total += int64(len(line))
+		if total > MaxSize {
+			return nil, &ParseError{Reason: fmt.Sprintf("larger than %d bytes", MaxSize)}
+		}
+		if err == io.EOF {
+			if line != "" {
+				return nil, &ParseError{Line: n + 1, Reason: "no final LF"}
+			}
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		n++
+		line = line[:len(line)-1]
+		if strings.HasSuffix(line, "\r") {
+			return nil, &ParseError{Line: n, Reason: "CRLF line end (want LF)"}
+		}
+		if n == 1 {
+			rest, ok := strings.CutPrefix(line, "root ")
+			if !ok {
+				return nil, &ParseError{Line: 1, Reason: fmt.Sprintf("%q is not \"root sha256:<hex>\"", clip(line))}
+			}
+			h, err := merkle.ParseHash(rest)
+			if err != nil || !strings.HasPrefix(rest, "sha256:") {
+				return nil, &ParseError{Line: 1, Reason: fmt.Sprintf("%q is not \"root sha256:<64 lowercase hex>\"", clip(line))}
+			}
+			f.Root = h
+			continue
+		}
+		e, perr := parseLine(line)
+		if perr != "" {
+			return nil, &ParseError{Line: n, Reason: perr}
+		}
+		if k := len(f.Entries); k > 0 && f.Entries[k-1].Path >= e.Path {
+			if f.Entries[k-1].Path == e.Path {
+				return nil, &ParseError{Line: n, Reason: fmt.Sprintf("duplicate path %q", clip(e.Path))}
+			}
+			return nil, &ParseError{Line: n, Reason: fmt.Sprintf("path %q is not in byte-wise order", clip(e.Path))}
+		}
+		f.Entries = append(f.Entries, e)
+		b.Add([]byte(line))
+	}
+	if n == 0 {
+		return nil, &ParseError{Reason: "empty file"}
+	}
+	if got := b.Root(); got != f.Root {
+		return &f, &RootMismatchError{Stated: f.Root, Computed: got}
+	}
+	return &f, nil
+}
+
+func parseLine(line string) (Entry, string) {
+	var e Entry
+	if line == "" {
+		return e, "blank line"
+	}
+	if len(line) < 67 || line[64:66] != "  " {
+		return e, fmt.Sprintf("%q is not \"<64 hex>  <path>\"", clip(line))
+	}
+	hx := line[:64]
+	if strings.ToLower(hx) != hx {
+		return e, "digest is not lowercase hex"
+	}
+	if _, err := hex.Decode(e.Digest[:], []byte(hx)); err != nil {
+		return e, "digest is not lowercase hex"
+	}
+	e.Path = line[66:]
+	if err := safepath.Check(e.Path, false); err != nil {
+		return e, err.Error()
+	}
+	if e.Path == Name {
+		return e, Name + " lists itself"
+	}
+	return e, ""
+}
+
+func clip(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "..."
+	}
+	return s
+}

@@ -1,0 +1,137 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
+)
+
+func lookupEnv(k string) string { return os.Getenv(k) }
+
+// EnvPrefix starts every environment variable that sets a flag.
+const EnvPrefix = "STELLA_EXPORT_"
+
+func envName(parts ...string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(strings.Join(parts, "_"), "-", "_"))
+}
+
+// configPath returns the config file to read and whether the user named it.
+func configPath(e *env) (string, bool) {
+	if e.global.config != "" {
+		return e.global.config, true
+	}
+	if p := e.getenv(EnvPrefix + "CONFIG"); p != "" {
+		return p, true
+	}
+	dir := e.getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home := e.getenv("HOME")
+		if home == "" {
+			return "", false
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "stella-export", "config.yaml"), false
+}
+
+// applyConfig fills every flag the user did not set on the command line,
+// first from STELLA_EXPORT_<COMMAND>_<FLAG> and STELLA_EXPORT_<FLAG>, then
+// from the config file's "<command>: {<flag>: value}" and "<flag>: value"
+// keys. Unknown config keys are an error naming the file and the key.
+func applyConfig(e *env, cmd *cobra.Command) error {
+	path, explicit := configPath(e)
+	var v *viper.Viper
+	if path != "" {
+		_, err := os.Stat(path)
+		switch {
+		case err == nil:
+			v = viper.New()
+			v.SetConfigFile(path)
+			v.SetConfigType("yaml")
+			if err := v.ReadInConfig(); err != nil {
+				return fmt.Errorf("config %s: %s: %w", path, oneLine(err.Error()), exitcode.ErrInvalid)
+			}
+			if err := checkKeys(path, v, cmd.Root()); err != nil {
+				return err
+			}
+		case explicit || !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	var firstErr error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "help" || f.Name == "config" || firstErr != nil {
+			return
+		}
+		val, src, ok := lookupSetting(e, v, cmd.Name(), f.Name)
+		if !ok {
+			return
+		}
+		if err := cmd.Flags().Set(f.Name, val); err != nil {
+			firstErr = fmt.Errorf("%s: --%s: %v: %w", src, f.Name, err, exitcode.ErrUsage)
+		}
+	})
+	return firstErr
+}
+
+func lookupSetting(e *env, v *viper.Viper, cmdName, flag string) (val, src string, ok bool) {
+	for _, name := range []string{envName(cmdName, flag), envName(flag)} {
+		if s := e.getenv(name); s != "" {
+			return s, name, true
+		}
+	}
+	if v == nil {
+		return "", "", false
+	}
+	for _, key := range []string{cmdName + "." + flag, flag} {
+		if v.IsSet(key) {
+			x := v.Get(key)
+			if l, isList := x.([]any); isList {
+				parts := make([]string, len(l))
+				for i, p := range l {
+					parts[i] = fmt.Sprint(p)
+				}
+				return strings.Join(parts, ","), "config " + v.ConfigFileUsed() + ": " + key, true
+			}
+			return fmt.Sprint(x), "config " + v.ConfigFileUsed() + ": " + key, true
+		}
+	}
+	return "", "", false
+}
+
+func checkKeys(path string, v *viper.Viper, root *cobra.Command) error {
+	known := map[string]bool{}
+	add := func(prefix string, fs *pflag.FlagSet) {
+		fs.VisitAll(func(f *pflag.Flag) { known[prefix+f.Name] = true })
+	}
+	add("", root.PersistentFlags())
+	for _, c := range root.Commands() {
+		add("", c.Flags())
+		add(c.Name()+".", c.Flags())
+		add(c.Name()+".", root.PersistentFlags())
+	}
+	delete(known, "config")
+	delete(known, "help")
+	var unknown []string
+	for _, k := range v.AllKeys() {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return withHint(fmt.Errorf("config %s: unknown key %q: %w", path, unknown[0], exitcode.ErrInvalid),
+			"keys are flag names, at the top level or under a command name (e.g. \"package: {level: 9}\")")
+	}
+	return nil
+}

@@ -1,0 +1,284 @@
+package commands
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-export/internal/atomicfile"
+	"github.com/stella-ops/stella-export/internal/bundle"
+	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/portable"
+	"github.com/stella-ops/stella-export/internal/tarball"
+)
+
+type packageOptions struct {
+	output      string
+	mtime       string
+	createdAt   string
+	exportID    string
+	profile     string
+	level       int
+	force       bool
+	followLinks bool
+
+	// portable evidence mode (seed 57-001)
+	portable     string
+	bundleID     string
+	tenant       string
+	sourceURI    string
+	expectSHA256 string
+	layout       string
+	acknowledge  bool
+
+	// resolved by validate
+	modTime time.Time
+	created time.Time
+}
+
+func (o *packageOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&o.output, "output", "o", "", "output .tgz (directory mode) or output directory (--portable)")
+	f.StringVar(&o.mtime, "mtime", "", "pinned time of every entry, RFC 3339 (default $SOURCE_DATE_EPOCH, else 2025-01-01T00:00:00Z)")
+	f.StringVar(&o.createdAt, "created-at", "", "createdAtUtc in export.json, RFC 3339 (default: the pinned time)")
+	f.StringVar(&o.exportID, "export-id", "", "export id (default: exp- and 32 hex digits of the payload root)")
+	f.StringVar(&o.profile, "profile", "", "profile recorded in export.json (default \"directory\"; \"airgap-evidence\" with --portable)")
+	f.IntVar(&o.level, "level", tarball.DefaultLevel, "gzip level 1-9 (part of the reproducibility inputs)")
+	f.BoolVar(&o.force, "force", false, "replace an existing output file")
+	f.BoolVar(&o.followLinks, "follow-links", false, "follow symbolic links and accept hard links in the input instead of refusing them")
+	f.StringVar(&o.portable, "portable", "", "sealed portable evidence bundle to export (airgap-evidence profile)")
+	f.StringVar(&o.bundleID, "bundle-id", "", "evidence bundle id (--portable)")
+	f.StringVar(&o.tenant, "tenant", "", "tenant id (--portable)")
+	f.StringVar(&o.sourceURI, "source-uri", "", "where the portable bundle came from (--portable; default /evidence/{bundleId}/portable)")
+	f.StringVar(&o.expectSHA256, "expect-sha256", "", "expected SHA-256 of the portable bundle; a mismatch marks the export FAILED (--portable)")
+	f.StringVar(&o.layout, "layout", portable.LayoutFlat, "output layout with --portable: flat or objstore (exports/{tenant}/{bundleId}/{exportId}/)")
+	f.BoolVar(&o.acknowledge, "acknowledge-failure", false, "proceed with an export marked FAILED, keeping its marker as .failed.acknowledged (--portable)")
+}
+
+func parseTime(flag, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time such as 2025-01-01T00:00:00Z: %w", flag, s, exitcode.ErrUsage)
+	}
+	return t.UTC(), nil
+}
+
+// pinnedTime resolves --mtime, then SOURCE_DATE_EPOCH, then the default.
+func pinnedTime(e *env, flag string) (time.Time, error) {
+	if flag != "" {
+		return parseTime("--mtime", flag)
+	}
+	if s := e.getenv("SOURCE_DATE_EPOCH"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH: %q is not a non-negative number of seconds: %w", s, exitcode.ErrUsage)
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	return tarball.DefaultModTime, nil
+}
+
+func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) error {
+	var err error
+	if o.modTime, err = pinnedTime(e, o.mtime); err != nil {
+		return err
+	}
+	if o.createdAt != "" {
+		if o.created, err = parseTime("--created-at", o.createdAt); err != nil {
+			return err
+		}
+	}
+	if o.level < 1 || o.level > 9 {
+		return fmt.Errorf("--level: %d is not in 1..9: %w", o.level, exitcode.ErrUsage)
+	}
+	if o.output == "" {
+		return fmt.Errorf("-o/--output is required: %w", exitcode.ErrUsage)
+	}
+	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure"}
+	if o.portable == "" {
+		if o.profile == manifest.ProfilePortable {
+			return fmt.Errorf("--profile %s needs --portable FILE (the sealed portable bundle): %w", manifest.ProfilePortable, exitcode.ErrUsage)
+		}
+		for _, name := range portableOnly {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("--%s only applies with --portable: %w", name, exitcode.ErrUsage)
+			}
+		}
+		if len(args) != 1 {
+			return fmt.Errorf("want one input directory, got %d arguments: %w", len(args), exitcode.ErrUsage)
+		}
+		if o.exportID != "" {
+			if err := manifest.CheckID("--export-id", o.exportID); err != nil {
+				return err
+			}
+		}
+		if o.profile != "" {
+			if err := manifest.CheckID("--profile", o.profile); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if o.profile != "" && o.profile != manifest.ProfilePortable {
+		return fmt.Errorf("--portable writes profile %s, not %q: %w", manifest.ProfilePortable, o.profile, exitcode.ErrUsage)
+	}
+	if len(args) != 0 {
+		return fmt.Errorf("--portable takes no input directory argument: %w", exitcode.ErrUsage)
+	}
+	if o.followLinks || o.force {
+		return fmt.Errorf("--follow-links and --force do not apply with --portable (outputs are write-once): %w", exitcode.ErrUsage)
+	}
+	return nil
+}
+
+func newPackageCmd(e *env) *cobra.Command {
+	o := &packageOptions{}
+	cmd := &cobra.Command{
+		Use:   "package DIR -o OUT.tgz | package --portable IN.tgz --bundle-id B --export-id E --tenant T -o OUTDIR",
+		Short: "Bundle a directory, or a sealed portable evidence bundle, into a reproducible .tgz",
+		Long: `package writes a bit-reproducible bundle (SPEC.md sections 1-6): the files of DIR
+at the top of a sorted PAX tar.gz with pinned mtimes, plus checksums.txt (with
+its RFC 6962 Merkle root), verify-export.sh, README.md and export.json.
+Symbolic links, hard links and special files are refused unless
+--follow-links; names that stella-export generates are refused in DIR.
+
+With --portable (profile airgap-evidence, seed 57-001) it exports a sealed
+portable evidence bundle as OUTDIR/export-portable-bundle-v1.tgz, copying the
+input bit for bit. The input must be sealed (its checksums.txt root verifies)
+or the command exits 5 (SealedRequired). Outputs are write-once: a re-run with
+identical inputs is a no-op, different bytes exit 5. --expect-sha256 pins the
+input digest: a mismatch keeps the artefact, writes a .failed status file
+beside it, exits 1, and later runs exit 5 until --acknowledge-failure.`,
+		Example: `  stella-export package staging/ -o export.tgz
+  SOURCE_DATE_EPOCH=1735689600 stella-export package staging/ -o export.tgz --export-id exp-42
+  stella-export package --portable portable-bundle-v1.tgz --bundle-id b1 --export-id e1 --tenant acme -o out/`,
+		PreRunE: func(cmd *cobra.Command, args []string) error { return o.validate(e, cmd, args) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			markRan(cmd)
+			if o.portable != "" {
+				return runPortable(cmd.Context(), e, cmd, o)
+			}
+			return runPackage(cmd.Context(), e, cmd, o, args[0])
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+type packageResult struct {
+	Path         string `json:"path"`
+	Root         string `json:"root"`
+	SHA256       string `json:"sha256"`
+	ExportID     string `json:"exportId"`
+	Files        int    `json:"files"`
+	PayloadBytes int64  `json:"payloadBytes"`
+	PayloadRoot  string `json:"payloadRoot"`
+}
+
+func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions, dir string) error {
+	f, err := atomicfile.Create(o.output, o.force)
+	if err != nil {
+		return withHint(err, "remove %s or pass --force", o.output)
+	}
+	defer f.Abort()
+	h := sha256.New()
+	cfg := bundle.DirConfig{
+		Dir: dir, FollowLinks: o.followLinks, Profile: o.profile, ExportID: o.exportID, CreatedAt: o.created,
+		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: progressFor(e)},
+	}
+	res, err := bundle.WriteDir(ctx, io.MultiWriter(f, h), cfg)
+	if err != nil {
+		return cleanupError(ctx, f, err)
+	}
+	if err := f.Commit(); err != nil {
+		return err
+	}
+	exportID := o.exportID
+	if exportID == "" {
+		exportID = manifest.DerivedExportID(res.Payload.Root)
+	}
+	out := packageResult{Path: o.output, Root: res.Root.String(), SHA256: hex.EncodeToString(h.Sum(nil)),
+		ExportID: exportID, Files: len(res.Payload.Files), PayloadBytes: res.Payload.Bytes, PayloadRoot: res.Payload.Root.String()}
+	return printResult(e, cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "%s: root %s (%d payload files, %d bytes)\n", out.Path, out.Root, out.Files, out.PayloadBytes)
+	})
+}
+
+func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions) error {
+	cfg := portable.Config{
+		Input: o.portable, BundleID: o.bundleID, ExportID: o.exportID, Tenant: o.tenant,
+		SourceURI: o.sourceURI, CreatedAt: o.created, ExpectSHA256: o.expectSHA256, OutDir: o.output,
+		Layout: o.layout, AcknowledgeFailure: o.acknowledge,
+		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: progressFor(e)},
+	}
+	res, err := portable.Export(ctx, cfg)
+	if res != nil && err == nil || res != nil && exitcode.For(err) == exitcode.Verify {
+		perr := printResult(e, cmd, res, func(w io.Writer) {
+			state := "written"
+			if res.Unchanged {
+				state = "unchanged (identical export exists)"
+			}
+			fmt.Fprintf(w, "%s: %s, root %s, sealed input root %s\n", res.Path, state, res.Root, res.InputRoot)
+		})
+		if err == nil {
+			return perr
+		}
+	}
+	if err != nil {
+		var sealed *portable.SealedRequiredError
+		var marked *portable.MarkedFailedError
+		switch {
+		case asErr(err, &sealed):
+			return withHint(err, "seal the bundle first (its checksums.txt root must verify): stella-export verify %s", o.portable)
+		case asErr(err, &marked):
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w; partial output removed", err)
+		}
+	}
+	return err
+}
+
+// cleanupError removes the partial output and says so.
+func cleanupError(ctx context.Context, f *atomicfile.File, err error) error {
+	f.Abort()
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted; removed partial output %s: %w", f.TempName(), context.Cause(ctx))
+	}
+	return fmt.Errorf("%w (no output written)", err)
+}
+
+func printResult(e *env, cmd *cobra.Command, v any, text func(io.Writer)) error {
+	if e.global.json {
+		b, err := canonjson.MarshalLine(v)
+		if err != nil {
+			return err
+		}
+		markJSON(cmd)
+		_, err = e.stdout.Write(b)
+		return err
+	}
+	if !e.global.quiet {
+		text(e.stdout)
+	}
+	return nil
+}
+
+func progressFor(e *env) bundle.Progress {
+	if p := newProgress(e); p != nil {
+		return p
+	}
+	return nil
+}
+
+var _ = os.Stdout

@@ -1,0 +1,168 @@
+// Package commands wires stella-export's cobra commands: flags become an
+// options struct, the options are validated before anything runs, and the
+// work is done by the internal packages. Only this package imports cobra
+// and viper.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+)
+
+// env is what every command gets from Main instead of globals.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	global         *globalOptions
+}
+
+// globalOptions are the flags every command has.
+type globalOptions struct {
+	config string
+	quiet  bool
+	json   bool
+}
+
+// hinted errors carry one line of advice printed after the error.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (h *hintError) Error() string { return h.err.Error() }
+func (h *hintError) Unwrap() error { return h.err }
+
+func withHint(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &hintError{err: err, hint: fmt.Sprintf(format, args...)}
+}
+
+// Main runs stella-export with args and returns the process exit code.
+// ctx's cancellation cause (exitcode.ErrInterrupted or ErrTerminated)
+// decides the code of an interrupted run.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(ctx, args, stdin, stdout, stderr, lookupEnv)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, global: &globalOptions{}}
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitcode.OK
+	}
+	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w (%v)", cause, err)
+	}
+	if !ranCommand(cmd) && exitcode.For(err) == exitcode.IO {
+		// cobra's own errors: unknown command or flag, wrong arguments.
+		err = fmt.Errorf("%w: %w", exitcode.ErrUsage, err)
+	}
+	return report(e, cmd, err)
+}
+
+// report prints err as one line (plus an optional hint) and returns its code.
+func report(e *env, cmd *cobra.Command, err error) int {
+	code := exitcode.For(err)
+	msg := oneLine(err.Error())
+	msg = strings.TrimPrefix(msg, exitcode.ErrUsage.Error()+": ")
+	name := "stella-export"
+	if cmd != nil && cmd != cmd.Root() {
+		name += ": " + cmd.Name()
+	}
+	fmt.Fprintf(e.stderr, "%s: %s\n", name, msg)
+	var h *hintError
+	if errors.As(err, &h) && h.hint != "" {
+		fmt.Fprintf(e.stderr, "stella-export: hint: %s\n", h.hint)
+	} else if code == exitcode.Usage && cmd != nil {
+		fmt.Fprintf(e.stderr, "stella-export: hint: see '%s --help'\n", cmd.CommandPath())
+	}
+	if e.global.json && !jsonWritten(cmd) {
+		b, jerr := canonjson.MarshalLine(struct {
+			Error    string `json:"error"`
+			ExitCode int    `json:"exitCode"`
+		}{msg, code})
+		if jerr == nil {
+			e.stdout.Write(b)
+		}
+	}
+	return code
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+const annRan = "stella-export/ran"
+const annJSON = "stella-export/json-written"
+
+func markRan(cmd *cobra.Command) {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[annRan] = "1"
+}
+
+func ranCommand(cmd *cobra.Command) bool { return cmd != nil && cmd.Annotations[annRan] == "1" }
+
+// markJSON records that the command already wrote its JSON result, so a
+// failure does not add a second JSON document to stdout.
+func markJSON(cmd *cobra.Command) {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[annJSON] = "1"
+}
+
+func jsonWritten(cmd *cobra.Command) bool { return cmd != nil && cmd.Annotations[annJSON] == "1" }
+
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "stella-export",
+		Short: "Plan, package and verify reproducible offline exports",
+		Long: `stella-export packages local directories into bit-reproducible bundles
+(SPEC.md: sorted PAX tar.gz, checksums.txt with an RFC 6962 Merkle root,
+verify-export.sh, README.md, export.json) and verifies bundles offline.
+Nothing opens a network connection.
+
+Configuration: flags win over STELLA_EXPORT_* environment variables (e.g.
+STELLA_EXPORT_QUIET=true, STELLA_EXPORT_PACKAGE_LEVEL=9), which win over the
+config file (--config, default $XDG_CONFIG_HOME/stella-export/config.yaml).`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyConfig(e, cmd); err != nil {
+				return err
+			}
+			if e.global.json && e.global.quiet {
+				return fmt.Errorf("--json and --quiet: pick one: %w", exitcode.ErrUsage)
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w: %w", exitcode.ErrUsage, err)
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.global.config, "config", "", "config file (default $XDG_CONFIG_HOME/stella-export/config.yaml)")
+	pf.BoolVarP(&e.global.quiet, "quiet", "q", false, "print nothing on success; errors still go to stderr")
+	pf.BoolVar(&e.global.json, "json", false, "print results (and errors) as canonical JSON on stdout")
+	root.AddCommand(newPackageCmd(e), newVerifyCmd(e), newVersionCmd(e), newExitCodesTopic())
+	return root
+}

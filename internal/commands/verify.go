@@ -1,0 +1,186 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/tarball"
+	"github.com/stella-ops/stella-export/internal/verify"
+)
+
+type verifyOptions struct {
+	root         string
+	expectSHA256 string
+	prove        string
+	proof        string
+	file         string
+	maxDepth     int
+	maxEntries   int
+	maxBytes     int64
+	maxRatio     int64
+}
+
+func (o *verifyOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.root, "root", "", "expected Merkle root, sha256:<hex> (e.g. from a notification)")
+	f.StringVar(&o.expectSHA256, "expect-sha256", "", "expected SHA-256 of the archive file, bare hex")
+	f.StringVar(&o.prove, "prove", "", "after verifying, print the RFC 6962 inclusion proof of this file as JSON")
+	f.StringVar(&o.proof, "proof", "", "check an inclusion proof (JSON from --prove) with --file and --root, without the bundle")
+	f.StringVar(&o.file, "file", "", "the file whose membership --proof shows")
+	f.IntVar(&o.maxDepth, "max-depth", verify.DefaultMaxDepth, "how deep inner .tgz bundles are verified")
+	f.IntVar(&o.maxEntries, "max-entries", tarball.DefaultLimits.MaxEntries, "refuse archives with more entries")
+	f.Int64Var(&o.maxBytes, "max-bytes", tarball.DefaultLimits.MaxBytes, "refuse archives that inflate to more bytes")
+	f.Int64Var(&o.maxRatio, "max-ratio", tarball.DefaultLimits.MaxRatio, "refuse archives whose compression ratio exceeds this (decompression bombs)")
+}
+
+func (o *verifyOptions) validate(args []string) error {
+	if o.proof != "" {
+		if len(args) != 0 || o.file == "" || o.root == "" {
+			return fmt.Errorf("--proof needs --file FILE and --root sha256:<hex>, and no bundle argument: %w", exitcode.ErrUsage)
+		}
+		if o.prove != "" || o.expectSHA256 != "" {
+			return fmt.Errorf("--proof checks one file without the bundle; --prove and --expect-sha256 do not apply: %w", exitcode.ErrUsage)
+		}
+		return nil
+	}
+	if o.file != "" {
+		return fmt.Errorf("--file goes with --proof: %w", exitcode.ErrUsage)
+	}
+	if len(args) != 1 {
+		return fmt.Errorf("want one bundle (a .tgz path, or - for stdin), got %d arguments: %w", len(args), exitcode.ErrUsage)
+	}
+	if o.maxDepth < 0 || o.maxEntries <= 0 || o.maxBytes <= 0 || o.maxRatio <= 0 {
+		return fmt.Errorf("--max-* limits must be positive: %w", exitcode.ErrUsage)
+	}
+	return nil
+}
+
+func newVerifyCmd(e *env) *cobra.Command {
+	o := &verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify BUNDLE.tgz | verify --proof proof.json --file FILE --root sha256:<hex>",
+		Short: "Check a bundle offline: format, every digest, the Merkle root, inner bundles",
+		Long: `verify reads a bundle in one streaming pass, extracting nothing: the archive
+format of SPEC.md section 1, every line of checksums.txt, the Merkle root,
+missing and extra files, the documents every bundle carries, and inner .tgz
+bundles that carry a checksums.txt (to --max-depth). Unsafe archives (path
+traversal, links, devices, duplicates, bombs, malformed or truncated data)
+are refused with exit 3. Exit 0 means every check held; exit 1 names each
+check that failed.
+
+--prove PATH prints the inclusion proof of one file; an auditor checks it
+later with only that file and the root:
+  stella-export verify --proof proof.json --file data/x.json --root sha256:...`,
+		Example: `  stella-export verify export.tgz
+  stella-export verify export.tgz --root sha256:3f2a... --json
+  stella-export verify export.tgz --prove data/advisories.jsonl.zst > proof.json`,
+		PreRunE: func(cmd *cobra.Command, args []string) error { return o.validate(args) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			markRan(cmd)
+			if o.proof != "" {
+				return runCheckProof(e, cmd, o)
+			}
+			return runVerify(cmd.Context(), e, cmd, o, args[0])
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions, path string) error {
+	var r io.Reader
+	if path == "-" {
+		r = e.stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("open bundle: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	opt := verify.Options{
+		ExpectRoot: o.root, ExpectSHA256: o.expectSHA256, MaxDepth: o.maxDepth,
+		Limits: tarball.Limits{MaxEntries: o.maxEntries, MaxBytes: o.maxBytes, MaxRatio: o.maxRatio},
+	}
+	if p := newProgress(e); p != nil {
+		if st, err := os.Stat(path); err == nil {
+			p.Phase("verifying", st.Size())
+			opt.Progress = p.Add
+			defer p.finish()
+		}
+	}
+	rep, err := verify.Verify(ctx, r, opt)
+	if rep != nil {
+		rep.Path = path
+	}
+	if err != nil && rep == nil || err != nil && exitcode.For(err) != exitcode.Verify {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", path, context.Cause(ctx))
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if o.prove != "" && err == nil {
+		p, perr := verify.Prove(rep.Checksums(), o.prove)
+		if perr != nil {
+			return perr
+		}
+		b, perr := canonjson.MarshalLine(p)
+		if perr != nil {
+			return perr
+		}
+		_, perr = e.stdout.Write(b)
+		return perr
+	}
+	switch {
+	case e.global.json:
+		markJSON(cmd)
+		if werr := verify.WriteJSON(e.stdout, rep); werr != nil {
+			return werr
+		}
+	case !e.global.quiet || err != nil:
+		if werr := verify.WriteText(e.stdout, rep); werr != nil {
+			return werr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func runCheckProof(e *env, cmd *cobra.Command, o *verifyOptions) error {
+	pf, err := os.Open(o.proof)
+	if err != nil {
+		return fmt.Errorf("open proof: %w", err)
+	}
+	defer pf.Close()
+	p, err := verify.ParseProof(pf)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.proof, err)
+	}
+	f, err := os.Open(o.file)
+	if err != nil {
+		return fmt.Errorf("open file: %w", err)
+	}
+	defer f.Close()
+	if err := verify.CheckProof(p, f, o.root); err != nil {
+		return err
+	}
+	res := struct {
+		OK        bool   `json:"ok"`
+		Path      string `json:"path"`
+		LeafIndex int    `json:"leafIndex"`
+		TreeSize  int    `json:"treeSize"`
+		Root      string `json:"root"`
+	}{true, p.Path, p.LeafIndex, p.TreeSize, o.root}
+	return printResult(e, cmd, res, func(w io.Writer) {
+		fmt.Fprintf(w, "OK %s is leaf %d of %d under root %s\n", p.Path, p.LeafIndex, p.TreeSize, o.root)
+	})
+}

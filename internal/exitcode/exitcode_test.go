@@ -1,0 +1,49 @@
+package exitcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"testing"
+)
+
+func TestFor(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, 0},
+		{"plain", errors.New("boom"), IO},
+		{"verify", fmt.Errorf("a: %w", ErrVerify), Verify},
+		{"usage", fmt.Errorf("a: %w", ErrUsage), Usage},
+		{"invalid", fmt.Errorf("x: %w", fmt.Errorf("y: %w", ErrInvalid)), Invalid},
+		{"conflict", fmt.Errorf("a: %w", ErrConflict), Conflict},
+		{"exists", fmt.Errorf("a: %w", fs.ErrExist), Conflict},
+		{"notexist", fmt.Errorf("a: %w", fs.ErrNotExist), IO},
+		{"delivery", fmt.Errorf("a: %w", ErrDelivery), Delivery},
+		{"sigint", ErrInterrupted, Interrupted},
+		{"canceled", fmt.Errorf("a: %w", context.Canceled), Interrupted},
+		{"sigterm", fmt.Errorf("a: %w", ErrTerminated), Terminated},
+		{"coded", WithCode(Invalid, errors.New("x")), Invalid},
+		{"coded wins", WithCode(Conflict, fmt.Errorf("a: %w", ErrVerify)), Conflict},
+	}
+	for _, tt := range tests {
+		if got := For(tt.err); got != tt.want {
+			t.Errorf("%s: For = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestTableMatchesConstants(t *testing.T) {
+	want := []int{OK, Verify, Usage, Invalid, IO, Conflict, Delivery, Interrupted, Terminated}
+	if len(Table) != len(want) {
+		t.Fatalf("table has %d rows, want %d", len(Table), len(want))
+	}
+	for i, e := range Table {
+		if e.Code != want[i] || e.Meaning == "" {
+			t.Errorf("row %d = %+v", i, e)
+		}
+	}
+}

@@ -1,0 +1,182 @@
+// Package merkle computes the RFC 6962 (Certificate Transparency) Merkle Tree
+// Hash with SHA-256 over an ordered list of leaves, and builds and checks
+// inclusion proofs (audit paths).
+//
+// In stella-export the leaves are lines 2..n of checksums.txt without their
+// LF (SPEC.md section 3):
+//
+//	leaf  = SHA-256(0x00 || line)
+//	node  = SHA-256(0x01 || left || right)
+//	split = the largest power of two smaller than n
+//	empty = SHA-256("")
+package merkle
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/bits"
+	"strings"
+)
+
+// Hash is one SHA-256 digest.
+type Hash [sha256.Size]byte
+
+// String formats h as "sha256:<hex>".
+func (h Hash) String() string { return "sha256:" + hex.EncodeToString(h[:]) }
+
+// Hex formats h as lowercase hex.
+func (h Hash) Hex() string { return hex.EncodeToString(h[:]) }
+
+// ParseHash accepts "sha256:<64 hex>" or bare lowercase hex.
+func ParseHash(s string) (Hash, error) {
+	var h Hash
+	raw := strings.TrimPrefix(s, "sha256:")
+	if len(raw) != 64 || strings.ToLower(raw) != raw {
+		return h, fmt.Errorf("%q is not sha256:<64 lowercase hex>", s)
+	}
+	if _, err := hex.Decode(h[:], []byte(raw)); err != nil {
+		return h, fmt.Errorf("%q is not sha256:<64 lowercase hex>", s)
+	}
+	return h, nil
+}
+
+// LeafHash returns SHA-256(0x00 || leaf).
+func LeafHash(leaf []byte) Hash {
+	d := sha256.New()
+	d.Write([]byte{0})
+	d.Write(leaf)
+	var h Hash
+	d.Sum(h[:0])
+	return h
+}
+
+// NodeHash returns SHA-256(0x01 || left || right).
+func NodeHash(left, right Hash) Hash {
+	var buf [1 + 2*sha256.Size]byte
+	buf[0] = 1
+	copy(buf[1:], left[:])
+	copy(buf[1+sha256.Size:], right[:])
+	return sha256.Sum256(buf[:])
+}
+
+// EmptyRoot is the root of a tree with no leaves: SHA-256("").
+func EmptyRoot() Hash { return sha256.Sum256(nil) }
+
+// Root returns the Merkle Tree Hash of the given leaf hashes.
+func Root(leaves []Hash) Hash {
+	if len(leaves) == 0 {
+		return EmptyRoot()
+	}
+	return root(leaves)
+}
+
+func root(l []Hash) Hash {
+	if len(l) == 1 {
+		return l[0]
+	}
+	k := split(len(l))
+	return NodeHash(root(l[:k]), root(l[k:]))
+}
+
+// split returns the largest power of two strictly smaller than n (n > 1).
+func split(n int) int {
+	return 1 << (bits.Len(uint(n-1)) - 1)
+}
+
+// Builder accumulates leaves one at a time; memory is one hash per leaf.
+type Builder struct{ leaves []Hash }
+
+// Add appends a leaf (the raw leaf bytes, hashed here).
+func (b *Builder) Add(leaf []byte) { b.leaves = append(b.leaves, LeafHash(leaf)) }
+
+// Len is the number of leaves added.
+func (b *Builder) Len() int { return len(b.leaves) }
+
+// Root is the Merkle Tree Hash of the leaves added so far.
+func (b *Builder) Root() Hash { return Root(b.leaves) }
+
+// Inclusion returns the audit path of leaf index i.
+func (b *Builder) Inclusion(i int) ([]Hash, error) { return InclusionProof(b.leaves, i) }
+
+// InclusionProof returns the RFC 6962 audit path for leaf index i, from the
+// leaf's sibling up to the root's child.
+func InclusionProof(leaves []Hash, i int) ([]Hash, error) {
+	if i < 0 || i >= len(leaves) {
+		return nil, fmt.Errorf("leaf index %d out of range [0, %d)", i, len(leaves))
+	}
+	return path(leaves, i), nil
+}
+
+func path(l []Hash, i int) []Hash {
+	if len(l) <= 1 {
+		return nil
+	}
+	k := split(len(l))
+	if i < k {
+		return append(path(l[:k], i), root(l[k:]))
+	}
+	return append(path(l[k:], i-k), root(l[:k]))
+}
+
+// ErrRootMismatch is returned (wrapped in a *RootMismatchError) when a proof
+// does not lead to the expected root.
+var ErrRootMismatch = errors.New("root mismatch")
+
+// RootMismatchError carries both roots.
+type RootMismatchError struct {
+	Want, Got Hash
+}
+
+func (e *RootMismatchError) Error() string {
+	return fmt.Sprintf("proof leads to %s, want %s", e.Got, e.Want)
+}
+
+func (e *RootMismatchError) Unwrap() error { return ErrRootMismatch }
+
+// RootFromInclusion recomputes the root from a leaf hash, its index, the tree
+// size and the audit path (RFC 9162 section 2.1.3.2).
+func RootFromInclusion(index, size int, leaf Hash, proof []Hash) (Hash, error) {
+	if index < 0 || size <= 0 || index >= size {
+		return Hash{}, fmt.Errorf("leaf index %d out of range for tree size %d", index, size)
+	}
+	fn, sn := uint64(index), uint64(size-1)
+	r := leaf
+	for _, p := range proof {
+		if sn == 0 {
+			return Hash{}, fmt.Errorf("audit path has %d hashes, too many for index %d of %d", len(proof), index, size)
+		}
+		if fn&1 == 1 || fn == sn {
+			r = NodeHash(p, r)
+			if fn&1 == 0 {
+				for fn&1 == 0 && fn != 0 {
+					fn >>= 1
+					sn >>= 1
+				}
+			}
+		} else {
+			r = NodeHash(r, p)
+		}
+		fn >>= 1
+		sn >>= 1
+	}
+	if sn != 0 {
+		return Hash{}, fmt.Errorf("audit path has %d hashes, too few for index %d of %d", len(proof), index, size)
+	}
+	return r, nil
+}
+
+// VerifyInclusion checks that leaf sits at index in a tree of size with the
+// given root.
+func VerifyInclusion(index, size int, leaf Hash, proof []Hash, want Hash) error {
+	got, err := RootFromInclusion(index, size, leaf, proof)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got[:], want[:]) {
+		return &RootMismatchError{Want: want, Got: got}
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+// Package readme renders the operator README.md placed in every bundle. The
+// text depends only on the manifest fields passed in, so it is as
+// reproducible as the rest of the bundle.
+package readme
+
+import (
+	"bytes"
+	_ "embed"
+	"text/template"
+)
+
+//go:embed directory.md.tmpl
+var directoryText string
+
+//go:embed portable.md.tmpl
+var portableText string
+
+var (
+	directoryTmpl = template.Must(template.New("directory").Parse(directoryText))
+	portableTmpl  = template.Must(template.New("portable").Parse(portableText))
+)
+
+// MaxListed is how many payload files a directory README names.
+const MaxListed = 50
+
+// Directory holds the fields of a directory bundle's README.
+type Directory struct {
+	ExportID        string
+	Profile         string
+	ExporterVersion string
+	FileCount       int
+	PayloadBytes    int64
+	ModTime         string
+	Files           []string // payload file paths in order
+}
+
+// Portable holds the fields of a portable evidence export's README.
+type Portable struct {
+	ExportID, BundleID, Tenant, ExporterVersion, PortableVersion string
+	CreatedAtUTC, RootHash, SourceURI                            string
+	PortableSizeBytes                                            int64
+}
+
+// RenderDirectory returns README.md for a directory bundle.
+func RenderDirectory(d Directory) ([]byte, error) {
+	data := struct {
+		Directory
+		Listed []string
+		More   int
+	}{Directory: d, Listed: d.Files}
+	if len(d.Files) > MaxListed {
+		data.Listed, data.More = d.Files[:MaxListed], len(d.Files)-MaxListed
+	}
+	var buf bytes.Buffer
+	err := directoryTmpl.Execute(&buf, data)
+	return buf.Bytes(), err
+}
+
+// RenderPortable returns README.md for a portable evidence export.
+func RenderPortable(p Portable) ([]byte, error) {
+	var buf bytes.Buffer
+	err := portableTmpl.Execute(&buf, p)
+	return buf.Bytes(), err
+}

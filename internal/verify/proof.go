@@ -1,0 +1,98 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/merkle"
+)
+
+// ProofAlgorithm names the tree a Proof belongs to.
+const ProofAlgorithm = "rfc6962-sha256"
+
+// Proof is the RFC 6962 inclusion proof of one file of a bundle: enough to
+// show, with the file and the bundle's root alone, that the file is part of
+// the bundle.
+type Proof struct {
+	Algorithm string   `json:"algorithm"`
+	Path      string   `json:"path"`
+	Leaf      string   `json:"leaf"` // the checksums.txt line, without LF
+	LeafIndex int      `json:"leafIndex"`
+	TreeSize  int      `json:"treeSize"`
+	AuditPath []string `json:"auditPath"` // lowercase hex, leaf's sibling first
+	Root      string   `json:"root"`
+}
+
+// Prove builds the inclusion proof of path from a verified checksums file.
+func Prove(f *checksums.File, path string) (*Proof, error) {
+	i := f.Index(path)
+	if i < 0 {
+		return nil, fmt.Errorf("--prove %s: not listed in checksums.txt: %w", path, exitcode.ErrUsage)
+	}
+	ap, err := merkle.InclusionProof(f.Leaves(), i)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proof{Algorithm: ProofAlgorithm, Path: path, Leaf: f.Entries[i].Line(), LeafIndex: i,
+		TreeSize: len(f.Entries), Root: f.Root.String(), AuditPath: make([]string, len(ap))}
+	for j, h := range ap {
+		p.AuditPath[j] = h.Hex()
+	}
+	return p, nil
+}
+
+// ParseProof reads a proof document; fields are checked strictly.
+func ParseProof(r io.Reader) (*Proof, error) {
+	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
+	dec.DisallowUnknownFields()
+	var p Proof
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("not a proof document: %v: %w", err, exitcode.ErrInvalid)
+	}
+	if p.Algorithm != ProofAlgorithm {
+		return nil, fmt.Errorf("algorithm: %q is not %q: %w", p.Algorithm, ProofAlgorithm, exitcode.ErrInvalid)
+	}
+	if p.Path == "" || p.TreeSize <= 0 || p.LeafIndex < 0 || p.LeafIndex >= p.TreeSize {
+		return nil, fmt.Errorf("path, leafIndex or treeSize missing or out of range: %w", exitcode.ErrInvalid)
+	}
+	return &p, nil
+}
+
+// CheckProof hashes the file content from r and checks that the line
+// "<sha256>  <p.Path>" sits at p.LeafIndex of a tree whose root is root
+// ("sha256:<hex>"). It returns an error classified as exit 1 when the file
+// or the proof does not lead to root, and exit 3 when the proof is malformed.
+func CheckProof(p *Proof, r io.Reader, root string) error {
+	want, err := merkle.ParseHash(root)
+	if err != nil {
+		return fmt.Errorf("--root: %v: %w", err, exitcode.ErrUsage)
+	}
+	if p.Root != "" && p.Root != want.String() {
+		return fmt.Errorf("the proof is for root %s, not %s: %w", p.Root, want, exitcode.ErrVerify)
+	}
+	path := make([]merkle.Hash, len(p.AuditPath))
+	for i, s := range p.AuditPath {
+		b, err := hex.DecodeString(s)
+		if err != nil || len(b) != sha256.Size {
+			return fmt.Errorf("auditPath[%d]: not 64 hex digits: %w", i, exitcode.ErrInvalid)
+		}
+		copy(path[i][:], b)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return err
+	}
+	line := hex.EncodeToString(h.Sum(nil)) + "  " + p.Path
+	if p.Leaf != "" && p.Leaf != line {
+		return fmt.Errorf("%s: the file's SHA-256 is %s but the proof's leaf is %q: %w", p.Path, line[:64], p.Leaf, exitcode.ErrVerify)
+	}
+	if err := merkle.VerifyInclusion(p.LeafIndex, p.TreeSize, merkle.LeafHash([]byte(line)), path, want); err != nil {
+		return fmt.Errorf("%s: %v: %w", p.Path, err, exitcode.ErrVerify)
+	}
+	return nil
+}

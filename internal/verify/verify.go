@@ -1,0 +1,399 @@
+// Package verify checks a bundle the way an auditor would, offline and in one
+// streaming pass with nothing extracted to disk: the archive format of
+// SPEC.md section 1 (gzip header, entry order, types, modes, owners, pinned
+// times), every digest in checksums.txt, the Merkle root, missing and extra
+// files, the documents every bundle must carry, and inner .tgz bundles that
+// carry their own checksums.txt, recursively to a bounded depth.
+//
+// An archive that is unsafe to read (traversal, links, bombs, malformed
+// headers, truncation) is refused with an error (exit 3). Everything else
+// that does not hold is a Problem in the Report (exit 1).
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/safepath"
+	"github.com/stella-ops/stella-export/internal/tarball"
+)
+
+// DefaultMaxDepth is how deep inner bundles are followed.
+const DefaultMaxDepth = 3
+
+// Options configure Verify.
+type Options struct {
+	ExpectRoot   string // "sha256:<hex>"; empty means not pinned
+	ExpectSHA256 string // bare hex of the whole archive; empty means not pinned
+	Limits       tarball.Limits
+	MaxDepth     int // 0 means DefaultMaxDepth
+	// ContentOnly skips the format checks of SPEC.md sections 1 and 4
+	// (header fields, order, directory entries, required documents) and
+	// checks only content: checksums.txt, its root, every digest, missing
+	// and extra files. Inner bundles are always checked this way, since
+	// their format belongs to whoever sealed them.
+	ContentOnly bool
+	// Progress, if set, is called with the number of compressed bytes read.
+	Progress func(n int64)
+}
+
+// Problem is one check that failed.
+type Problem struct {
+	Path   string `json:"path,omitempty"`
+	Check  string `json:"check"`
+	Detail string `json:"detail"`
+}
+
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Check + ": " + p.Detail
+	}
+	return p.Path + ": " + p.Check + ": " + p.Detail
+}
+
+// Report is the result of one verification.
+type Report struct {
+	Path         string    `json:"path,omitempty"` // archive, or entry path for inner bundles
+	SHA256       string    `json:"sha256"`         // bare hex of the archive bytes
+	Root         string    `json:"root,omitempty"` // line 1 of checksums.txt
+	Files        int       `json:"files"`
+	Bytes        int64     `json:"bytes"` // bytes of all regular files
+	ExportID     string    `json:"exportId,omitempty"`
+	Profile      string    `json:"profile,omitempty"`
+	ModTime      string    `json:"mtime,omitempty"`
+	Inner        []*Report `json:"inner,omitempty"`
+	Problems     []Problem `json:"problems,omitempty"`
+	OK           bool      `json:"ok"`
+	InnerSkipped []string  `json:"opaque,omitempty"` // .tgz entries that are not bundles
+
+	checksums *checksums.File
+}
+
+// Checksums returns the parsed checksums.txt, or nil.
+func (r *Report) Checksums() *checksums.File { return r.checksums }
+
+func (r *Report) add(path, check, format string, args ...any) {
+	r.Problems = append(r.Problems, Problem{Path: path, Check: check, Detail: fmt.Sprintf(format, args...)})
+}
+
+// AllProblems lists the report's problems and those of inner bundles, inner
+// paths prefixed with their bundle's entry name.
+func (r *Report) AllProblems() []Problem {
+	out := append([]Problem(nil), r.Problems...)
+	for _, in := range r.Inner {
+		for _, p := range in.AllProblems() {
+			if p.Path != "" {
+				p.Path = in.Path + "!" + p.Path
+			} else {
+				p.Path = in.Path
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// FailedError is returned by Verify when the report has problems; it
+// classifies as exit 1.
+type FailedError struct{ Report *Report }
+
+func (e *FailedError) Error() string {
+	all := e.Report.AllProblems()
+	if len(all) == 1 {
+		return all[0].String()
+	}
+	return fmt.Sprintf("%d checks failed; first: %s", len(all), all[0])
+}
+
+func (e *FailedError) Unwrap() error { return exitcode.ErrVerify }
+
+// Verify reads a bundle from r. The report is returned whenever the archive
+// could be read to its end; err is a *FailedError when checks failed, or the
+// reason the archive was refused or unreadable.
+func Verify(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
+	if opt.MaxDepth <= 0 {
+		opt.MaxDepth = DefaultMaxDepth
+	}
+	var root merkle.Hash
+	if opt.ExpectRoot != "" {
+		h, err := merkle.ParseHash(opt.ExpectRoot)
+		if err != nil || !strings.HasPrefix(opt.ExpectRoot, "sha256:") {
+			return nil, fmt.Errorf("--root: %q is not sha256:<64 lowercase hex>: %w", opt.ExpectRoot, exitcode.ErrUsage)
+		}
+		root = h
+	}
+	if opt.ExpectSHA256 != "" {
+		if _, err := merkle.ParseHash(opt.ExpectSHA256); err != nil || strings.Contains(opt.ExpectSHA256, ":") {
+			return nil, fmt.Errorf("--expect-sha256: %q is not 64 lowercase hex digits: %w", opt.ExpectSHA256, exitcode.ErrUsage)
+		}
+	}
+	v := &verifier{opt: opt}
+	rep, err := v.bundle(ctx, r, "", 0, true)
+	if err != nil {
+		return rep, err
+	}
+	if opt.ExpectRoot != "" && rep.Root != "" && rep.Root != root.String() {
+		rep.add(checksums.Name, "root", "Merkle root is %s, expected %s", rep.Root, root)
+	}
+	if opt.ExpectSHA256 != "" && rep.SHA256 != opt.ExpectSHA256 {
+		rep.add("", "archive-sha256", "archive SHA-256 is %s, expected %s", rep.SHA256, opt.ExpectSHA256)
+	}
+	rep.OK = len(rep.AllProblems()) == 0
+	if !rep.OK {
+		return rep, &FailedError{Report: rep}
+	}
+	return rep, nil
+}
+
+type verifier struct {
+	opt Options
+}
+
+type fileInfo struct {
+	digest merkle.Hash
+	size   int64
+}
+
+type progressReader struct {
+	r  io.Reader
+	fn func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.fn(int64(n))
+	}
+	return n, err
+}
+
+// bundle verifies one archive; top is true for the outermost one, whose
+// format is checked too unless Options.ContentOnly.
+func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth int, top bool) (*Report, error) {
+	rep := &Report{Path: name}
+	format := top && !v.opt.ContentOnly
+	whole := sha256.New()
+	src := io.TeeReader(r, whole)
+	if top && v.opt.Progress != nil {
+		src = io.TeeReader(&progressReader{r: r, fn: v.opt.Progress}, whole)
+	}
+	tr, err := tarball.NewReader(src, v.opt.Limits)
+	if err != nil {
+		return nil, err
+	}
+	defer tr.Close()
+
+	mtime := tr.GzipModTime.UTC()
+	rep.ModTime = mtime.Format(time.RFC3339)
+	if format && tr.GzipOS != 255 {
+		rep.add("", "gzip-header", "OS byte is %d, SPEC.md requires 255", tr.GzipOS)
+	}
+	if format && (tr.GzipName != "" || tr.GzipComment != "") {
+		rep.add("", "gzip-header", "FNAME or FCOMMENT present, SPEC.md requires neither")
+	}
+
+	files := map[string]fileInfo{}
+	dirs := map[string]bool{}
+	var (
+		last     string
+		manifest []byte
+		sums     *checksums.File
+		sumsErr  error
+		buf      = make([]byte, 256<<10)
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		e, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if format {
+			if e.Name <= last {
+				rep.add(e.Name, "order", "entry comes after %q; SPEC.md requires byte-wise sorted entries", last)
+			}
+			last = e.Name
+			checkHeader(rep, e, mtime)
+			for _, p := range safepath.Parents(e.Name) {
+				if !dirs[p] {
+					rep.add(e.Name, "directory-entry", "parent directory %q has no entry of its own before it", p)
+					dirs[p] = true // report once
+				}
+			}
+		}
+		if e.Dir {
+			dirs[e.Name] = true
+			continue
+		}
+		h := sha256.New()
+		var n int64
+		switch {
+		case e.Name == checksums.Name:
+			cr := &countingReader{r: io.TeeReader(tr, h)}
+			sums, sumsErr = checksums.Parse(cr)
+			var rest int64
+			rest, err = io.CopyBuffer(h, tr, buf) // what Parse left unread (only on error)
+			n = cr.n + rest
+		case e.Name == "export.json" && e.Size <= 1<<20:
+			var b bytes.Buffer
+			n, err = io.CopyBuffer(io.MultiWriter(h, &b), tr, buf)
+			manifest = b.Bytes()
+		case isTgz(e.Name) && depth+1 <= v.opt.MaxDepth:
+			n, err = v.inner(ctx, rep, tr, h, e.Name, depth)
+		default:
+			n, err = io.CopyBuffer(h, tr, buf)
+		}
+		if err != nil {
+			return nil, err
+		}
+		rep.Files++
+		rep.Bytes += n
+		files[e.Name] = fileInfo{digest: merkle.Hash(h.Sum(nil)), size: n}
+	}
+	rep.SHA256 = hex.EncodeToString(whole.Sum(nil))
+	delete(files, checksums.Name)
+
+	var mismatch *checksums.RootMismatchError
+	switch {
+	case sums == nil && sumsErr == nil:
+		rep.add(checksums.Name, "checksums", "the bundle has no checksums.txt")
+		return rep, nil
+	case errors.As(sumsErr, &mismatch):
+		rep.add(checksums.Name, "root", "%v", mismatch)
+		rep.Root = mismatch.Stated.String()
+	case sumsErr != nil:
+		return rep, fmt.Errorf("%s: %w", checksums.Name, sumsErr)
+	default:
+		rep.Root = sums.Root.String()
+	}
+	rep.checksums = sums
+	for _, ent := range sums.Entries {
+		got, ok := files[ent.Path]
+		if !ok {
+			rep.add(ent.Path, "missing", "listed in checksums.txt but not in the archive")
+			continue
+		}
+		if got.digest != ent.Digest {
+			rep.add(ent.Path, "digest", "SHA-256 is %s, checksums.txt says %s", got.digest.Hex(), ent.Digest.Hex())
+		}
+		delete(files, ent.Path)
+	}
+	for _, p := range sortedKeys(files) {
+		rep.add(p, "extra", "in the archive but not listed in checksums.txt")
+	}
+	if format {
+		for _, req := range []string{"README.md", "export.json", "verify-export.sh"} {
+			if sums.Index(req) < 0 {
+				rep.add(req, "layout", "every bundle must carry %s (SPEC.md section 4)", req)
+			}
+		}
+		if manifest != nil {
+			checkManifest(rep, manifest)
+		}
+	}
+	return rep, nil
+}
+
+func isTgz(name string) bool {
+	return strings.HasSuffix(name, ".tgz") || strings.HasSuffix(name, ".tar.gz")
+}
+
+// inner verifies an entry that looks like a bundle while hashing it for the
+// outer checksums. An entry that is not a gzip'd tar, or has no
+// checksums.txt, is only hashed; one that is a bundle but fails adds a
+// problem to the outer report.
+func (v *verifier) inner(ctx context.Context, rep *Report, r io.Reader, h hash.Hash, name string, depth int) (int64, error) {
+	cr := &countingReader{r: io.TeeReader(r, h)}
+	in, err := v.bundle(ctx, cr, name, depth+1, false)
+	// Hash whatever the inner reader did not consume; a read error here is
+	// the outer archive's own and refuses it.
+	rest, cerr := io.Copy(h, r)
+	if cerr != nil {
+		return 0, cerr
+	}
+	switch {
+	case ctx.Err() != nil:
+		return 0, ctx.Err()
+	case err == nil && in.checksums == nil && len(in.Problems) > 0 && in.Problems[len(in.Problems)-1].Check == "checksums":
+		rep.InnerSkipped = append(rep.InnerSkipped, name)
+	case err == nil:
+		in.OK = len(in.AllProblems()) == 0
+		rep.Inner = append(rep.Inner, in)
+	case isNotGzip(err):
+		rep.InnerSkipped = append(rep.InnerSkipped, name)
+	default:
+		rep.add(name, "inner-bundle", "%v", oneLine(err))
+	}
+	return cr.n + rest, nil
+}
+
+func isNotGzip(err error) bool {
+	var fe *tarball.FormatError
+	return errors.As(err, &fe) && errors.Is(fe.Kind, tarball.ErrNotGzip)
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
+
+func checkHeader(rep *Report, e *tarball.Entry, mtime time.Time) {
+	wantMode := int64(0o644)
+	if e.Dir {
+		wantMode = 0o755
+	}
+	if e.Mode != wantMode {
+		rep.add(e.Name, "mode", "mode %o, SPEC.md requires %o", e.Mode, wantMode)
+	}
+	if e.UID != 0 || e.GID != 0 || e.Uname != "" || e.Gname != "" {
+		rep.add(e.Name, "owner", "owner %d/%d (%q/%q), SPEC.md requires 0/0 and no names", e.UID, e.GID, e.Uname, e.Gname)
+	}
+	if !e.ModTime.Equal(mtime) {
+		rep.add(e.Name, "mtime", "mtime %s differs from the pinned time %s in the gzip header", e.ModTime.UTC().Format(time.RFC3339Nano), mtime.Format(time.RFC3339))
+	}
+	if len(e.PAXKeys) > 0 {
+		rep.add(e.Name, "pax", "PAX records %s leak build-machine metadata", strings.Join(e.PAXKeys, ","))
+	}
+}
+
+func checkManifest(rep *Report, b []byte) {
+	c, err := canonjson.Canonicalize(bytes.TrimSuffix(b, []byte("\n")))
+	if err != nil {
+		rep.add("export.json", "manifest", "not valid canonical JSON: %v", err)
+		return
+	}
+	if !bytes.Equal(append(c, '\n'), b) {
+		rep.add("export.json", "manifest", "not in canonical form (RFC 8785 bytes and one LF, SPEC.md section 6)")
+	}
+	var m struct {
+		ExportID string `json:"exportId"`
+		Profile  string `json:"profile"`
+	}
+	if err := jsonUnmarshal(b, &m); err == nil {
+		rep.ExportID, rep.Profile = m.ExportID, m.Profile
+	}
+}
