@@ -26,7 +26,7 @@ func DirSources(root string, followLinks bool) ([]Source, error) {
 		return nil, fmt.Errorf("read input directory: %w", err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("%s: not a directory: %w", root, exitcode.ErrUsage)
+		return nil, exitcode.Usagef("%s: not a directory", root)
 	}
 	w := &walker{root: root, follow: followLinks, active: map[fileID]bool{}}
 	if id, ok := idOf(fi); ok {
@@ -60,7 +60,7 @@ func (w *walker) walk(dir, rel string) error {
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			if !w.follow {
 				target, _ := os.Readlink(path)
-				return fmt.Errorf("%s: symbolic link to %q: %w: %w", path, target, ErrLink, exitcode.ErrInvalid)
+				return exitcode.Invalidf("%s: symbolic link to %q: %w", path, target, ErrLink)
 			}
 			if fi, err = os.Stat(path); err != nil {
 				return fmt.Errorf("follow link %s: %w", path, err)
@@ -70,7 +70,7 @@ func (w *walker) walk(dir, rel string) error {
 		case fi.IsDir():
 			id, ok := idOf(fi)
 			if ok && w.active[id] {
-				return fmt.Errorf("%s: directory loop through a symbolic link: %w", path, exitcode.ErrInvalid)
+				return exitcode.Invalidf("%s: directory loop through a symbolic link", path)
 			}
 			w.out = append(w.out, Source{Name: name + "/", Origin: path})
 			if ok {
@@ -85,13 +85,13 @@ func (w *walker) walk(dir, rel string) error {
 			}
 		case fi.Mode().IsRegular():
 			if !w.follow && linkCount(fi) > 1 {
-				return fmt.Errorf("%s: hard link (the file has %d names): %w: %w", path, linkCount(fi), ErrLink, exitcode.ErrInvalid)
+				return exitcode.Invalidf("%s: hard link (the file has %d names): %w", path, linkCount(fi), ErrLink)
 			}
 			p := path
 			w.out = append(w.out, Source{Name: name, Size: fi.Size(), Origin: path,
 				Open: func() (io.ReadCloser, error) { return os.Open(p) }})
 		default:
-			return fmt.Errorf("%s: %s is not a regular file or directory: %w", path, kind(fi.Mode()), exitcode.ErrInvalid)
+			return exitcode.Invalidf("%s: %s is not a regular file or directory", path, kind(fi.Mode()))
 		}
 	}
 	return nil

@@ -55,7 +55,7 @@ func Build(entries []Entry) (*File, error) {
 			return nil, err
 		}
 		if e.Path == Name {
-			return nil, fmt.Errorf("%s cannot list itself: %w", Name, exitcode.ErrInvalid)
+			return nil, exitcode.Invalidf("%s cannot list itself", Name)
 		}
 		if i > 0 && entries[i-1].Path >= e.Path {
 			return nil, fmt.Errorf("entries out of order or duplicated at %q", e.Path)

@@ -59,7 +59,7 @@ func applyConfig(e *env, cmd *cobra.Command) error {
 			v.SetConfigFile(path)
 			v.SetConfigType("yaml")
 			if err := v.ReadInConfig(); err != nil {
-				return fmt.Errorf("config %s: %s: %w", path, oneLine(err.Error()), exitcode.ErrInvalid)
+				return exitcode.Invalidf("config %s: %s", path, oneLine(err.Error()))
 			}
 			if err := checkKeys(path, v, cmd.Root()); err != nil {
 				return err
@@ -78,7 +78,7 @@ func applyConfig(e *env, cmd *cobra.Command) error {
 			return
 		}
 		if err := cmd.Flags().Set(f.Name, val); err != nil {
-			firstErr = fmt.Errorf("%s: --%s: %v: %w", src, f.Name, err, exitcode.ErrUsage)
+			firstErr = exitcode.Usagef("%s: --%s: %v", src, f.Name, err)
 		}
 	})
 	return firstErr
@@ -130,7 +130,7 @@ func checkKeys(path string, v *viper.Viper, root *cobra.Command) error {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return withHint(fmt.Errorf("config %s: unknown key %q: %w", path, unknown[0], exitcode.ErrInvalid),
+		return withHint(exitcode.Invalidf("config %s: unknown key %q", path, unknown[0]),
 			"keys are flag names, at the top level or under a command name (e.g. \"package: {level: 9}\")")
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,7 +68,7 @@ func (o *packageOptions) addFlags(cmd *cobra.Command) {
 func parseTime(flag, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time such as 2025-01-01T00:00:00Z: %w", flag, s, exitcode.ErrUsage)
+		return time.Time{}, exitcode.Usagef("%s: %q is not an RFC 3339 time such as 2025-01-01T00:00:00Z", flag, s)
 	}
 	return t.UTC(), nil
 }
@@ -80,7 +81,7 @@ func pinnedTime(e *env, flag string) (time.Time, error) {
 	if s := e.getenv("SOURCE_DATE_EPOCH"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
-			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH: %q is not a non-negative number of seconds: %w", s, exitcode.ErrUsage)
+			return time.Time{}, exitcode.Usagef("SOURCE_DATE_EPOCH: %q is not a non-negative number of seconds", s)
 		}
 		return time.Unix(n, 0).UTC(), nil
 	}
@@ -88,6 +89,43 @@ func pinnedTime(e *env, flag string) (time.Time, error) {
 }
 
 func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) error {
+	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure"}
+	if o.portable == "" {
+		if o.profile == manifest.ProfilePortable {
+			return exitcode.Usagef("--profile %s needs --portable FILE (the sealed portable bundle)", manifest.ProfilePortable)
+		}
+		for _, name := range portableOnly {
+			if cmd.Flags().Changed(name) {
+				return exitcode.Usagef("--%s only applies with --portable", name)
+			}
+		}
+		if len(args) != 1 {
+			return exitcode.Usagef("want one input directory, got %d arguments", len(args))
+		}
+		for _, id := range []struct{ flag, v string }{{"--export-id", o.exportID}, {"--profile", o.profile}} {
+			if id.v != "" {
+				if err := manifest.CheckID(id.flag, id.v); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		if o.profile != "" && o.profile != manifest.ProfilePortable {
+			return exitcode.Usagef("--portable writes profile %s, not %q", manifest.ProfilePortable, o.profile)
+		}
+		if len(args) != 0 {
+			return exitcode.Usagef("--portable takes no input directory argument")
+		}
+		if o.followLinks || o.force {
+			return exitcode.Usagef("--follow-links and --force do not apply with --portable (outputs are write-once)")
+		}
+	}
+	if o.output == "" {
+		return exitcode.Usagef("-o/--output is required")
+	}
+	if o.level < 1 || o.level > 9 {
+		return exitcode.Usagef("--level: %d is not in 1..9", o.level)
+	}
 	var err error
 	if o.modTime, err = pinnedTime(e, o.mtime); err != nil {
 		return err
@@ -96,46 +134,6 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 		if o.created, err = parseTime("--created-at", o.createdAt); err != nil {
 			return err
 		}
-	}
-	if o.level < 1 || o.level > 9 {
-		return fmt.Errorf("--level: %d is not in 1..9: %w", o.level, exitcode.ErrUsage)
-	}
-	if o.output == "" {
-		return fmt.Errorf("-o/--output is required: %w", exitcode.ErrUsage)
-	}
-	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure"}
-	if o.portable == "" {
-		if o.profile == manifest.ProfilePortable {
-			return fmt.Errorf("--profile %s needs --portable FILE (the sealed portable bundle): %w", manifest.ProfilePortable, exitcode.ErrUsage)
-		}
-		for _, name := range portableOnly {
-			if cmd.Flags().Changed(name) {
-				return fmt.Errorf("--%s only applies with --portable: %w", name, exitcode.ErrUsage)
-			}
-		}
-		if len(args) != 1 {
-			return fmt.Errorf("want one input directory, got %d arguments: %w", len(args), exitcode.ErrUsage)
-		}
-		if o.exportID != "" {
-			if err := manifest.CheckID("--export-id", o.exportID); err != nil {
-				return err
-			}
-		}
-		if o.profile != "" {
-			if err := manifest.CheckID("--profile", o.profile); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if o.profile != "" && o.profile != manifest.ProfilePortable {
-		return fmt.Errorf("--portable writes profile %s, not %q: %w", manifest.ProfilePortable, o.profile, exitcode.ErrUsage)
-	}
-	if len(args) != 0 {
-		return fmt.Errorf("--portable takes no input directory argument: %w", exitcode.ErrUsage)
-	}
-	if o.followLinks || o.force {
-		return fmt.Errorf("--follow-links and --force do not apply with --portable (outputs are write-once): %w", exitcode.ErrUsage)
 	}
 	return nil
 }
@@ -197,7 +195,11 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 	}
 	res, err := bundle.WriteDir(ctx, io.MultiWriter(f, h), cfg)
 	if err != nil {
-		return cleanupError(ctx, f, err)
+		err = cleanupError(ctx, f, err)
+		if errors.Is(err, bundle.ErrLink) {
+			err = withHint(err, "pass --follow-links to package what links point to")
+		}
+		return err
 	}
 	if err := f.Commit(); err != nil {
 		return err

@@ -66,12 +66,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitcode.OK
 	}
-	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
-		err = fmt.Errorf("%w (%v)", cause, err)
+	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil && exitcode.For(err) != exitcode.For(cause) {
+		err = exitcode.WithCode(exitcode.For(cause), err)
 	}
 	if !ranCommand(cmd) && exitcode.For(err) == exitcode.IO {
 		// cobra's own errors: unknown command or flag, wrong arguments.
-		err = fmt.Errorf("%w: %w", exitcode.ErrUsage, err)
+		err = exitcode.WithCode(exitcode.Usage, err)
 	}
 	return report(e, cmd, err)
 }
@@ -80,7 +80,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func report(e *env, cmd *cobra.Command, err error) int {
 	code := exitcode.For(err)
 	msg := oneLine(err.Error())
-	msg = strings.TrimPrefix(msg, exitcode.ErrUsage.Error()+": ")
 	name := "stella-export"
 	if cmd != nil && cmd != cmd.Root() {
 		name += ": " + cmd.Name()
@@ -147,17 +146,20 @@ config file (--config, default $XDG_CONFIG_HOME/stella-export/config.yaml).`,
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			// From here on every error is classified by our own code; before
+			// this point cobra refused the command line (exit 2).
+			markRan(cmd)
 			if err := applyConfig(e, cmd); err != nil {
 				return err
 			}
 			if e.global.json && e.global.quiet {
-				return fmt.Errorf("--json and --quiet: pick one: %w", exitcode.ErrUsage)
+				return exitcode.Usagef("--json and --quiet: pick one")
 			}
 			return nil
 		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w: %w", exitcode.ErrUsage, err)
+		return exitcode.WithCode(exitcode.Usage, err)
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&e.global.config, "config", "", "config file (default $XDG_CONFIG_HOME/stella-export/config.yaml)")

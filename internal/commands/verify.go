@@ -42,21 +42,21 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 func (o *verifyOptions) validate(args []string) error {
 	if o.proof != "" {
 		if len(args) != 0 || o.file == "" || o.root == "" {
-			return fmt.Errorf("--proof needs --file FILE and --root sha256:<hex>, and no bundle argument: %w", exitcode.ErrUsage)
+			return exitcode.Usagef("--proof needs --file FILE and --root sha256:<hex>, and no bundle argument")
 		}
 		if o.prove != "" || o.expectSHA256 != "" {
-			return fmt.Errorf("--proof checks one file without the bundle; --prove and --expect-sha256 do not apply: %w", exitcode.ErrUsage)
+			return exitcode.Usagef("--proof checks one file without the bundle; --prove and --expect-sha256 do not apply")
 		}
 		return nil
 	}
 	if o.file != "" {
-		return fmt.Errorf("--file goes with --proof: %w", exitcode.ErrUsage)
+		return exitcode.Usagef("--file goes with --proof")
 	}
 	if len(args) != 1 {
-		return fmt.Errorf("want one bundle (a .tgz path, or - for stdin), got %d arguments: %w", len(args), exitcode.ErrUsage)
+		return exitcode.Usagef("want one bundle (a .tgz path, or - for stdin), got %d arguments", len(args))
 	}
 	if o.maxDepth < 0 || o.maxEntries <= 0 || o.maxBytes <= 0 || o.maxRatio <= 0 {
-		return fmt.Errorf("--max-* limits must be positive: %w", exitcode.ErrUsage)
+		return exitcode.Usagef("--max-* limits must be positive")
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ package exitcode
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"syscall"
 )
@@ -112,3 +113,29 @@ type codedError struct {
 func (e *codedError) Error() string { return e.err.Error() }
 func (e *codedError) Unwrap() error { return e.err }
 func (e *codedError) ExitCode() int { return e.code }
+
+// classError classifies err without adding the class's words to its
+// message: "stella-export: x: no such thing", not "...: invalid input".
+type classError struct {
+	class error
+	err   error
+}
+
+func (e *classError) Error() string   { return e.err.Error() }
+func (e *classError) Unwrap() []error { return []error{e.err, e.class} }
+
+func classed(class error, format string, args []any) error {
+	return &classError{class: class, err: fmt.Errorf(format, args...)}
+}
+
+// Usagef formats an error classified as a usage error (exit 2).
+func Usagef(format string, args ...any) error { return classed(ErrUsage, format, args) }
+
+// Invalidf formats an error classified as invalid input (exit 3).
+func Invalidf(format string, args ...any) error { return classed(ErrInvalid, format, args) }
+
+// Conflictf formats an error classified as a conflict (exit 5).
+func Conflictf(format string, args ...any) error { return classed(ErrConflict, format, args) }
+
+// Verifyf formats an error classified as a failed verification (exit 1).
+func Verifyf(format string, args ...any) error { return classed(ErrVerify, format, args) }

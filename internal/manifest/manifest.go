@@ -5,7 +5,6 @@
 package manifest
 
 import (
-	"fmt"
 	"regexp"
 	"time"
 
@@ -74,7 +73,7 @@ var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$`)
 // object keys.
 func CheckID(field, v string) error {
 	if !idRe.MatchString(v) {
-		return fmt.Errorf("%s %q: want 1-200 characters of letters, digits and . _ : @ + - starting with a letter or digit: %w", field, v, exitcode.ErrUsage)
+		return exitcode.Usagef("%s %q: want 1-200 characters of letters, digits and . _ : @ + - starting with a letter or digit", field, v)
 	}
 	return nil
 }

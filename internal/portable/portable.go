@@ -225,7 +225,7 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 		res.Unchanged = true
 		f.Abort()
 	case exists:
-		return nil, fmt.Errorf("%s already exists with different content (SHA-256 %s, this run gives %s): %w", out, existing, res.SHA256, exitcode.ErrConflict)
+		return nil, exitcode.Conflictf("%s already exists with different content (SHA-256 %s, this run gives %s)", out, existing, res.SHA256)
 	default:
 		if err := commitNew(f); err != nil {
 			return nil, err
@@ -270,11 +270,11 @@ func commitNew(f *atomicfile.File) error {
 
 func check(cfg *Config) error {
 	if cfg.Input == "" {
-		return fmt.Errorf("--portable: the sealed portable bundle is required: %w", exitcode.ErrUsage)
+		return exitcode.Usagef("--portable: the sealed portable bundle is required")
 	}
 	for _, id := range []struct{ flag, v string }{{"--bundle-id", cfg.BundleID}, {"--export-id", cfg.ExportID}, {"--tenant", cfg.Tenant}} {
 		if id.v == "" {
-			return fmt.Errorf("%s is required with --portable: %w", id.flag, exitcode.ErrUsage)
+			return exitcode.Usagef("%s is required with --portable", id.flag)
 		}
 		if err := manifest.CheckID(id.flag, id.v); err != nil {
 			return err
@@ -285,7 +285,7 @@ func check(cfg *Config) error {
 	}
 	if cfg.ExpectSHA256 != "" {
 		if _, err := merkle.ParseHash(cfg.ExpectSHA256); err != nil || bytes.ContainsRune([]byte(cfg.ExpectSHA256), ':') {
-			return fmt.Errorf("--expect-sha256: %q is not 64 lowercase hex digits: %w", cfg.ExpectSHA256, exitcode.ErrUsage)
+			return exitcode.Usagef("--expect-sha256: %q is not 64 lowercase hex digits", cfg.ExpectSHA256)
 		}
 	}
 	switch cfg.Layout {
@@ -293,10 +293,10 @@ func check(cfg *Config) error {
 		cfg.Layout = LayoutFlat
 	case LayoutObjstore:
 	default:
-		return fmt.Errorf("--layout: %q is not one of flat, objstore: %w", cfg.Layout, exitcode.ErrUsage)
+		return exitcode.Usagef("--layout: %q is not one of flat, objstore", cfg.Layout)
 	}
 	if cfg.OutDir == "" {
-		return fmt.Errorf("-o: the output directory is required: %w", exitcode.ErrUsage)
+		return exitcode.Usagef("-o: the output directory is required")
 	}
 	return nil
 }

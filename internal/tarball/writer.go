@@ -69,14 +69,14 @@ func NewWriter(w io.Writer, opt Options) (*Writer, error) {
 	}
 	mt = mt.UTC().Truncate(time.Second)
 	if mt.Unix() < 0 || mt.Unix() > 1<<32-1 {
-		return nil, fmt.Errorf("pinned time %s does not fit the gzip header (1970..2106): %w", mt.Format(time.RFC3339), exitcode.ErrUsage)
+		return nil, exitcode.Usagef("pinned time %s does not fit the gzip header (1970..2106)", mt.Format(time.RFC3339))
 	}
 	level := opt.Level
 	if level == 0 {
 		level = DefaultLevel
 	}
 	if level < 1 || level > 9 {
-		return nil, fmt.Errorf("gzip level %d is not in 1..9: %w", level, exitcode.ErrUsage)
+		return nil, exitcode.Usagef("gzip level %d is not in 1..9", level)
 	}
 	gz, err := pgzip.NewWriterLevel(w, level)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 
 	"github.com/stella-ops/stella-export/internal/checksums"
@@ -32,7 +31,7 @@ type Proof struct {
 func Prove(f *checksums.File, path string) (*Proof, error) {
 	i := f.Index(path)
 	if i < 0 {
-		return nil, fmt.Errorf("--prove %s: not listed in checksums.txt: %w", path, exitcode.ErrUsage)
+		return nil, exitcode.Usagef("--prove %s: not listed in checksums.txt", path)
 	}
 	ap, err := merkle.InclusionProof(f.Leaves(), i)
 	if err != nil {
@@ -52,13 +51,13 @@ func ParseProof(r io.Reader) (*Proof, error) {
 	dec.DisallowUnknownFields()
 	var p Proof
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("not a proof document: %v: %w", err, exitcode.ErrInvalid)
+		return nil, exitcode.Invalidf("not a proof document: %v", err)
 	}
 	if p.Algorithm != ProofAlgorithm {
-		return nil, fmt.Errorf("algorithm: %q is not %q: %w", p.Algorithm, ProofAlgorithm, exitcode.ErrInvalid)
+		return nil, exitcode.Invalidf("algorithm: %q is not %q", p.Algorithm, ProofAlgorithm)
 	}
 	if p.Path == "" || p.TreeSize <= 0 || p.LeafIndex < 0 || p.LeafIndex >= p.TreeSize {
-		return nil, fmt.Errorf("path, leafIndex or treeSize missing or out of range: %w", exitcode.ErrInvalid)
+		return nil, exitcode.Invalidf("path, leafIndex or treeSize missing or out of range")
 	}
 	return &p, nil
 }
@@ -70,16 +69,16 @@ func ParseProof(r io.Reader) (*Proof, error) {
 func CheckProof(p *Proof, r io.Reader, root string) error {
 	want, err := merkle.ParseHash(root)
 	if err != nil {
-		return fmt.Errorf("--root: %v: %w", err, exitcode.ErrUsage)
+		return exitcode.Usagef("--root: %v", err)
 	}
 	if p.Root != "" && p.Root != want.String() {
-		return fmt.Errorf("the proof is for root %s, not %s: %w", p.Root, want, exitcode.ErrVerify)
+		return exitcode.Verifyf("the proof is for root %s, not %s", p.Root, want)
 	}
 	path := make([]merkle.Hash, len(p.AuditPath))
 	for i, s := range p.AuditPath {
 		b, err := hex.DecodeString(s)
 		if err != nil || len(b) != sha256.Size {
-			return fmt.Errorf("auditPath[%d]: not 64 hex digits: %w", i, exitcode.ErrInvalid)
+			return exitcode.Invalidf("auditPath[%d]: not 64 hex digits", i)
 		}
 		copy(path[i][:], b)
 	}
@@ -89,10 +88,10 @@ func CheckProof(p *Proof, r io.Reader, root string) error {
 	}
 	line := hex.EncodeToString(h.Sum(nil)) + "  " + p.Path
 	if p.Leaf != "" && p.Leaf != line {
-		return fmt.Errorf("%s: the file's SHA-256 is %s but the proof's leaf is %q: %w", p.Path, line[:64], p.Leaf, exitcode.ErrVerify)
+		return exitcode.Verifyf("%s: the file's SHA-256 is %s but the proof's leaf is %q", p.Path, line[:64], p.Leaf)
 	}
 	if err := merkle.VerifyInclusion(p.LeafIndex, p.TreeSize, merkle.LeafHash([]byte(line)), path, want); err != nil {
-		return fmt.Errorf("%s: %v: %w", p.Path, err, exitcode.ErrVerify)
+		return exitcode.Verifyf("%s: %v", p.Path, err)
 	}
 	return nil
 }
