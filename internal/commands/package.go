@@ -245,7 +245,8 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 			return err
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w; partial output removed", err)
+			cause := context.Cause(ctx)
+			return exitcode.WithCode(exitcode.For(cause), fmt.Errorf("%v; removed partial output", cause))
 		}
 	}
 	return err
@@ -255,7 +256,8 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 func cleanupError(ctx context.Context, f *atomicfile.File, err error) error {
 	f.Abort()
 	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted; removed partial output %s: %w", f.TempName(), context.Cause(ctx))
+		cause := context.Cause(ctx)
+		return exitcode.WithCode(exitcode.For(cause), fmt.Errorf("%v; removed partial output %s", cause, f.TempName()))
 	}
 	return fmt.Errorf("%w (no output written)", err)
 }
