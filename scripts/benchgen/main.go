@@ -1,0 +1,123 @@
+// Command benchgen writes a deterministic mixed payload for benchmarks:
+// JSON-like text (compresses ~6:1), random bytes (incompressible) and
+// zero-filled files, from 1 KiB to 64 MiB each, in nested directories, until
+// the requested total size is reached. The same flags always write the same
+// bytes.
+//
+//	go run ./scripts/benchgen -size 1G -o /tmp/payload
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n * mult, err
+}
+
+func main() {
+	size := flag.String("size", "1G", "total payload size (K, M, G suffixes)")
+	out := flag.String("o", "", "output directory (must not exist)")
+	flag.Parse()
+	total, err := parseSize(*size)
+	if err != nil || *out == "" {
+		fmt.Fprintln(os.Stderr, "usage: benchgen -size 1G -o DIR")
+		os.Exit(2)
+	}
+	if err := os.Mkdir(*out, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "benchgen:", err)
+		os.Exit(1)
+	}
+	rng := rand.New(rand.NewPCG(42, 7))
+	sizes := []int64{1 << 10, 16 << 10, 256 << 10, 1 << 20, 8 << 20, 64 << 20}
+	var written int64
+	for i := 0; written < total; i++ {
+		n := min(sizes[pick(rng)], total-written)
+		kind := []string{"json", "json", "rand", "zero"}[rng.IntN(4)]
+		dir := filepath.Join(*out, fmt.Sprintf("d%02d", i%17), fmt.Sprintf("e%d", i%5))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			panic(err)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("f%06d.%s", i, kind))
+		if err := writeFile(path, kind, n, rng); err != nil {
+			fmt.Fprintln(os.Stderr, "benchgen:", err)
+			os.Exit(1)
+		}
+		written += n
+	}
+	fmt.Printf("%s: %d bytes\n", *out, written)
+}
+
+// pick chooses a size class: mostly small files, most bytes in large ones.
+func pick(rng *rand.Rand) int {
+	weights := []int{40, 25, 15, 10, 6, 4}
+	r := rng.IntN(100)
+	for i, w := range weights {
+		if r < w {
+			return i
+		}
+		r -= w
+	}
+	return len(weights) - 1
+}
+
+func writeFile(path, kind string, n int64, rng *rand.Rand) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	buf := make([]byte, 64<<10)
+	for left := n; left > 0; {
+		chunk := buf[:min(int64(len(buf)), left)]
+		switch kind {
+		case "rand":
+			for i := 0; i+8 <= len(chunk); i += 8 {
+				v := rng.Uint64()
+				for j := 0; j < 8; j++ {
+					chunk[i+j] = byte(v >> (8 * j))
+				}
+			}
+		case "zero":
+			clear(chunk)
+		default:
+			fillJSON(chunk, rng)
+		}
+		w.Write(chunk)
+		left -= int64(len(chunk))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+var words = strings.Fields(`id affected package ecosystem ranges events introduced fixed severity CVSS_V3
+summary details references advisory purl version modified published aliases GHSA CVE Go npm PyPI
+crates.io Maven database_specific withdrawn`)
+
+func fillJSON(b []byte, rng *rand.Rand) {
+	i := 0
+	for i < len(b) {
+		s := fmt.Sprintf(`{"%s":"%s-%d","%s":%d},`+"\n", words[rng.IntN(len(words))], words[rng.IntN(len(words))],
+			rng.IntN(100000), words[rng.IntN(len(words))], rng.IntN(1000))
+		i += copy(b[i:], s)
+	}
+}
