@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
 
@@ -189,11 +188,13 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 	}
 	defer f.Abort()
 	h := sha256.New()
+	bar := newProgress(e)
 	cfg := bundle.DirConfig{
 		Dir: dir, FollowLinks: o.followLinks, Profile: o.profile, ExportID: o.exportID, CreatedAt: o.created,
-		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: progressFor(e)},
+		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress()},
 	}
 	res, err := bundle.WriteDir(ctx, io.MultiWriter(f, h), cfg)
+	bar.finish()
 	if err != nil {
 		err = cleanupError(ctx, f, err)
 		if errors.Is(err, bundle.ErrLink) {
@@ -216,13 +217,15 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 }
 
 func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions) error {
+	bar := newProgress(e)
 	cfg := portable.Config{
 		Input: o.portable, BundleID: o.bundleID, ExportID: o.exportID, Tenant: o.tenant,
 		SourceURI: o.sourceURI, CreatedAt: o.created, ExpectSHA256: o.expectSHA256, OutDir: o.output,
 		Layout: o.layout, AcknowledgeFailure: o.acknowledge,
-		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: progressFor(e)},
+		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress()},
 	}
 	res, err := portable.Export(ctx, cfg)
+	bar.finish()
 	if res != nil && err == nil || res != nil && exitcode.For(err) == exitcode.Verify {
 		perr := printResult(e, cmd, res, func(w io.Writer) {
 			state := "written"
@@ -277,12 +280,3 @@ func printResult(e *env, cmd *cobra.Command, v any, text func(io.Writer)) error 
 	}
 	return nil
 }
-
-func progressFor(e *env) bundle.Progress {
-	if p := newProgress(e); p != nil {
-		return p
-	}
-	return nil
-}
-
-var _ = os.Stdout

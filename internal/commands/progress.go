@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/stella-ops/stella-export/internal/bundle"
 	"golang.org/x/term"
 )
 
@@ -46,9 +48,18 @@ func (p *barProgress) Add(n int64) {
 	}
 }
 
+// finish clears the bar; it is safe on a nil *barProgress.
 func (p *barProgress) finish() {
-	if p.bar != nil {
+	if p != nil && p.bar != nil {
 		p.bar.Finish()
 		p.bar = nil
 	}
+}
+
+// asProgress returns p as a bundle.Progress, or nil when there is no bar.
+func (p *barProgress) asProgress() bundle.Progress {
+	if p == nil {
+		return nil
+	}
+	return p
 }

@@ -1,0 +1,41 @@
+package commands
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+// TestReadmeDocumentsCLI keeps README.md honest: the exit-code table is the
+// one `help exit-codes` prints, and every flag of every command is named.
+func TestReadmeDocumentsCLI(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	if !strings.Contains(readme, ExitCodesText()) {
+		t.Errorf("README.md does not contain the exit-code table of internal/exitcode:\n%s", ExitCodesText())
+	}
+	root := newRoot(&env{global: &globalOptions{}, getenv: func(string) string { return "" }})
+	for _, c := range root.Commands() {
+		if !c.IsAvailableCommand() {
+			continue
+		}
+		if !strings.Contains(readme, "stella-export "+c.Name()) {
+			t.Errorf("README.md does not mention `stella-export %s`", c.Name())
+		}
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Name != "help" && !strings.Contains(readme, "--"+f.Name) {
+				t.Errorf("README.md does not document %s --%s", c.Name(), f.Name)
+			}
+		})
+	}
+	root.PersistentFlags().VisitAll(func(f *pflag.Flag) {
+		if !strings.Contains(readme, "--"+f.Name) {
+			t.Errorf("README.md does not document the global flag --%s", f.Name)
+		}
+	})
+}

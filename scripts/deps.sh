@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# deps.sh: install the Debian packages the test suite runs against:
+# busybox (its tar and sh read our bundles), dash (POSIX sh), pigz and GNU
+# time (scripts/bench.sh), file (static-binary check). Root only; as another
+# user it prints the apt command and exits 1 if something is missing.
+set -euo pipefail
+need=()
+command -v busybox >/dev/null || need+=(busybox)
+command -v dash >/dev/null || need+=(dash)
+command -v pigz >/dev/null || need+=(pigz)
+[ -x /usr/bin/time ] || need+=(time)
+command -v file >/dev/null || need+=(file)
+command -v tar >/dev/null || need+=(tar)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deps.sh: missing ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "deps.sh: installed ${need[*]}"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# test.sh: the whole test suite, as CI runs it (.ci/run calls this).
+# gofmt, go vet, every Go test (unit, golden, testscript CLI scripts, interop
+# with GNU tar / busybox / dash / sha256sum, fuzz seed corpora, signal
+# handling) and a small run of scripts/bench.sh to keep it working.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+export CI="${CI:-}"
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
+echo "== go vet"
+go vet ./...
+echo "== go test"
+go test -count=1 ./... 2>&1 | tee "${TMPDIR:-/tmp}/stella-export-test.log"
+echo "== benchmarks compile and run once"
+go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+echo "== scripts/bench.sh smoke run (32M)"
+bash scripts/bench.sh --size 32M
