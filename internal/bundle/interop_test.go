@@ -87,7 +87,7 @@ func TestInterop(t *testing.T) {
 			for _, sh := range [][]string{{dash}, {busybox, "sh"}} {
 				out, code := runIn(t, dir, sh[0], append(sh[1:], "verify-export.sh")...)
 				lines := strings.Split(strings.TrimSpace(out), "\n")
-				if code != 0 || lines[len(lines)-1] != "OK "+root {
+				if code != 0 || lines[len(lines)-1] != "OK root "+root {
 					t.Fatalf("%v verify-export.sh: exit %d, output:\n%s", sh, code, out)
 				}
 			}
@@ -97,7 +97,7 @@ func TestInterop(t *testing.T) {
 	// Given the .tgz path, the script extracts it itself.
 	dir := t.TempDir()
 	runIn(t, dir, "tar", "-xzf", tgz)
-	if out, code := runIn(t, t.TempDir(), dash, filepath.Join(dir, "verify-export.sh"), tgz); code != 0 || !strings.HasSuffix(strings.TrimSpace(out), "OK "+root) {
+	if out, code := runIn(t, t.TempDir(), dash, filepath.Join(dir, "verify-export.sh"), tgz); code != 0 || !strings.HasSuffix(strings.TrimSpace(out), "OK root "+root) {
 		t.Fatalf("verify-export.sh bundle.tgz: exit %d:\n%s", code, out)
 	}
 

@@ -53,9 +53,10 @@ func toolDir(t *testing.T, names []string, target func(string) string) string {
 
 var scriptTools = []string{"awk", "cat", "find", "sort", "od", "tail", "mktemp", "mkdir", "rm", "tar", "gzip", "sha256sum"}
 
-// scriptEnvs lists dash and busybox sh with the system's tools, busybox sh
-// with busybox's own applets only, and dash with `shasum -a 256` instead of
-// sha256sum. busybox may be skipped locally when not installed, never in CI.
+// scriptEnvs lists dash and busybox sh with the system's tools and, unless
+// -short, busybox sh with busybox's own applets only and dash with
+// `shasum -a 256` instead of sha256sum. busybox may be skipped locally when
+// not installed, never in CI.
 func scriptEnvs(t *testing.T) []scriptEnv {
 	t.Helper()
 	var envs []scriptEnv
@@ -70,6 +71,9 @@ func scriptEnvs(t *testing.T) []scriptEnv {
 		missingTool(t, "busybox")
 	} else {
 		envs = append(envs, scriptEnv{"busybox", []string{busybox, "sh"}, minimalPath})
+		if testing.Short() {
+			return envs
+		}
 		bbdir := toolDir(t, scriptTools, func(string) string { return busybox })
 		envs = append(envs, scriptEnv{"busybox-applets", []string{busybox, "sh"}, bbdir})
 	}
@@ -272,7 +276,7 @@ func TestScriptEmbedded(t *testing.T) {
 	if !bytes.HasPrefix(VerifyScript, []byte("#!/bin/sh\n")) {
 		t.Fatal("script does not start with #!/bin/sh")
 	}
-	for _, bashism := range []string{"[[", "pipefail", "local ", "function ", "$'", "<<<", "source "} {
+	for _, bashism := range []string{"[[", "pipefail", "local ", "$'", "<<<", "source "} {
 		if bytes.Contains(VerifyScript, []byte(bashism)) {
 			t.Errorf("script contains %q", bashism)
 		}
@@ -293,7 +297,7 @@ func TestScriptSpecVector(t *testing.T) {
 	}
 	script := outsideScript(t)
 	for _, e := range scriptEnvs(t) {
-		wantOK(t, e, e.run(t, dir, t.TempDir(), script, nil), specVectorRoot)   // cwd
+		wantOK(t, e, e.run(t, dir, t.TempDir(), script, nil), specVectorRoot)                   // cwd
 		wantOK(t, e, e.run(t, t.TempDir(), t.TempDir(), script, []string{dir}), specVectorRoot) // argument
 	}
 }
@@ -327,70 +331,87 @@ func randomFiles(r *rand.Rand, n int) map[string][]byte {
 // Random trees of 1..17 files (the script itself is one of them) pass, and
 // the printed root is the Go root.
 func TestScriptRandomTrees(t *testing.T) {
-	envs := scriptEnvs(t)
+	type tree struct {
+		dir  string
+		root string
+	}
+	var trees []tree
 	r := rand.New(rand.NewPCG(1, 2))
 	for n := 1; n <= 17; n++ {
 		dir, f := makeBundle(t, randomFiles(r, n-1), true)
 		if len(f.Entries) != n {
 			t.Fatalf("n=%d: %d entries", n, len(f.Entries))
 		}
-		for _, e := range envs {
-			wantOK(t, e, e.inBundle(t, dir), f.Root.String())
-		}
+		trees = append(trees, tree{dir, f.Root.String()})
+	}
+	for _, e := range scriptEnvs(t) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			for _, tr := range trees {
+				wantOK(t, e, e.inBundle(t, tr.dir), tr.root)
+			}
+		})
 	}
 }
 
 // Tree sizes around powers of two and the 256-name batch, including the
 // empty tree (root = SHA-256 of nothing).
 func TestScriptMerkleSizes(t *testing.T) {
-	envs := scriptEnvs(t)
 	script := outsideScript(t)
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, n := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 18, 19, 20, 31, 32, 33, 255, 256, 257, 600} {
-		dir, f := makeBundle(t, randomFiles(r, n), false)
-		if n == 0 && f.Root != merkle.EmptyRoot() {
-			t.Fatal("empty root")
-		}
-		for _, e := range envs {
-			if n > 40 && e.name != "dash" && e.name != "busybox-applets" {
-				continue // the large trees once per shell are enough
+	sizes := []int{0, 18, 19, 20, 31, 32, 33, 64, 255, 256, 257, 600}
+	dirs := make([]string, len(sizes))
+	roots := make([]merkle.Hash, len(sizes))
+	for i, n := range sizes {
+		var f *checksums.File
+		dirs[i], f = makeBundle(t, randomFiles(r, n), false)
+		roots[i] = f.Root
+	}
+	if roots[0] != merkle.EmptyRoot() {
+		t.Fatal("empty root")
+	}
+	for _, e := range scriptEnvs(t) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			for i, n := range sizes {
+				if n > 64 && e.name != "dash" && e.name != "busybox-applets" {
+					continue // the large trees once per shell are enough
+				}
+				r := e.run(t, t.TempDir(), t.TempDir(), script, []string{dirs[i]})
+				if r.code != 0 || r.lastLine() != "OK root "+roots[i].String() {
+					t.Fatalf("n=%d: want %s, got %s", n, roots[i], r)
+				}
 			}
-			r := e.run(t, t.TempDir(), t.TempDir(), script, []string{dir})
-			if r.code != 0 || r.lastLine() != "OK root "+f.Root.String() {
-				t.Fatalf("n=%d %s: want %s, got %s", n, e.name, f.Root, r)
-			}
-		}
+		})
 	}
 }
 
 // Changing one byte of any file fails and names that file.
 func TestScriptFlippedByte(t *testing.T) {
-	envs := scriptEnvs(t)
 	files := randomFiles(rand.New(rand.NewPCG(5, 6)), 8)
 	files["README.md"] = []byte("# hello\n")
 	files["export.json"] = []byte("{\"a\":1}\n")
 	files["dir one/nested dir/z"] = []byte("deep\n")
-	dir, f := makeBundle(t, files, true)
-	script := outsideScript(t) // the bundle's own copy is flipped too
-	for _, ent := range f.Entries {
-		p := filepath.Join(dir, filepath.FromSlash(ent.Path))
-		orig := readFile(t, p)
-		for _, at := range []int{0, len(orig) - 1} {
-			mod := slices.Clone(orig)
-			mod[at] ^= 0x20
-			writeFile(t, p, mod)
-			for _, e := range envs {
+	for _, e := range scriptEnvs(t) {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			dir, f := makeBundle(t, files, true)
+			script := outsideScript(t) // the bundle's own copy is flipped too
+			for i, ent := range f.Entries {
+				p := filepath.Join(dir, filepath.FromSlash(ent.Path))
+				orig := readFile(t, p)
+				mod := slices.Clone(orig)
+				mod[i%len(mod)] ^= 0x20
+				writeFile(t, p, mod)
 				r := e.run(t, dir, t.TempDir(), script, nil)
 				wantFail(t, e, r, "FAILED "+ent.Path, "FAILED root "+f.Root.String())
 				if strings.Count(r.stdout, "FAILED ") != 2 {
-					t.Fatalf("%s: flipping %q should fail exactly one file: %s", e.name, ent.Path, r)
+					t.Fatalf("flipping %q should fail exactly one file: %s", ent.Path, r)
 				}
+				writeFile(t, p, orig)
 			}
-		}
-		writeFile(t, p, orig)
-	}
-	for _, e := range envs {
-		wantOK(t, e, e.inBundle(t, dir), f.Root.String())
+			wantOK(t, e, e.inBundle(t, dir), f.Root.String())
+		})
 	}
 }
 
@@ -524,7 +545,9 @@ func TestScriptDamagedBundle(t *testing.T) {
 		{"duplicate", func(l []string) []string { return append(l, l[len(l)-1]) }, 7},
 		{"blank line", func(l []string) []string { return append(l, "") }, 7},
 		{"CRLF", func(l []string) []string { l[3] += "\r"; return l }, 4},
-		{"lists itself", func(l []string) []string { return append(l[:1], append([]string{hexA + "  checksums.txt"}, l[1:]...)...) }, 2},
+		{"lists itself", func(l []string) []string {
+			return append(l[:1], append([]string{hexA + "  checksums.txt"}, l[1:]...)...)
+		}, 2},
 	}
 	for _, m := range malformed {
 		t.Run("malformed "+m.name, func(t *testing.T) {
@@ -687,6 +710,29 @@ func TestScriptInnerBundles(t *testing.T) {
 					"FAILED nested/other bundle.tar.gz (stella-export verify exited 1)",
 					"FAILED portable-bundle-v1.tgz (stella-export verify exited 1)",
 					"FAILED root "+f.Root.String())
+			}
+		}
+	}
+}
+
+func TestScriptUsage(t *testing.T) {
+	dir, _ := makeBundle(t, specVectorFiles, false)
+	notTgz := filepath.Join(dir, "README.md")
+	script := outsideScript(t)
+	for _, e := range scriptEnvs(t) {
+		for _, c := range []struct {
+			args []string
+			code int
+		}{
+			{[]string{"-h"}, 0},
+			{[]string{"--bogus"}, 2},
+			{[]string{filepath.Join(dir, "no such.tgz")}, 2},
+			{[]string{notTgz}, 2},
+			{[]string{dir, dir}, 2},
+		} {
+			r := e.run(t, t.TempDir(), t.TempDir(), script, c.args)
+			if r.code != c.code {
+				t.Fatalf("%s %q: want exit %d, got %s", e.name, c.args, c.code, r)
 			}
 		}
 	}

@@ -19,11 +19,13 @@
 #      their digest (step 2), and a NOTE line says so.
 #
 # How to run it
-#   sh verify-export.sh               inside the extracted bundle directory
-#                                     (or anywhere, as sh /path/to/verify-export.sh)
-#   sh verify-export.sh bundle.tgz    extracts to a temporary directory first and
-#                                     removes that directory afterwards
-#   sh verify-export.sh DIR           checks the extracted bundle in DIR
+#   sh verify-export.sh             inside the extracted bundle directory
+#                                   (or sh /path/to/bundle/verify-export.sh)
+#   sh verify-export.sh bundle.tgz  extracts to a temporary directory first,
+#                                   checks it there, then removes it
+#   sh verify-export.sh DIR         checks the extracted bundle in DIR
+# With no argument it checks the directory the script is in when that holds
+# checksums.txt, else the current directory.
 #
 # Output (stdout): one line per problem, e.g. "FAILED <path>", "MISSING <path>",
 # "EXTRA <path>", "ROOT MISMATCH: ...". The last line is
@@ -35,8 +37,9 @@
 #      root, an inner bundle, a malformed checksums.txt, an unreadable archive)
 #   2  usage error, or a required tool is missing
 #
-# Needs only a POSIX sh, awk, cat, find, sort, od, tail, mktemp, mkdir, rm, tar (for
-# the .tgz form), and sha256sum or "shasum -a 256". It never uses the network.
+# Needs only a POSIX sh, awk, cat, find, sort, od, tail, mktemp, mkdir, rm,
+# tar (for the .tgz form), and sha256sum or "shasum -a 256". It never uses
+# the network.
 
 LC_ALL=C
 export LC_ALL
@@ -45,8 +48,8 @@ umask 077
 
 usage() {
 	echo "usage: sh verify-export.sh [bundle.tgz | bundle-directory]"
-	echo "  with no argument, checks the bundle this script belongs to"
-	echo "  (its own directory if that holds checksums.txt, else the current directory)"
+	echo "  with no argument, checks the script's own directory if it holds"
+	echo "  checksums.txt, else the current directory"
 }
 
 die() { # exit code, message
@@ -54,7 +57,7 @@ die() { # exit code, message
 	exit "$1"
 }
 
-# ---- arguments -------------------------------------------------------------
+# ---- arguments
 ARCHIVE=
 DIR=
 if [ $# -gt 1 ]; then
@@ -91,7 +94,7 @@ else
 	[ -f "$DIR/checksums.txt" ] || DIR=.
 fi
 
-# ---- tools -----------------------------------------------------------------
+# ---- tools
 for t in awk cat find sort od tail mktemp mkdir rm; do
 	command -v "$t" >/dev/null 2>&1 || die 2 "required tool not found: $t"
 done
@@ -106,8 +109,9 @@ if [ -n "$ARCHIVE" ]; then
 	command -v tar >/dev/null 2>&1 || die 2 "required tool not found: tar"
 fi
 
-# ---- work directory, removed on exit -----------------------------------------
+# ---- work directory, removed on exit
 W=
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	if [ -n "$W" ]; then rm -rf "$W"; fi
 }
@@ -120,7 +124,7 @@ case $W in
 /*) ;;
 *) W=$(cd "$W" && pwd) || die 2 "cannot use the temporary directory" ;;
 esac
-mkdir "$W/leaf" "$W/x" || die 2 "cannot use the temporary directory"
+mkdir "$W/m" "$W/x" || die 2 "cannot use the temporary directory"
 
 if [ -n "$ARCHIVE" ]; then
 	case $ARCHIVE in
@@ -161,7 +165,7 @@ hash_batch() {
 	return 0
 }
 
-# ---- 1. checksums.txt format -------------------------------------------------
+# ---- 1. checksums.txt format
 if [ ! -f checksums.txt ]; then
 	echo "MISSING checksums.txt"
 	echo "FAILED no checksums.txt in $DIR"
@@ -202,7 +206,7 @@ NR == 1 {
 	prev = p
 	have = 1
 }
-END { exit nbad > 0 }
+END { exit (nbad > 0) }
 ' checksums.txt; then
 	echo "FAILED checksums.txt is malformed"
 	exit 1
@@ -210,17 +214,17 @@ fi
 IFS= read -r ROOTLINE <checksums.txt
 STATED=${ROOTLINE#root sha256:}
 
-# ---- 2. per-file state, Merkle leaf preimages ----------------------------------
+# ---- 2. per-file state, Merkle leaf preimages
 # status: one letter per listed file, in order (E exists, M missing, N not a
 # regular file); files: "./<path>" of the regular files, for hash_batch;
-# leaf/<i>: 0x00 followed by line i+1 of checksums.txt.
+# m/0.<i>: 0x00 followed by line i+1 of checksums.txt (leaf i of level 0).
 N=0
 {
 	IFS= read -r _root
 	while IFS= read -r _l; do
 		N=$((N + 1))
-		printf '\000%s' "$_l" >"$W/leaf/$N"
-		printf '%s\n' "$N" >&4
+		printf '\000%s' "$_l" >"$W/m/0.$N"
+		printf '0.%s\n' "$N" >&4
 		_p=${_l#*  }
 		if [ -h "$_p" ]; then
 			echo N
@@ -233,7 +237,7 @@ N=0
 			echo M
 		fi
 	done
-} <checksums.txt >"$W/status" 3>"$W/files" 4>"$W/leaves" ||
+} <checksums.txt >"$W/status" 3>"$W/files" 4>"$W/m/names" ||
 	die 2 "cannot write to the temporary directory"
 
 hash_batch "$W/files" >"$W/sums"
@@ -254,11 +258,11 @@ END {
 		else if (got[k] != want[i]) { print "FAILED " path[i]; bad++ }
 	}
 	for (i = 1; i <= ne; i++) { print "EXTRA " extra[i]; bad++ }
-	exit bad > 0
+	exit (bad > 0)
 }
 ' f=1 "$W/sums" f=2 checksums.txt f=3 "$W/status" f=4 "$W/present" || FAIL=1
 
-# ---- 3. inner bundles -----------------------------------------------------------
+# ---- 3. inner bundles
 HAVE_SE=0
 if command -v stella-export >/dev/null 2>&1; then HAVE_SE=1; fi
 INNER=0
@@ -285,67 +289,57 @@ if [ "$INNER" -gt 0 ] && [ "$HAVE_SE" = 0 ]; then
 	echo "NOTE $INNER inner bundle(s) checked by digest only: stella-export is not on PATH"
 fi
 
-# ---- 4. Merkle root ----------------------------------------------------------------
-# Hash every leaf preimage (batched), then combine level by level: pair
-# adjacent hashes (left, right) into SHA-256(0x01 || left || right) and carry
-# an odd last hash up unchanged. This gives exactly the RFC 6962 tree, whose
-# left subtree always holds the largest power of two smaller than n leaves.
-# Raw node bytes are written with printf and octal escapes made by awk.
-# collect NAMES SUMS: the hashes from SUMS in the order of NAMES, or fail.
-collect() {
-	awk '
-	f == 1 { name[++n] = $0; next }
-	f == 2 { h[substr($0, 67)] = substr($0, 1, 64); next }
-	END {
-		for (i = 1; i <= n; i++) {
-			if (!(name[i] in h)) exit 1
-			print h[name[i]]
-		}
-	}
-	' f=1 "$1" f=2 "$2"
-}
-
+# ---- 4. Merkle root
+# Level 0 is the leaf preimages m/0.1 .. m/0.N. For each level, one batched
+# SHA-256 run hashes its files; one awk then lists the level's hashes in order
+# and pairs adjacent ones (left, right) into the next level's preimages
+# 0x01 || left || right, written by printf from octal escapes; an odd last
+# hash is carried up unchanged. This bottom-up pairing gives exactly the
+# RFC 6962 tree, whose left subtree holds the largest power of two smaller
+# than n leaves. No leaves: SHA-256 of the empty string.
 if [ "$N" -eq 0 ]; then
 	COMPUTED=$($SHA </dev/null | awk '{ print $1 }')
 else
-	(cd "$W/leaf" && hash_batch "$W/leaves") >"$W/leafsums" &&
-		collect "$W/leaves" "$W/leafsums" >"$W/level" ||
-		die 2 "cannot hash the Merkle leaves"
-	M=$N
-	LV=0
-	while [ "$M" -gt 1 ]; do
-		LV=$((LV + 1))
-		D=$W/level$LV
-		mkdir "$D" || die 2 "cannot use the temporary directory"
-		awk -v dir="$D" '
-		BEGIN { for (i = 0; i < 256; i++) oct[sprintf("%02x", i)] = sprintf("\\%03o", i) }
-		function raw(h,   s, k) {
-			s = ""
-			for (k = 1; k < 64; k += 2) s = s oct[substr(h, k, 2)]
-			return s
-		}
-		{ h[NR] = $0 }
-		END {
-			for (i = 1; i + 1 <= NR; i += 2) print "\\001" raw(h[i]) raw(h[i + 1]) > (dir "/pairs")
-			if (NR % 2 == 1) print h[NR] > (dir "/carry")
-		}
-		' "$W/level" || die 2 "cannot build Merkle level $LV"
-		(
-			cd "$D" || exit 1
+	COMPUTED=$(
+		cd "$W/m" || exit 1
+		: >carry.0
+		LV=0
+		while :; do
+			hash_batch names >sums
+			LV=$((LV + 1))
+			awk -v lv="$LV" '
+			BEGIN { for (i = 0; i < 256; i++) oct[sprintf("%02x", i)] = sprintf("\\%03o", i) }
+			function raw(h,   s, k) {
+				s = ""
+				for (k = 1; k < 64; k += 2) s = s oct[substr(h, k, 2)]
+				return s
+			}
+			f == 1 { name[++nn] = $0; next }
+			f == 2 { sum[substr($0, 67)] = substr($0, 1, 64); next }
+			f == 3 { carried = $0; next }
+			END {
+				for (i = 1; i <= nn; i++) {
+					if (!(name[i] in sum)) exit 1
+					h[++n] = sum[name[i]]
+				}
+				if (carried != "") h[++n] = carried
+				if (n == 1) { print h[1] > "root"; exit 0 }
+				for (i = 1; i + 1 <= n; i += 2) print "\\001" raw(h[i]) raw(h[i + 1]) > ("pairs." lv)
+				printf "%s", (n % 2 == 1 ? h[n] "\n" : "") > ("carry." lv)
+			}
+			' f=1 names f=2 sums f=3 "carry.$((LV - 1))" || exit 1
+			[ -f root ] && break
 			_j=0
 			while IFS= read -r _o; do
 				_j=$((_j + 1))
-				# _o holds only octal escapes made above from hex digests.
-				printf "$_o" >"$_j"
-				printf '%s\n' "$_j"
-			done <pairs >names
-			hash_batch names >sums
-		) && collect "$D/names" "$D/sums" >"$W/level" ||
-			die 2 "cannot hash Merkle level $LV"
-		if [ -f "$D/carry" ]; then cat "$D/carry" >>"$W/level"; fi
-		M=$(((M + 1) / 2))
-	done
-	IFS= read -r COMPUTED <"$W/level"
+				# _o holds only octal escapes made by awk from hex digests.
+				# shellcheck disable=SC2059
+				printf "$_o" >"$LV.$_j"
+				printf '%s\n' "$LV.$_j"
+			done <"pairs.$LV" >names
+		done
+		IFS= read -r _r <root && printf '%s\n' "$_r"
+	) || die 2 "cannot compute the Merkle root in $W"
 fi
 
 if [ "$COMPUTED" != "$STATED" ]; then
