@@ -15,6 +15,7 @@ import (
 type DirConfig struct {
 	Dir         string
 	FollowLinks bool
+	Exclude     []string  // files never packaged, e.g. the output being written
 	Profile     string    // export.json profile; empty means "directory"
 	ExportID    string    // empty means manifest.DerivedExportID(payload root)
 	CreatedAt   time.Time // zero means the pinned time
@@ -24,7 +25,7 @@ type DirConfig struct {
 // WriteDir bundles every file below cfg.Dir (at the top of the archive,
 // beside the generated files) to w.
 func WriteDir(ctx context.Context, w io.Writer, cfg DirConfig) (*Result, error) {
-	srcs, err := DirSources(cfg.Dir, cfg.FollowLinks)
+	srcs, err := DirSources(cfg.Dir, cfg.FollowLinks, cfg.Exclude...)
 	if err != nil {
 		return nil, err
 	}

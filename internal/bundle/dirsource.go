@@ -20,7 +20,10 @@ var ErrLink = errors.New("links are not followed")
 // one name), devices, FIFOs and sockets are refused with the path named
 // (exit 3) unless followLinks is set, in which case links are resolved
 // (directory cycles are still refused) and special files still refused.
-func DirSources(root string, followLinks bool) ([]Source, error) {
+//
+// Paths listed in exclude (compared after filepath.Abs) are left out: the
+// output being written, when it lies inside the input directory.
+func DirSources(root string, followLinks bool, exclude ...string) ([]Source, error) {
 	fi, err := os.Stat(root)
 	if err != nil {
 		return nil, fmt.Errorf("read input directory: %w", err)
@@ -28,7 +31,12 @@ func DirSources(root string, followLinks bool) ([]Source, error) {
 	if !fi.IsDir() {
 		return nil, exitcode.Usagef("%s: not a directory", root)
 	}
-	w := &walker{root: root, follow: followLinks, active: map[fileID]bool{}}
+	w := &walker{root: root, follow: followLinks, active: map[fileID]bool{}, exclude: map[string]bool{}}
+	for _, p := range exclude {
+		if abs, err := filepath.Abs(p); err == nil {
+			w.exclude[abs] = true
+		}
+	}
 	if id, ok := idOf(fi); ok {
 		w.active[id] = true
 	}
@@ -39,10 +47,11 @@ func DirSources(root string, followLinks bool) ([]Source, error) {
 }
 
 type walker struct {
-	root   string
-	follow bool
-	active map[fileID]bool // directories on the current path, for cycle detection
-	out    []Source
+	root    string
+	follow  bool
+	active  map[fileID]bool // directories on the current path, for cycle detection
+	exclude map[string]bool
+	out     []Source
 }
 
 func (w *walker) walk(dir, rel string) error {
@@ -53,6 +62,11 @@ func (w *walker) walk(dir, rel string) error {
 	for _, de := range ents {
 		path := filepath.Join(dir, de.Name())
 		name := rel + de.Name()
+		if len(w.exclude) > 0 {
+			if abs, err := filepath.Abs(path); err == nil && w.exclude[abs] {
+				continue
+			}
+		}
 		fi, err := os.Lstat(path)
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", path, err)

@@ -190,7 +190,7 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 	h := sha256.New()
 	bar := newProgress(e)
 	cfg := bundle.DirConfig{
-		Dir: dir, FollowLinks: o.followLinks, Profile: o.profile, ExportID: o.exportID, CreatedAt: o.created,
+		Dir: dir, FollowLinks: o.followLinks, Exclude: []string{f.TempName(), o.output}, Profile: o.profile, ExportID: o.exportID, CreatedAt: o.created,
 		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress()},
 	}
 	res, err := bundle.WriteDir(ctx, io.MultiWriter(f, h), cfg)
