@@ -51,7 +51,7 @@ bin=$work/stella-export
 payload=$work/payload
 rm -rf "$payload"
 (cd "$repo" && go run ./scripts/benchgen -size "$size" -o "$payload") >/dev/null
-bytes=$(find "$payload" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+bytes=$(find "$payload" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%d\n", s}')
 files=$(find "$payload" -type f | wc -l)
 
 warm() { find "$payload" -type f -print0 | xargs -0 cat >/dev/null; }
