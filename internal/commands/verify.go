@@ -105,8 +105,12 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 		defer f.Close()
 		r = f
 	}
+	depth := o.maxDepth
+	if depth == 0 {
+		depth = -1 // verify.Options treats 0 as "default"
+	}
 	opt := verify.Options{
-		ExpectRoot: o.root, ExpectSHA256: o.expectSHA256, MaxDepth: o.maxDepth,
+		ExpectRoot: o.root, ExpectSHA256: o.expectSHA256, MaxDepth: depth,
 		Limits: tarball.Limits{MaxEntries: o.maxEntries, MaxBytes: o.maxBytes, MaxRatio: o.maxRatio},
 	}
 	if p := newProgress(e); p != nil {

@@ -38,7 +38,7 @@ type Options struct {
 	ExpectRoot   string // "sha256:<hex>"; empty means not pinned
 	ExpectSHA256 string // bare hex of the whole archive; empty means not pinned
 	Limits       tarball.Limits
-	MaxDepth     int // 0 means DefaultMaxDepth
+	MaxDepth     int // 0 means DefaultMaxDepth; negative means inner bundles are only hashed
 	// ContentOnly skips the format checks of SPEC.md sections 1 and 4
 	// (header fields, order, directory entries, required documents) and
 	// checks only content: checksums.txt, its root, every digest, missing
@@ -123,7 +123,7 @@ func (e *FailedError) Unwrap() error { return exitcode.ErrVerify }
 // could be read to its end; err is a *FailedError when checks failed, or the
 // reason the archive was refused or unreadable.
 func Verify(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
-	if opt.MaxDepth <= 0 {
+	if opt.MaxDepth == 0 {
 		opt.MaxDepth = DefaultMaxDepth
 	}
 	var root merkle.Hash
