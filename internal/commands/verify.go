@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -127,6 +128,9 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 	if err != nil && rep == nil || err != nil && exitcode.For(err) != exitcode.Verify {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", path, context.Cause(ctx))
+		}
+		if errors.Is(err, tarball.ErrTooLarge) {
+			return withHint(fmt.Errorf("%s: %w", path, err), "if the archive is trusted, raise --max-entries, --max-bytes or --max-ratio")
 		}
 		return fmt.Errorf("%s: %w", path, err)
 	}

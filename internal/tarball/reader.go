@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/flate"
@@ -114,8 +117,8 @@ type Entry struct {
 // trailing bytes; non-zero data after the tar end. Header parsing itself is
 // archive/tar's, which caps PAX and GNU long-name records at 1 MiB.
 type Reader struct {
-	src      *countReader
-	brd      *bufio.Reader
+	src      *atomicCounter
+	brd      *consumedReader
 	gz       *pgzip.Reader
 	inflated *countReader
 	tr       *tar.Reader
@@ -123,6 +126,7 @@ type Reader struct {
 	seen     map[string]struct{}
 	cur      *Entry
 	done     bool
+	dataEnd  int64 // offset in the tar stream where the current entry's data ends
 	// GzipModTime is the MTIME field of the gzip header.
 	GzipModTime time.Time
 	// GzipOS, GzipName and GzipComment come from the gzip header.
@@ -142,11 +146,46 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// consumedReader counts the compressed bytes the decompressor has taken.
+// pgzip decompresses in its own goroutine, hence the atomic counters; it
+// uses ReadByte (flate.Reader), so no further buffer hides bytes from the
+// count.
+type consumedReader struct {
+	br  *bufio.Reader
+	src *atomicCounter
+	n   atomic.Int64
+}
+
+type atomicCounter struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *atomicCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *consumedReader) Read(p []byte) (int, error) {
+	n, err := c.br.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *consumedReader) ReadByte() (byte, error) {
+	b, err := c.br.ReadByte()
+	if err == nil {
+		c.n.Add(1)
+	}
+	return b, err
+}
+
 // NewReader checks the gzip header and prepares to read entries.
 func NewReader(r io.Reader, lim Limits) (*Reader, error) {
 	lim = lim.withDefaults()
-	src := &countReader{r: r}
-	br := bufio.NewReaderSize(src, 256<<10)
+	src := &atomicCounter{r: r}
+	br := &consumedReader{br: bufio.NewReaderSize(src, 256<<10), src: src}
 	gz, err := pgzip.NewReaderN(br, 1<<20, 4)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -178,7 +217,10 @@ func (b *bombGuard) Read(p []byte) (int, error) {
 	if out > rd.lim.MaxBytes {
 		return n, &FormatError{Kind: ErrTooLarge, Detail: fmt.Sprintf("more than %d uncompressed bytes", rd.lim.MaxBytes)}
 	}
-	if out > rd.lim.RatioGrace && rd.src.n > 0 && out/rd.src.n > rd.lim.MaxRatio {
+	// The ratio is measured against compressed bytes the decompressor
+	// consumed, not read-ahead, so a small bomb is caught early.
+	in := rd.brd.n.Load()
+	if out > rd.lim.RatioGrace && in > 0 && out/in > rd.lim.MaxRatio {
 		return n, &FormatError{Kind: ErrTooLarge, Detail: fmt.Sprintf("compression ratio above %d:1 (decompression bomb?)", rd.lim.MaxRatio)}
 	}
 	return n, err
@@ -192,6 +234,11 @@ func (r *Reader) Next() (*Entry, error) {
 	}
 	hdr, err := r.tr.Next()
 	if err == io.EOF {
+		// archive/tar also ends quietly at a header boundary without the
+		// two zero blocks, which hides a cut at an entry boundary.
+		if r.inflated.n-r.dataEnd < 1024 {
+			return nil, &FormatError{Kind: ErrTruncated, Detail: "no end-of-archive marker (two zero blocks) after the last entry"}
+		}
 		if err := r.finish(); err != nil {
 			return nil, err
 		}
@@ -220,18 +267,24 @@ func (r *Reader) Next() (*Entry, error) {
 	if hdr.Size < 0 || (e.Dir && hdr.Size != 0) {
 		return nil, &FormatError{Entry: name, Kind: ErrBadHeader, Detail: fmt.Sprintf("size %d", hdr.Size)}
 	}
-	if _, dup := r.seen[name]; dup {
+	// "a" and "a/" are one path on disk.
+	key := strings.TrimSuffix(name, "/")
+	if _, dup := r.seen[key]; dup {
 		return nil, &FormatError{Entry: name, Kind: ErrDuplicate, Detail: "the name appears twice"}
 	}
-	r.seen[name] = struct{}{}
+	r.seen[key] = struct{}{}
 	for k := range hdr.PAXRecords {
-		switch k {
-		case "path", "linkpath", "size", "mtime":
+		switch {
+		case k == "path", k == "linkpath", k == "size", k == "mtime":
+		case strings.HasPrefix(k, "GNU.sparse."):
+			return nil, &FormatError{Entry: name, Kind: ErrEntryType, Detail: "sparse file (PAX " + k + " record)"}
 		default:
 			e.PAXKeys = append(e.PAXKeys, k)
 		}
 	}
+	slices.Sort(e.PAXKeys)
 	r.cur = e
+	r.dataEnd = r.inflated.n + (hdr.Size+511)/512*512
 	return e, nil
 }
 
@@ -272,7 +325,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 func (r *Reader) InflatedBytes() int64 { return r.inflated.n }
 
 // CompressedBytes is the number of bytes read from the source so far.
-func (r *Reader) CompressedBytes() int64 { return r.src.n }
+func (r *Reader) CompressedBytes() int64 { return r.src.n.Load() }
 
 // Close releases the decompressor.
 func (r *Reader) Close() error { return r.gz.Close() }
