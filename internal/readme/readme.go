@@ -15,9 +15,13 @@ var directoryText string
 //go:embed portable.md.tmpl
 var portableText string
 
+//go:embed run.md.tmpl
+var runText string
+
 var (
 	directoryTmpl = template.Must(template.New("directory").Parse(directoryText))
 	portableTmpl  = template.Must(template.New("portable").Parse(portableText))
+	runTmpl       = template.Must(template.New("run").Parse(runText))
 )
 
 // MaxListed is how many payload files a directory README names.
@@ -60,5 +64,21 @@ func RenderDirectory(d Directory) ([]byte, error) {
 func RenderPortable(p Portable) ([]byte, error) {
 	var buf bytes.Buffer
 	err := portableTmpl.Execute(&buf, p)
+	return buf.Bytes(), err
+}
+
+// Run holds the fields of a `stella-export run` bundle's README.
+type Run struct {
+	ExportID, Tenant, Profile, ExporterVersion, ModTime string
+	Documents, FileCount                                int
+	PayloadBytes                                        int64
+	Counts                                              []string // e.g. "3 advisories"
+	Raw, Policy, Mirror, Delta                          bool
+}
+
+// RenderRun returns README.md for a run bundle.
+func RenderRun(r Run) ([]byte, error) {
+	var buf bytes.Buffer
+	err := runTmpl.Execute(&buf, r)
 	return buf.Bytes(), err
 }

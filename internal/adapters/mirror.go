@@ -1,0 +1,329 @@
+package adapters
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/evidence"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/tarball"
+	"github.com/stella-ops/stella-export/internal/verify"
+)
+
+func init() {
+	Register(mirror{delta: false})
+	Register(mirror{delta: true})
+}
+
+// Mirror layout (docs/evidence.md):
+//
+//	manifests/mirror.json                 every file of the tree with its digest
+//	manifests/policy-snapshot.json        the policy snapshot, when the contract names one
+//	manifests/delta.json                  mirror:delta only: base, added, changed, removed
+//	data/raw/<type>/<tenant>/<id>.json    one canonical document per file
+//	data/policy/findings/<tenant>/<id>.json
+//	indexes/ecosystems/<ecosystem>.json   documents touching each ecosystem
+//	indexes/products/<purl type>.json     documents about each product
+const (
+	MirrorManifest = "manifests/mirror.json"
+	DeltaManifest  = "manifests/delta.json"
+	mirrorSnapshot = "manifests/policy-snapshot.json"
+	MirrorFormat   = "stella-export/mirror/v1"
+	DeltaFormat    = "stella-export/mirror-delta/v1"
+)
+
+type mirror struct{ delta bool }
+
+func (m mirror) Name() string {
+	if m.delta {
+		return "mirror:delta"
+	}
+	return "mirror:full"
+}
+
+func (mirror) Version() string { return "1" }
+
+func (m mirror) Outputs(in *Input) []Output {
+	out := []Output{{Path: MirrorManifest}}
+	if m.delta {
+		out = append(out, Output{Path: DeltaManifest})
+	}
+	if in.Snapshot != nil {
+		out = append(out, Output{Path: mirrorSnapshot, Records: 1})
+	}
+	for _, t := range evidence.Types {
+		if n := in.Count(t); n > 0 {
+			out = append(out, Output{Path: typeRoot(t), Records: n})
+		}
+	}
+	return append(out, Output{Path: "indexes/ecosystems/"}, Output{Path: "indexes/products/"})
+}
+
+func typeRoot(t evidence.Type) string {
+	if t == evidence.Finding {
+		return "data/policy/findings/"
+	}
+	return "data/raw/" + typeDir(t) + "/"
+}
+
+// MirrorPath is where a document lives in the mirror tree.
+func MirrorPath(d *evidence.Doc) string {
+	return typeRoot(d.Type) + encName(d.Tenant) + "/" + encName(d.ID) + ".json"
+}
+
+// encName makes any identifier a safe, injective file name: letters,
+// digits, '-', '_' and inner '.' stay, every other byte becomes %XX; names
+// over 160 bytes keep a prefix and a digest of the whole.
+func encName(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.' && i > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	out := b.String()
+	if len(out) > 160 {
+		sum := sha256.Sum256([]byte(s))
+		out = out[:140] + "~" + hex.EncodeToString(sum[:8])
+	}
+	return out
+}
+
+type indexEntry struct {
+	ID     string `json:"id"`
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Tenant string `json:"tenant"`
+	Type   string `json:"type"`
+}
+
+// MirrorFile is one line of manifests/mirror.json.
+type MirrorFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// MirrorManifestDoc is manifests/mirror.json: the content of the tree, and
+// nothing about the run, so that applying a delta reproduces it exactly.
+type MirrorManifestDoc struct {
+	Format  string       `json:"format"`
+	Tenants []string     `json:"tenants"`
+	Files   []MirrorFile `json:"files"`
+}
+
+// DeltaDoc is manifests/delta.json.
+type DeltaDoc struct {
+	Format  string   `json:"format"`
+	Base    BaseRef  `json:"base"`
+	Added   []string `json:"added"`
+	Changed []string `json:"changed"`
+	Removed []string `json:"removed"`
+}
+
+// BaseRef names the base bundle of a delta.
+type BaseRef struct {
+	ExportID string `json:"exportId"`
+	RootHash string `json:"rootHash"`
+	SHA256   string `json:"sha256"` // of the base .tgz
+}
+
+// BaseMirror is a verified base mirror bundle's tree.
+type BaseMirror struct {
+	BaseRef
+	Files map[string]string // path → sha256 of manifests/mirror.json's files
+}
+
+func (m mirror) Run(ctx context.Context, job *Job) error {
+	name := m.Name()
+	job.Events.Emit("adapter.start", map[string]any{"adapter": name, "output": "", "records": len(job.Docs)})
+	eco := map[string][]indexEntry{}
+	prod := map[string]map[string][]indexEntry{}
+	tenants := map[string]struct{}{}
+	var in int64
+	for i, d := range job.Docs {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		rel := MirrorPath(d)
+		f, err := job.Stage.Create(rel)
+		if err != nil {
+			return err
+		}
+		f.Records = 1
+		if err := writeDoc(f, job, d); err != nil {
+			f.f.Close()
+			return err
+		}
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			f.f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		st, _ := job.Stage.Lookup(rel)
+		e := indexEntry{ID: d.ID, Path: rel, SHA256: st.SHA256, Tenant: d.Tenant, Type: string(d.Type)}
+		for _, x := range d.Ecosystems {
+			eco[x] = append(eco[x], e)
+		}
+		for _, p := range d.Products {
+			t := evidence.PurlType(p)
+			if prod[t] == nil {
+				prod[t] = map[string][]indexEntry{}
+			}
+			prod[t][p] = append(prod[t][p], e)
+		}
+		tenants[d.Tenant] = struct{}{}
+		in += d.Size
+		if (i+1)%chunkRecords == 0 {
+			job.Events.Emit("adapter.chunk", map[string]any{"adapter": name, "records": i + 1, "inputBytes": in})
+		}
+	}
+	if job.Snapshot != nil {
+		if err := writeSnapshot(job, mirrorSnapshot); err != nil {
+			return err
+		}
+	}
+	for x, es := range eco {
+		b, err := canonjson.MarshalLine(map[string]any{"ecosystem": x, "documents": es})
+		if err != nil {
+			return err
+		}
+		if err := job.Stage.WriteFile("indexes/ecosystems/"+encName(x)+".json", b, len(es)); err != nil {
+			return err
+		}
+	}
+	for t, ps := range prod {
+		b, err := canonjson.MarshalLine(map[string]any{"type": t, "products": ps})
+		if err != nil {
+			return err
+		}
+		if err := job.Stage.WriteFile("indexes/products/"+encName(t)+".json", b, len(ps)); err != nil {
+			return err
+		}
+	}
+	man := MirrorManifestDoc{Format: MirrorFormat, Tenants: sortedSet(tenants), Files: []MirrorFile{}}
+	for _, f := range job.Stage.Files() {
+		if isTree(f.Path) && f.Path != MirrorManifest {
+			man.Files = append(man.Files, MirrorFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size})
+		}
+	}
+	b, err := canonjson.MarshalLine(man)
+	if err != nil {
+		return err
+	}
+	if err := job.Stage.WriteFile(MirrorManifest, b, len(man.Files)); err != nil {
+		return err
+	}
+	if m.delta {
+		if err := makeDelta(job, man); err != nil {
+			return err
+		}
+	}
+	job.Events.Emit("adapter.complete", map[string]any{"adapter": name, "output": "", "records": len(job.Docs), "inputBytes": in, "files": len(man.Files) + 1})
+	return nil
+}
+
+// isTree reports whether a staged path belongs to the mirror tree.
+func isTree(p string) bool {
+	return strings.HasPrefix(p, "manifests/") || strings.HasPrefix(p, "data/") || strings.HasPrefix(p, "indexes/")
+}
+
+func makeDelta(job *Job, man MirrorManifestDoc) error {
+	base := job.Base
+	if base == nil {
+		return fmt.Errorf("mirror:delta needs a base mirror")
+	}
+	d := DeltaDoc{Format: DeltaFormat, Base: base.BaseRef, Added: []string{}, Changed: []string{}, Removed: []string{}}
+	now := map[string]bool{}
+	for _, f := range man.Files {
+		now[f.Path] = true
+		old, ok := base.Files[f.Path]
+		switch {
+		case !ok:
+			d.Added = append(d.Added, f.Path)
+		case old != f.SHA256:
+			d.Changed = append(d.Changed, f.Path)
+		default:
+			if err := job.Stage.Remove(f.Path); err != nil {
+				return err
+			}
+		}
+	}
+	for p := range base.Files {
+		if !now[p] {
+			d.Removed = append(d.Removed, p)
+		}
+	}
+	sortStrings(d.Removed)
+	b, err := canonjson.MarshalLine(d)
+	if err != nil {
+		return err
+	}
+	return job.Stage.WriteFile(DeltaManifest, b, len(d.Added)+len(d.Changed)+len(d.Removed))
+}
+
+// LoadBase verifies a base mirror bundle and reads its tree's file list.
+func LoadBase(ctx context.Context, path string) (*BaseMirror, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read base mirror: %w", err)
+	}
+	defer f.Close()
+	rep, err := verify.Verify(ctx, f, verify.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("base mirror %s: %w", path, err)
+	}
+	if rep.Profile != "mirror:full" {
+		return nil, exitcode.Invalidf("base mirror %s: profile %q, want a mirror:full bundle", path, rep.Profile)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	b, err := ReadEntry(f, MirrorManifest)
+	if err != nil {
+		return nil, fmt.Errorf("base mirror %s: %w", path, err)
+	}
+	var man MirrorManifestDoc
+	if err := json.Unmarshal(b, &man); err != nil || man.Format != MirrorFormat {
+		return nil, exitcode.Invalidf("base mirror %s: %s is not a %s manifest", path, MirrorManifest, MirrorFormat)
+	}
+	bm := &BaseMirror{BaseRef: BaseRef{ExportID: rep.ExportID, RootHash: rep.Root, SHA256: "sha256:" + rep.SHA256}, Files: map[string]string{}}
+	for _, mf := range man.Files {
+		bm.Files[mf.Path] = mf.SHA256
+	}
+	return bm, nil
+}
+
+// ReadEntry returns one small entry of a bundle (at most 1 GiB).
+func ReadEntry(r io.Reader, name string) ([]byte, error) {
+	tr, err := tarball.NewReader(r, tarball.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	defer tr.Close()
+	for {
+		e, err := tr.Next()
+		if err == io.EOF {
+			return nil, exitcode.Invalidf("no %s in the bundle", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e.Name == name {
+			return io.ReadAll(io.LimitReader(tr, 1<<30))
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package canonjson
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"unicode/utf16"
+)
+
+// Array is a JSON array written element by element.
+type Array struct {
+	Len  int
+	Item func(i int) any
+}
+
+// WriteObject writes, as canonical JSON and one LF, the object made of
+// head's fields plus the given arrays, without holding the arrays' JSON in
+// memory: large documents (plans, provenance) of millions of entries stream
+// out. head must marshal to a JSON object whose keys do not collide with
+// the arrays' keys.
+func WriteObject(w io.Writer, head any, arrays map[string]Array) error {
+	hb, err := Marshal(head)
+	if err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(hb, &fields); err != nil {
+		return fmt.Errorf("canonjson: head is not an object: %w", err)
+	}
+	keys := make([]string, 0, len(fields)+len(arrays))
+	for k := range fields {
+		if _, dup := arrays[k]; dup {
+			return fmt.Errorf("canonjson: key %q both in head and arrays", k)
+		}
+		keys = append(keys, k)
+	}
+	for k := range arrays {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	bw := bufio.NewWriterSize(w, 1<<20)
+	bw.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		var kb bytesBuf
+		if err := writeString(&kb.Buffer, k); err != nil {
+			return err
+		}
+		bw.Write(kb.Bytes())
+		bw.WriteByte(':')
+		a, ok := arrays[k]
+		if !ok {
+			bw.Write(fields[k]) // already canonical: a sub-slice of Marshal's output
+			continue
+		}
+		bw.WriteByte('[')
+		for j := 0; j < a.Len; j++ {
+			if j > 0 {
+				bw.WriteByte(',')
+			}
+			b, err := Marshal(a.Item(j))
+			if err != nil {
+				return fmt.Errorf("%s[%d]: %w", k, j, err)
+			}
+			bw.Write(b)
+		}
+		bw.WriteByte(']')
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+type bytesBuf struct{ bytes.Buffer }
+
+// compareKeys orders object keys by their UTF-16 code units (RFC 8785).
+func compareKeys(a, b string) int {
+	return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
+}

@@ -1,0 +1,283 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-export/internal/adapters"
+	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/events"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/plan"
+	runner "github.com/stella-ops/stella-export/internal/run"
+)
+
+type runOptions struct {
+	output           string
+	pkg              string
+	force            bool
+	eventsFile       string
+	mtime            string
+	createdAt        string
+	allowCrossTenant bool
+	skipInvalid      bool
+	applyDelta       string
+	base             string
+
+	modTime time.Time
+	created time.Time
+}
+
+func (o *runOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&o.output, "output", "o", "", "export directory to create (written to a staging directory and renamed)")
+	f.StringVar(&o.pkg, "package", "", "also write the export as a reproducible bundle (.tgz) in the same run")
+	f.BoolVar(&o.force, "force", false, "replace an existing export directory or bundle")
+	f.StringVar(&o.eventsFile, "events", "", "write run and adapter events as JSON lines to this file")
+	f.StringVar(&o.mtime, "mtime", "", "pinned time of the bundle entries, RFC 3339 (default $SOURCE_DATE_EPOCH, else 2025-01-01T00:00:00Z)")
+	f.StringVar(&o.createdAt, "created-at", "", "createdAtUtc in export.json, RFC 3339 (default: the pinned time)")
+	f.BoolVar(&o.allowCrossTenant, "allow-cross-tenant", false, "confirm a cross-tenant export the contract allows (allow_cross_tenant: true)")
+	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "record malformed evidence documents in export.json instead of failing (contracts only; a plan fixes it)")
+	f.StringVar(&o.applyDelta, "apply-delta", "", "apply this mirror:delta bundle to --base and write the resulting mirror tree to -o")
+	f.StringVar(&o.base, "base", "", "the full mirror bundle a delta applies to (with --apply-delta)")
+}
+
+func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
+	if o.output == "" {
+		return exitcode.Usagef("-o/--output (the export directory) is required")
+	}
+	if o.applyDelta != "" {
+		if o.base == "" {
+			return exitcode.Usagef("--apply-delta needs --base FULL.tgz (the mirror bundle the delta was made against)")
+		}
+		if len(args) != 0 {
+			return exitcode.Usagef("--apply-delta takes no contract or plan argument")
+		}
+		for _, n := range []string{"package", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid"} {
+			if cmd.Flags().Changed(n) {
+				return exitcode.Usagef("--%s does not apply with --apply-delta", n)
+			}
+		}
+		return nil
+	}
+	if o.base != "" {
+		return exitcode.Usagef("--base goes with --apply-delta (a delta contract names its base in the contract)")
+	}
+	if len(args) != 1 {
+		return exitcode.Usagef("want one contract (.yaml) or plan (.json), got %d arguments", len(args))
+	}
+	var err error
+	if o.modTime, err = pinnedTime(e, o.mtime); err != nil {
+		return err
+	}
+	if o.createdAt != "" {
+		if o.created, err = parseTime("--created-at", o.createdAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run CONTRACT.yaml|PLAN.json -o OUTDIR [--package OUT.tgz] | run --apply-delta DELTA.tgz --base FULL.tgz -o OUTDIR",
+		Short: "Execute a contract or plan through the profile's adapters into an export directory (and bundle)",
+		Long: `run executes a contract (planning it first) or a plan written by ` + "`plan`" + `. The
+profile's adapters write into a staging directory beside OUTDIR, then
+provenance.json and export.json are added and the directory is renamed into
+place; --package also writes the SPEC bundle. A plan whose inputs changed since
+planning is refused (exit 5, file named). On error or Ctrl-C the staging
+directory and partial bundle are removed (exit 130/143 for signals).
+
+--apply-delta rebuilds a full mirror tree from a mirror:full bundle and a
+mirror:delta bundle made against it, checking the result file by file.`,
+		Example: `  stella-export run contracts/json-raw.yaml -o out/raw --package out/raw.tgz
+  stella-export plan contracts/json-raw.yaml -o plan.json && stella-export run plan.json -o out/raw
+  stella-export run --apply-delta delta.tgz --base full.tgz -o mirror/`,
+		PreRunE: func(cmd *cobra.Command, args []string) error { return o.validate(e, cmd, args) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			markRan(cmd)
+			if o.applyDelta != "" {
+				return runApply(cmd.Context(), e, cmd, o)
+			}
+			return runRun(cmd.Context(), e, cmd, o, args[0])
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+type runResult struct {
+	Event       string         `json:"event,omitempty"`
+	Output      string         `json:"output"`
+	Package     string         `json:"package,omitempty"`
+	SHA256      string         `json:"sha256,omitempty"`
+	Root        string         `json:"root,omitempty"`
+	ExportID    string         `json:"exportId"`
+	Profile     string         `json:"profile"`
+	Counts      map[string]int `json:"counts"`
+	Files       int            `json:"files"`
+	PayloadRoot string         `json:"payloadRoot"`
+}
+
+func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (err error) {
+	var ev *events.Writer
+	switch {
+	case o.eventsFile != "":
+		f, ferr := os.Create(o.eventsFile)
+		if ferr != nil {
+			return fmt.Errorf("create events file: %w", ferr)
+		}
+		defer f.Close()
+		ev = events.New(f)
+	case e.global.json:
+		markJSON(cmd)
+		ev = events.New(e.stdout)
+	default:
+		ev = events.New(nil)
+	}
+	bar := newProgress(e)
+	defer bar.finish()
+	if bar != nil {
+		done := map[string]int64{}
+		ev.Hook = func(kind string, f map[string]any) {
+			switch kind {
+			case "run.state":
+				if f["state"] == "running" {
+					bar.Phase("exporting", 0)
+				}
+			case "adapter.chunk", "adapter.complete":
+				key := fmt.Sprint(f["adapter"], f["output"])
+				if n, ok := f["inputBytes"].(int64); ok {
+					bar.Add(n - done[key])
+					done[key] = n
+				}
+			}
+		}
+	}
+	ev.State("planning", map[string]any{"input": filepath.ToSlash(arg)})
+	p, source, base, err := loadWork(ctx, e, cmd, o, arg)
+	if err != nil {
+		state := "failed"
+		if ctx.Err() != nil {
+			state = "aborted"
+		}
+		ev.State(state, map[string]any{"message": oneLine(err.Error())})
+		return interrupted(ctx, err)
+	}
+	res, err := runner.Execute(ctx, p, source, base, runner.Options{
+		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
+		Events: ev, Progress: bar.asProgress(),
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			cause := context.Cause(ctx)
+			return exitcode.WithCode(exitcode.For(cause), fmt.Errorf("%v; removed the staging directory and partial output", cause))
+		}
+		return withRunHint(err, o)
+	}
+	out := runResult{Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: res.Manifest.ExportID,
+		Profile: res.Manifest.Profile, Counts: res.Manifest.Counts, Files: res.Manifest.FileCount, PayloadRoot: res.Manifest.PayloadRoot}
+	if o.pkg != "" {
+		out.Root = res.Root.String()
+	}
+	if e.global.json {
+		if o.eventsFile != "" {
+			return printResult(e, cmd, out, nil)
+		}
+		out.Event = "run.result"
+		ev.Emit("run.result", map[string]any{"output": out.Output, "package": out.Package, "sha256": out.SHA256, "root": out.Root,
+			"exportId": out.ExportID, "profile": out.Profile, "counts": out.Counts, "files": out.Files, "payloadRoot": out.PayloadRoot})
+		return ev.Err()
+	}
+	if err := ev.Err(); err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	return printResult(e, cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "%s: %s export %s, %d files, payload root %s\n", out.Output, out.Profile, out.ExportID, out.Files, out.PayloadRoot)
+		if out.Package != "" {
+			fmt.Fprintf(w, "%s: root %s\n", out.Package, out.Root)
+		}
+	})
+}
+
+func withRunHint(err error, o *runOptions) error {
+	var ce *runner.ChangedError
+	switch {
+	case asErr(err, &ce):
+		return withHint(err, "run `stella-export plan` again to plan the current evidence")
+	case exitcode.For(err) == exitcode.Conflict && strings.Contains(err.Error(), "already exists"):
+		return withHint(err, "remove it or pass --force")
+	}
+	return err
+}
+
+// loadWork returns the plan to execute, the evidence directory and, for a
+// delta, the verified base mirror.
+func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (*plan.Plan, string, *adapters.BaseMirror, error) {
+	if strings.HasSuffix(arg, ".json") {
+		p, err := plan.Read(arg)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		if o.skipInvalid || o.allowCrossTenant {
+			return nil, "", nil, exitcode.Usagef("--skip-invalid and --allow-cross-tenant are fixed by the plan; give them to `stella-export plan`")
+		}
+		cpath := filepath.Join(filepath.Dir(arg), filepath.FromSlash(p.Contract.Path))
+		c, err := contract.Load(cpath)
+		if err != nil {
+			return nil, "", nil, printErrors(e, cmd, contractErrors(err))
+		}
+		if c.Digest != p.Contract.Digest {
+			return nil, "", nil, exitcode.Conflictf("%s: the contract changed since planning (%s, the plan says %s); plan again", cpath, c.Digest, p.Contract.Digest)
+		}
+		var base *adapters.BaseMirror
+		if p.Base != nil {
+			base, err = adapters.LoadBase(ctx, c.BasePath)
+			if err != nil {
+				return nil, "", nil, err
+			}
+			if base.SHA256 != p.Base.SHA256 {
+				return nil, "", nil, exitcode.Conflictf("%s: the base mirror changed since planning (%s, the plan says %s); plan again", c.BasePath, base.SHA256, p.Base.SHA256)
+			}
+		}
+		return p, c.SourceDir, base, nil
+	}
+	c, err := contract.Load(arg)
+	if err != nil {
+		return nil, "", nil, printErrors(e, cmd, contractErrors(err))
+	}
+	p, _, base, err := plan.Build(ctx, c, plan.Options{PlanDir: filepath.Dir(arg), AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return p, c.SourceDir, base, nil
+}
+
+type applyResult struct {
+	Output  string `json:"output"`
+	Files   int    `json:"files"`
+	Added   int    `json:"added"`
+	Changed int    `json:"changed"`
+	Removed int    `json:"removed"`
+}
+
+func runApply(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions) error {
+	res, err := runner.ApplyDelta(ctx, o.applyDelta, o.base, o.output, o.force)
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	out := applyResult{Output: o.output, Files: res.Files, Added: res.Added, Changed: res.Changed, Removed: res.Removed}
+	return printResult(e, cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "%s: mirror tree of %d files (%d added, %d changed, %d removed), checked against manifests/mirror.json\n",
+			out.Output, out.Files, out.Added, out.Changed, out.Removed)
+	})
+}

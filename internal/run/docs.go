@@ -1,0 +1,149 @@
+package run
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/stella-ops/stella-export/internal/adapters"
+	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/plan"
+	"github.com/stella-ops/stella-export/internal/version"
+)
+
+// ProvenanceName is the provenance document of every run.
+const ProvenanceName = "provenance.json"
+
+// ProvenanceFormat identifies provenance.json.
+const ProvenanceFormat = "stella-export/provenance/v1"
+
+// Subject is an in-toto style subject or material: a name and digests.
+type Subject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+func subject(name, sha string) Subject {
+	return Subject{Name: name, Digest: map[string]string{"sha256": strings.TrimPrefix(sha, "sha256:")}}
+}
+
+// provenanceHead is provenance.json without its two big arrays (subject and
+// inputs), which stream.
+type provenanceHead struct {
+	Format          string             `json:"format"`
+	ExportID        string             `json:"export_id"`
+	Profile         string             `json:"profile"`
+	Tenant          string             `json:"tenant"`
+	ExporterVersion string             `json:"exporter_version"`
+	Adapters        []manifest.Adapter `json:"adapters"`
+	Contract        Subject            `json:"contract"`
+	Selectors       plan.Selectors     `json:"selectors"`
+	PolicySnapshot  *Subject           `json:"policy_snapshot,omitempty"`
+	Base            *Subject           `json:"base,omitempty"`
+}
+
+func adapterList(ads []adapters.Adapter) []manifest.Adapter {
+	out := make([]manifest.Adapter, len(ads))
+	for i, a := range ads {
+		out[i] = manifest.Adapter{Name: a.Name(), Version: a.Version()}
+	}
+	return out
+}
+
+func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter) error {
+	files := stage.Files()
+	head := provenanceHead{
+		Format: ProvenanceFormat, ExportID: p.Contract.ExportID, Profile: p.Contract.Profile, Tenant: p.Contract.Tenant,
+		ExporterVersion: version.String(), Adapters: adapterList(ads),
+		Contract: subject("contract", p.Contract.Digest), Selectors: p.Contract.Selectors,
+	}
+	if p.Policy != nil {
+		s := subject("policy/"+p.Policy.SnapshotID+"/snapshot.json", p.Policy.SHA256)
+		head.PolicySnapshot = &s
+	}
+	if p.Base != nil {
+		s := subject(p.Base.ExportID, p.Base.SHA256)
+		head.Base = &s
+	}
+	var buf bytes.Buffer
+	err := canonjson.WriteObject(&buf, head, map[string]canonjson.Array{
+		"subject": {Len: len(files), Item: func(i int) any { return subject(files[i].Path, files[i].SHA256) }},
+		"inputs": {Len: len(p.Inputs), Item: func(i int) any {
+			return subject(p.Inputs[i].Path, p.Inputs[i].SHA256)
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	return stage.WriteFile(ProvenanceName, buf.Bytes(), 0)
+}
+
+func planDigest(p *plan.Plan) (string, error) {
+	h := sha256.New()
+	if err := plan.Write(h, p); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func runManifest(p *plan.Plan, ads []adapters.Adapter, files []adapters.File, created time.Time) (*manifest.Run, error) {
+	root, err := payloadRoot(files)
+	if err != nil {
+		return nil, err
+	}
+	pd, err := planDigest(p)
+	if err != nil {
+		return nil, err
+	}
+	s := p.Contract.Selectors
+	m := &manifest.Run{
+		Format: manifest.Format, Profile: p.Contract.Profile, ExportID: p.Contract.ExportID, Tenant: p.Contract.Tenant,
+		CreatedAtUTC: manifest.Timestamp(created), RetentionDays: p.Contract.RetentionDays,
+		ExporterVersion: version.String(), Adapters: adapterList(ads),
+		Contract:  manifest.RunContract{Digest: p.Contract.Digest, PlanDigest: pd},
+		Selectors: manifest.RunSelectors{Tenants: s.Tenants, Since: s.Since, Until: s.Until, Products: s.Products, SBOMSubjects: s.SBOMSubjects, Ecosystems: s.Ecosystems},
+		Counts:    p.Totals.ByType, Excluded: p.Excluded, Invalid: []manifest.Invalid{}, InputBytes: p.Totals.Bytes,
+		Files:       []manifest.RunFile{},
+		Compression: manifest.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level},
+		FileCount:   len(files), PayloadRoot: root.String(),
+	}
+	if p.Contract.RetentionDays > 0 {
+		m.ExpiresAtUTC = manifest.Timestamp(created.AddDate(0, 0, p.Contract.RetentionDays))
+	}
+	for _, iv := range p.Invalid {
+		m.Invalid = append(m.Invalid, manifest.Invalid{Path: iv.Path, Reason: iv.Reason})
+	}
+	for _, f := range files {
+		m.PayloadBytes += f.Size
+		if listed(p.Contract.Profile, f.Path) {
+			c := "none"
+			if strings.HasSuffix(f.Path, ".zst") {
+				c = "zstd"
+			}
+			m.Files = append(m.Files, manifest.RunFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size, Records: f.Records, Compression: c})
+		}
+	}
+	if p.Policy != nil {
+		m.Policy = &manifest.Policy{SnapshotID: p.Policy.SnapshotID, PolicyVersion: p.Policy.PolicyVersion,
+			InputsHash: p.Policy.InputsHash, DecisionTrace: p.Policy.DecisionTrace, SHA256: p.Policy.SHA256}
+	}
+	if p.Base != nil {
+		m.Base = &manifest.Base{ExportID: p.Base.ExportID, RootHash: p.Base.RootHash, SHA256: p.Base.SHA256}
+	}
+	return m, nil
+}
+
+// listed says which files export.json lists: every data file of the JSON
+// profiles; for mirrors the manifests (mirror.json lists the rest).
+func listed(profile, path string) bool {
+	if path == ProvenanceName {
+		return false
+	}
+	if strings.HasPrefix(profile, "mirror:") {
+		return strings.HasPrefix(path, "manifests/")
+	}
+	return true
+}

@@ -1,0 +1,360 @@
+// Package run executes a plan: it runs the profile's adapters into a
+// staging directory next to the output, writes provenance.json and
+// export.json, optionally packages the result as a SPEC bundle, and only
+// then renames everything into place. On error or cancellation the staging
+// directory and any partial bundle are removed.
+package run
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/stella-ops/stella-export/internal/adapters"
+	"github.com/stella-ops/stella-export/internal/atomicfile"
+	"github.com/stella-ops/stella-export/internal/bundle"
+	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/events"
+	"github.com/stella-ops/stella-export/internal/evidence"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/plan"
+	"github.com/stella-ops/stella-export/internal/readme"
+	"github.com/stella-ops/stella-export/internal/tarball"
+)
+
+// Options configure Execute.
+type Options struct {
+	OutDir  string // the export directory; must not exist unless Force
+	Package string // optional bundle path
+	Force   bool
+	// CreatedAt is export.json's createdAtUtc; zero means ModTime.
+	CreatedAt time.Time
+	// ModTime is the bundle's pinned mtime; zero means the default.
+	ModTime  time.Time
+	Events   *events.Writer
+	Progress bundle.Progress
+	// SmallDoc is the size up to which a document is read into memory
+	// (larger ones stream); zero means 8 MiB.
+	SmallDoc int64
+}
+
+// Result describes a finished run.
+type Result struct {
+	OutDir    string
+	Package   string
+	Manifest  *manifest.Run
+	Files     []adapters.File
+	BundleSHA string // bare hex of the bundle, when packaged
+	Root      merkle.Hash
+}
+
+// ChangedError: an input differs from the plan (exit 5).
+type ChangedError struct {
+	Path   string
+	Detail string
+}
+
+func (e *ChangedError) Error() string {
+	return fmt.Sprintf("%s: input changed since planning: %s; plan again", e.Path, e.Detail)
+}
+
+func (e *ChangedError) Unwrap() error { return exitcode.ErrConflict }
+
+// Execute runs p. source is the evidence directory, base the verified base
+// mirror (mirror:delta only).
+func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.BaseMirror, opt Options) (res *Result, err error) {
+	ev := opt.Events
+	ads, err := adapters.ForProfile(p.Contract.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFree(opt.OutDir, opt.Force); err != nil {
+		return nil, err
+	}
+	if opt.Package != "" && !opt.Force {
+		if _, err := os.Lstat(opt.Package); err == nil {
+			return nil, &atomicfile.ExistsError{Path: opt.Package}
+		}
+	}
+	parent := filepath.Dir(filepath.Clean(opt.OutDir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory: %w", err)
+	}
+	stageDir, err := os.MkdirTemp(parent, ".stella-export-stage-")
+	if err != nil {
+		return nil, fmt.Errorf("create staging directory: %w", err)
+	}
+	var pkg *atomicfile.File
+	defer func() {
+		if err != nil {
+			os.RemoveAll(stageDir)
+			if pkg != nil {
+				pkg.Abort()
+			}
+			state := "failed"
+			if ctx.Err() != nil {
+				state = "aborted"
+			}
+			ev.State(state, map[string]any{"exportId": p.Contract.ExportID, "reason": reasonCode(err), "message": oneLine(err)})
+		}
+	}()
+	ev.State("running", map[string]any{"exportId": p.Contract.ExportID, "profile": p.Contract.Profile, "documents": len(p.Inputs)})
+	stage := adapters.NewStage(stageDir)
+	small := opt.SmallDoc
+	if small <= 0 {
+		small = 8 << 20
+	}
+	in := &adapters.Input{Docs: p.Docs(), Snapshot: p.Snapshot(), Base: base,
+		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level}}
+	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
+		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, source, d, small) }}
+	for _, a := range ads {
+		if err := a.Run(ctx, job); err != nil {
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			ev.Emit("adapter.error", map[string]any{"adapter": a.Name(), "reason": reasonCode(err), "message": oneLine(err)})
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
+	mt := opt.ModTime
+	if mt.IsZero() {
+		mt = tarball.DefaultModTime
+	}
+	created := opt.CreatedAt
+	if created.IsZero() {
+		created = mt
+	}
+	ev.State("manifest", nil)
+	if err := writeProvenance(stage, p, ads); err != nil {
+		return nil, err
+	}
+	files := stage.Files()
+	m, err := runManifest(p, ads, files, created)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := manifest.Bytes(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(stageDir, bundle.ManifestName), mb, 0o644); err != nil {
+		return nil, err
+	}
+	res = &Result{OutDir: opt.OutDir, Package: opt.Package, Manifest: m, Files: files}
+	if opt.Package != "" {
+		ev.State("packaging", map[string]any{"output": opt.Package})
+		pkg, err = atomicfile.Create(opt.Package, opt.Force)
+		if err != nil {
+			return nil, err
+		}
+		srcs, err := bundle.DirSources(stageDir, false, filepath.Join(stageDir, bundle.ManifestName))
+		if err != nil {
+			return nil, err
+		}
+		rd, err := runReadme(m, mt)
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		r, err := bundle.Write(ctx, io.MultiWriter(pkg, h), srcs, func(s bundle.Summary) (bundle.Docs, error) {
+			if s.Root.String() != m.PayloadRoot {
+				return bundle.Docs{}, fmt.Errorf("internal error: payload root %s, export.json says %s", s.Root, m.PayloadRoot)
+			}
+			return bundle.Docs{Manifest: mb, Readme: rd}, nil
+		}, bundle.Options{ModTime: mt, Progress: opt.Progress})
+		if err != nil {
+			return nil, err
+		}
+		res.Root = r.Root
+		res.BundleSHA = hex.EncodeToString(h.Sum(nil))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
+	if err := replaceDir(stageDir, opt.OutDir, opt.Force); err != nil {
+		return nil, err
+	}
+	if pkg != nil {
+		if err := pkg.Commit(); err != nil {
+			return nil, err
+		}
+	}
+	ev.State("completed", map[string]any{"exportId": m.ExportID, "documents": len(p.Inputs), "files": m.FileCount,
+		"payloadRoot": m.PayloadRoot, "output": opt.OutDir})
+	return res, nil
+}
+
+func checkFree(dir string, force bool) error {
+	if _, err := os.Lstat(dir); err == nil && !force {
+		return &atomicfile.ExistsError{Path: dir}
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("check output: %w", err)
+	}
+	return nil
+}
+
+// replaceDir renames stage to dir; with force an existing dir is moved
+// aside first and removed after the rename.
+func replaceDir(stage, dir string, force bool) error {
+	var old string
+	if _, err := os.Lstat(dir); err == nil {
+		if !force {
+			return &atomicfile.ExistsError{Path: dir}
+		}
+		old = stage + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return fmt.Errorf("replace %s: %w", dir, err)
+		}
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		if old != "" {
+			os.Rename(old, dir)
+		}
+		return fmt.Errorf("move staging directory into place: %w", err)
+	}
+	if old != "" {
+		return os.RemoveAll(old)
+	}
+	return nil
+}
+
+// open opens a planned document and checks it still is what the plan says.
+func open(ctx context.Context, source string, d *evidence.Doc, small int64) (*adapters.Doc, error) {
+	f, err := os.Open(filepath.Join(source, filepath.FromSlash(d.Path)))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &ChangedError{Path: d.Path, Detail: "the file no longer exists"}
+		}
+		return nil, fmt.Errorf("read evidence: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.Size() != d.Size {
+		f.Close()
+		return nil, &ChangedError{Path: d.Path, Detail: fmt.Sprintf("%d bytes, the plan says %d", st.Size(), d.Size)}
+	}
+	h := sha256.New()
+	doc := &adapters.Doc{ReaderAt: f, Size: d.Size, Close: f.Close}
+	if d.Size <= small {
+		b := make([]byte, d.Size)
+		if _, err := io.ReadFull(f, b); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("read evidence %s: %w", d.Path, err)
+		}
+		h.Write(b)
+		doc.Bytes = b
+	} else if _, err := io.Copy(h, &ctxReader{ctx: ctx, r: io.NewSectionReader(f, 0, d.Size)}); err != nil {
+		f.Close()
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		return nil, fmt.Errorf("read evidence %s: %w", d.Path, err)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != d.SHA256 {
+		f.Close()
+		return nil, &ChangedError{Path: d.Path, Detail: fmt.Sprintf("SHA-256 is %s, the plan says %s", got, d.SHA256)}
+	}
+	return doc, nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
+
+// reasonCode names an error class for adapter.error and run.state events.
+func reasonCode(err error) string {
+	var ce *ChangedError
+	switch {
+	case errors.As(err, &ce):
+		return "input_changed"
+	case errors.Is(err, context.Canceled), errors.Is(err, exitcode.ErrInterrupted), errors.Is(err, exitcode.ErrTerminated):
+		return "aborted"
+	case errors.Is(err, exitcode.ErrInvalid):
+		return "invalid_input"
+	case errors.Is(err, exitcode.ErrConflict):
+		return "conflict"
+	}
+	return "io_error"
+}
+
+// payloadRoot is the RFC 6962 root of the checksums lines of the payload
+// files (every staged file: export.json is written after).
+func payloadRoot(files []adapters.File) (merkle.Hash, error) {
+	es := make([]checksums.Entry, len(files))
+	for i, f := range files {
+		d, err := merkle.ParseHash(f.SHA256)
+		if err != nil {
+			return merkle.Hash{}, err
+		}
+		es[i] = checksums.Entry{Path: f.Path, Digest: d}
+	}
+	cf, err := checksums.Build(es)
+	if err != nil {
+		return merkle.Hash{}, err
+	}
+	return cf.Root, nil
+}
+
+func runReadme(m *manifest.Run, mt time.Time) ([]byte, error) {
+	r := readme.Run{ExportID: m.ExportID, Tenant: m.Tenant, Profile: m.Profile, ExporterVersion: m.ExporterVersion,
+		ModTime: manifest.Timestamp(mt), FileCount: m.FileCount, PayloadBytes: m.PayloadBytes}
+	for _, t := range evidence.Types {
+		n := m.Counts[string(t)]
+		r.Documents += n
+		r.Counts = append(r.Counts, fmt.Sprintf("%d %s", n, plural(string(t), n)))
+	}
+	switch m.Profile {
+	case contract.ProfileJSONRaw:
+		r.Raw = true
+	case contract.ProfileJSONPolicy:
+		r.Raw, r.Policy = true, true
+	case contract.ProfileMirrorFull:
+		r.Mirror = true
+	case contract.ProfileMirrorDelta:
+		r.Mirror, r.Delta = true, true
+	}
+	return readme.RenderRun(r)
+}
+
+func plural(s string, n int) string {
+	if n == 1 {
+		return s
+	}
+	switch s {
+	case "advisory":
+		return "advisories"
+	case "vex":
+		return "VEX documents"
+	case "sbom":
+		return "SBOMs"
+	}
+	return s + "s"
+}
