@@ -141,12 +141,12 @@ func TestSubjectsAndPolicy(t *testing.T) {
 		subj[d.ID] = d.Subject
 	}
 	for id, want := range map[string]string{
-		"GO-2024-0001":        "pkg:golang/golang.org/x/net",
-		"GHSA-gggg-hhhh-iiii": "pkg:maven/org.apache.logging.log4j/log4j-core",
-		"https://vex.example/acme/1":                     "pkg:oci/api",
+		"GO-2024-0001":                                  "pkg:golang/golang.org/x/net",
+		"GHSA-gggg-hhhh-iiii":                           "pkg:maven/org.apache.logging.log4j/log4j-core",
+		"https://vex.example/acme/1":                    "pkg:oci/api",
 		"urn:uuid:11111111-1111-1111-1111-111111111111": "pkg:oci/api@sha256:abc",
-		"https://sbom.example/web-2.0":                   "pkg:pypi/web@2.0",
-		"fnd-1":                                          "pkg:npm/lodash@4.17.20",
+		"https://sbom.example/web-2.0":                  "pkg:pypi/web@2.0",
+		"fnd-1":                                         "pkg:npm/lodash@4.17.20",
 	} {
 		if subj[id] != want {
 			t.Errorf("%s: subject %q, want %q", id, subj[id], want)
