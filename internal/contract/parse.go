@@ -108,6 +108,11 @@ func (p *parser) errorf(n *yaml.Node, path, format string, args ...any) {
 	p.errs = append(p.errs, e)
 }
 
+// maxErrors bounds the mistakes listed for one file; the rest are
+// counted in a last entry, so that a pasted log or a generated file
+// cannot flood a CI log.
+const maxErrors = 100
+
 func (p *parser) sorted() Errors {
 	sort.SliceStable(p.errs, func(i, j int) bool {
 		a, b := p.errs[i], p.errs[j]
@@ -116,6 +121,14 @@ func (p *parser) sorted() Errors {
 		}
 		return a.Column < b.Column
 	})
+	if len(p.errs) > maxErrors {
+		rest := p.errs[maxErrors]
+		more := &FieldError{
+			File: p.file, Line: rest.Line, Column: rest.Column,
+			Reason: fmt.Sprintf("%d more mistakes from here on are not listed; fix the ones above and check again", len(p.errs)-maxErrors),
+		}
+		p.errs = append(p.errs[:maxErrors:maxErrors], more)
+	}
 	return p.errs
 }
 
@@ -233,7 +246,11 @@ func (p *parser) mapping(c *Contract, prefix string, m *yaml.Node, fields []fiel
 			continue
 		}
 		if first, dup := seen[name]; dup {
-			p.errorf(k, path, "written twice, at lines %d and %d; keep one", first.Line, k.Line)
+			if first.Line == k.Line {
+				p.errorf(k, path, "written twice on line %d; keep one", k.Line)
+			} else {
+				p.errorf(k, path, "written twice, at lines %d and %d; keep one", first.Line, k.Line)
+			}
 			continue
 		}
 		seen[name] = k
@@ -523,7 +540,7 @@ func readKind(p *parser, c *Contract, path string, v *yaml.Node) {
 	case kinds[s] != nil:
 		c.Kind = s
 	case contains(plannedKinds, s):
-		p.errorf(v, path, "kind %s is not supported by this version yet; use %s", s, strings.Join(names, " or "))
+		p.errorf(v, path, "%s is not supported by this version yet (planned); use %s", s, strings.Join(names, " or "))
 	default:
 		if g := suggest(s, append(append([]string(nil), names...), plannedKinds...)); g != "" && kinds[g] != nil {
 			p.errorf(v, path, "unknown kind %s; did you mean %s?", quote(s), g)
