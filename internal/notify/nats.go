@@ -82,7 +82,8 @@ func (n *NATS) publish(ctx context.Context, subject, msgID string, data []byte) 
 	defer cancel()
 	m := nats.NewMsg(subject)
 	m.Data = data
-	ack, err := n.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
+	// The relay's own schedule does the retrying, not the client's.
+	ack, err := n.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID), jetstream.WithRetryAttempts(0))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 			err = fmt.Errorf("no JetStream stream captures subject %s: %w", subject, err)
