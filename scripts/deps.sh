@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages the test suite runs against:
 # busybox (its tar and sh read our bundles), dash (POSIX sh), pigz and GNU
-# time (scripts/bench.sh), file (static-binary check). Root only; as another
+# time (scripts/bench.sh), file (static-binary check), openssl (checks the
+# webhook HMAC the way docs/notifications.md tells receivers to). Root only; as another
 # user it prints the apt command and exits 1 if something is missing.
 set -euo pipefail
 need=()
@@ -11,6 +12,7 @@ command -v pigz >/dev/null || need+=(pigz)
 [ -x /usr/bin/time ] || need+=(time)
 command -v file >/dev/null || need+=(file)
 command -v tar >/dev/null || need+=(tar)
+command -v openssl >/dev/null || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps.sh: missing ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2

@@ -22,7 +22,17 @@ func lookupEnv(k string) string { return os.Getenv(k) }
 const EnvPrefix = "STELLA_EXPORT_"
 
 func envName(parts ...string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(strings.Join(parts, "_"), "-", "_"))
+	return EnvPrefix + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(strings.Join(parts, "_")))
+}
+
+// commandKey names cmd in the config file and the environment: its path
+// below the root, dot-separated ("package", "emit.relay").
+func commandKey(cmd *cobra.Command) string {
+	var parts []string
+	for c := cmd; c != nil && c.HasParent(); c = c.Parent() {
+		parts = append([]string{c.Name()}, parts...)
+	}
+	return strings.Join(parts, ".")
 }
 
 // configPath returns the config file to read and whether the user named it.
@@ -47,7 +57,8 @@ func configPath(e *env) (string, bool) {
 // applyConfig fills every flag the user did not set on the command line,
 // first from STELLA_EXPORT_<COMMAND>_<FLAG> and STELLA_EXPORT_<FLAG>, then
 // from the config file's "<command>: {<flag>: value}" and "<flag>: value"
-// keys. Unknown config keys are an error naming the file and the key.
+// keys. A subcommand's <COMMAND> is its path: STELLA_EXPORT_EMIT_RELAY_<FLAG>
+// and "emit: {relay: {<flag>: value}}". Unknown config keys are an error naming the file and the key.
 func applyConfig(e *env, cmd *cobra.Command) error {
 	path, explicit := configPath(e)
 	var v *viper.Viper
@@ -73,7 +84,7 @@ func applyConfig(e *env, cmd *cobra.Command) error {
 		if f.Changed || f.Name == "help" || f.Name == "config" || firstErr != nil {
 			return
 		}
-		val, src, ok := lookupSetting(e, v, cmd.Name(), f.Name)
+		val, src, ok := lookupSetting(e, v, commandKey(cmd), f.Name)
 		if !ok {
 			return
 		}
@@ -115,11 +126,16 @@ func checkKeys(path string, v *viper.Viper, root *cobra.Command) error {
 		fs.VisitAll(func(f *pflag.Flag) { known[prefix+f.Name] = true })
 	}
 	add("", root.PersistentFlags())
-	for _, c := range root.Commands() {
-		add("", c.Flags())
-		add(c.Name()+".", c.Flags())
-		add(c.Name()+".", root.PersistentFlags())
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			add("", sub.Flags())
+			add(commandKey(sub)+".", sub.Flags())
+			add(commandKey(sub)+".", root.PersistentFlags())
+			walk(sub)
+		}
 	}
+	walk(root)
 	delete(known, "config")
 	delete(known, "help")
 	var unknown []string

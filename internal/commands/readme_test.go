@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -20,19 +21,24 @@ func TestReadmeDocumentsCLI(t *testing.T) {
 		t.Errorf("README.md does not contain the exit-code table of internal/exitcode:\n%s", ExitCodesText())
 	}
 	root := newRoot(&env{global: &globalOptions{}, getenv: func(string) string { return "" }})
-	for _, c := range root.Commands() {
-		if !c.IsAvailableCommand() {
-			continue
-		}
-		if !strings.Contains(readme, "stella-export "+c.Name()) {
-			t.Errorf("README.md does not mention `stella-export %s`", c.Name())
-		}
-		c.Flags().VisitAll(func(f *pflag.Flag) {
-			if f.Name != "help" && !strings.Contains(readme, "--"+f.Name) {
-				t.Errorf("README.md does not document %s --%s", c.Name(), f.Name)
+	var walk func(*cobra.Command)
+	walk = func(parent *cobra.Command) {
+		for _, c := range parent.Commands() {
+			if !c.IsAvailableCommand() {
+				continue
 			}
-		})
+			if !strings.Contains(readme, c.CommandPath()) {
+				t.Errorf("README.md does not mention `%s`", c.CommandPath())
+			}
+			c.Flags().VisitAll(func(f *pflag.Flag) {
+				if f.Name != "help" && !strings.Contains(readme, "--"+f.Name) {
+					t.Errorf("README.md does not document %s --%s", c.CommandPath(), f.Name)
+				}
+			})
+			walk(c)
+		}
 	}
+	walk(root)
 	root.PersistentFlags().VisitAll(func(f *pflag.Flag) {
 		if !strings.Contains(readme, "--"+f.Name) {
 			t.Errorf("README.md does not document the global flag --%s", f.Name)

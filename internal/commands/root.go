@@ -137,7 +137,7 @@ func newRoot(e *env) *cobra.Command {
 		Long: `stella-export packages local directories into bit-reproducible bundles
 (SPEC.md: sorted PAX tar.gz, checksums.txt with an RFC 6962 Merkle root,
 verify-export.sh, README.md, export.json) and verifies bundles offline.
-Nothing opens a network connection.
+Only 'emit relay' opens network connections, to the receivers it is given.
 
 Configuration: flags win over STELLA_EXPORT_* environment variables (e.g.
 STELLA_EXPORT_QUIET=true, STELLA_EXPORT_PACKAGE_LEVEL=9), which win over the
@@ -165,6 +165,6 @@ config file (--config, default $XDG_CONFIG_HOME/stella-export/config.yaml).`,
 	pf.StringVar(&e.global.config, "config", "", "config file (default $XDG_CONFIG_HOME/stella-export/config.yaml)")
 	pf.BoolVarP(&e.global.quiet, "quiet", "q", false, "print nothing on success; errors still go to stderr")
 	pf.BoolVar(&e.global.json, "json", false, "print results (and errors) as canonical JSON on stdout")
-	root.AddCommand(newPlanCmd(e), newRunCmd(e), newPackageCmd(e), newVerifyCmd(e), newVersionCmd(e), newExitCodesTopic())
+	root.AddCommand(newPlanCmd(e), newRunCmd(e), newPackageCmd(e), newVerifyCmd(e), newEmitCmd(e), newVersionCmd(e), newExitCodesTopic())
 	return root
 }

@@ -34,6 +34,14 @@ func TestMain(m *testing.M) {
 }
 
 func TestScripts(t *testing.T) {
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"exits":     cmdExits,
+		"tamper":    cmdTamper,
+		"sha256env": cmdSHA256Env,
+	}
+	for name, fn := range emitCmds {
+		cmds[name] = fn
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,
@@ -43,11 +51,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("HOME", e.WorkDir)
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":     cmdExits,
-			"tamper":    cmdTamper,
-			"sha256env": cmdSHA256Env,
-		},
+		Cmds: cmds,
 	})
 }
 

@@ -1,0 +1,201 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/portable"
+	"github.com/stella-ops/stella-export/internal/tarball"
+	"github.com/stella-ops/stella-export/internal/verify"
+)
+
+// BuildOptions are the caller's part of a payload.
+type BuildOptions struct {
+	// ArtifactURI is where receivers download the export; "{exportId}" and
+	// "{bundleId}" in it are replaced. Empty means DefaultArtifactURI.
+	ArtifactURI string
+	// CreatedAt overrides createdAtUtc of export.json when not zero.
+	CreatedAt time.Time
+	// ExpiresAt is written as expires_at when not zero.
+	ExpiresAt time.Time
+	// Limits bound what is read from the (untrusted) bundle.
+	Limits tarball.Limits
+}
+
+// ProfileError refuses a bundle that is not a portable evidence export.
+type ProfileError struct {
+	Name    string
+	Profile string
+}
+
+func (e *ProfileError) Error() string {
+	return fmt.Sprintf("%s: export.json: profile %q: %s announces %s exports only (portable evidence bundles)",
+		e.Name, e.Profile, EventType, manifest.ProfilePortable)
+}
+
+func (e *ProfileError) Unwrap() error { return exitcode.ErrInvalid }
+
+// FromBundle verifies the export bundle read from r (named name in
+// messages) and builds its payload. A bundle that does not verify is refused
+// with the *verify.FailedError (exit 1); one that is not an airgap-evidence
+// export, or whose export.json lacks a field, with an invalid-input error
+// (exit 3). The bundle is read once: verification and the scan for
+// export.json and the inner bundle's size see the same bytes.
+func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions) (*Payload, *verify.Report, error) {
+	count := &countingReader{r: r}
+	pr, pw := io.Pipe()
+	scanned := make(chan scanResult, 1)
+	go func() {
+		res := scanBundle(pr, opt.Limits)
+		io.Copy(io.Discard, pr)
+		scanned <- res
+	}()
+	rep, err := verify.Verify(ctx, io.TeeReader(count, pw), verify.Options{Limits: opt.Limits})
+	if err == nil {
+		// Whatever verification left unread still counts for the size.
+		_, err = io.Copy(pw, count)
+	}
+	pw.CloseWithError(errOrEOF(err))
+	sc := <-scanned
+	if err != nil {
+		return nil, rep, fmt.Errorf("%s: %w", name, err)
+	}
+	if sc.err != nil {
+		return nil, rep, fmt.Errorf("%s: %w", name, sc.err)
+	}
+	if rep.Profile != manifest.ProfilePortable {
+		return nil, rep, &ProfileError{Name: name, Profile: rep.Profile}
+	}
+	var m manifest.Portable
+	if err := json.Unmarshal(sc.manifest, &m); err != nil {
+		return nil, rep, exitcode.Invalidf("%s: export.json: %v", name, err)
+	}
+	for _, f := range []struct{ field, v string }{
+		{"bundleId", m.BundleID}, {"exportId", m.ExportID}, {"tenant", m.Tenant},
+	} {
+		if f.v == "" {
+			return nil, rep, exitcode.Invalidf("%s: export.json: %s: missing", name, f.field)
+		}
+		if err := manifest.CheckID(f.field, f.v); err != nil {
+			return nil, rep, exitcode.Invalidf("%s: export.json: %v", name, err)
+		}
+	}
+	if m.SourceURI == "" {
+		return nil, rep, exitcode.Invalidf("%s: export.json: sourceUri: missing", name)
+	}
+	if m.PortableVersion != manifest.PortableVersion {
+		return nil, rep, exitcode.Invalidf("%s: export.json: portableVersion: %q is not supported (want %q)", name, m.PortableVersion, manifest.PortableVersion)
+	}
+	if sc.innerSize < 0 {
+		return nil, rep, exitcode.Invalidf("%s: %s: missing from the bundle", name, portable.InnerName)
+	}
+	if m.PortableSizeBytes != sc.innerSize {
+		return nil, rep, exitcode.Invalidf("%s: export.json: portableSizeBytes: %d, but %s is %d bytes", name, m.PortableSizeBytes, portable.InnerName, sc.innerSize)
+	}
+	created := opt.CreatedAt
+	if created.IsZero() {
+		created, err = time.Parse(time.RFC3339, m.CreatedAtUTC)
+		if err != nil {
+			return nil, rep, exitcode.Invalidf("%s: export.json: createdAtUtc: %q is not an RFC 3339 time", name, m.CreatedAtUTC)
+		}
+	}
+	p := &Payload{
+		Type: EventType, ExportID: m.ExportID, BundleID: m.BundleID, TenantID: m.Tenant,
+		ProfileID: manifest.ProfilePortable, PortableVersion: m.PortableVersion,
+		RootHash: rep.Root, ArtifactSHA256: rep.SHA256,
+		ArtifactURI: ArtifactURI(opt.ArtifactURI, m.ExportID, m.BundleID),
+		CreatedAt:   manifest.Timestamp(created),
+		Metadata: Metadata{SourceURI: m.SourceURI, PortableSizeBytes: sc.innerSize,
+			ExportSizeBytes: count.n},
+	}
+	if !opt.ExpiresAt.IsZero() {
+		if !opt.ExpiresAt.After(created) {
+			return nil, rep, exitcode.Usagef("--expires-at %s is not after created_at %s", manifest.Timestamp(opt.ExpiresAt), p.CreatedAt)
+		}
+		p.ExpiresAt = manifest.Timestamp(opt.ExpiresAt)
+	}
+	return p, rep, nil
+}
+
+// ArtifactURI fills "{exportId}" and "{bundleId}" in tmpl (DefaultArtifactURI
+// when empty) with the path-escaped ids.
+func ArtifactURI(tmpl, exportID, bundleID string) string {
+	if tmpl == "" {
+		tmpl = DefaultArtifactURI
+	}
+	return strings.NewReplacer("{exportId}", url.PathEscape(exportID), "{bundleId}", url.PathEscape(bundleID)).Replace(tmpl)
+}
+
+type scanResult struct {
+	manifest  []byte
+	innerSize int64 // -1 when the bundle has no portable-bundle-v1.tgz
+	err       error
+}
+
+// scanBundle reads the top-level export.json and the size of the inner
+// portable bundle from a bundle stream that verify checks at the same time.
+func scanBundle(r io.Reader, lim tarball.Limits) scanResult {
+	res := scanResult{innerSize: -1}
+	tr, err := tarball.NewReader(r, lim)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	defer tr.Close()
+	for {
+		e, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			res.err = err
+			return res
+		}
+		switch e.Name {
+		case "export.json":
+			var b bytes.Buffer
+			if _, err := io.Copy(&b, io.LimitReader(tr, 1<<20+1)); err != nil {
+				res.err = err
+				return res
+			}
+			if b.Len() > 1<<20 {
+				res.err = exitcode.Invalidf("export.json: larger than 1 MiB")
+				return res
+			}
+			res.manifest = b.Bytes()
+		case portable.InnerName:
+			res.innerSize = e.Size
+		}
+	}
+	if res.manifest == nil {
+		res.err = exitcode.Invalidf("export.json: missing from the bundle")
+	}
+	return res
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func errOrEOF(err error) error {
+	if err == nil {
+		return io.EOF
+	}
+	return errors.New("verification stopped")
+}
