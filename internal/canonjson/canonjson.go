@@ -18,7 +18,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -114,7 +113,6 @@ func encodeValue(dec *json.Decoder, buf *bytes.Buffer, depth int) error {
 
 type member struct {
 	key   string
-	k16   []uint16
 	value []byte
 }
 
@@ -138,12 +136,12 @@ func encodeObject(dec *json.Decoder, buf *bytes.Buffer, depth int) error {
 		if err := encodeValue(dec, &vb, depth+1); err != nil {
 			return err
 		}
-		members = append(members, member{key: key, k16: utf16.Encode([]rune(key)), value: vb.Bytes()})
+		members = append(members, member{key: key, value: vb.Bytes()})
 	}
 	if _, err := dec.Token(); err != nil {
 		return fmt.Errorf("canonjson: %w", err)
 	}
-	slices.SortFunc(members, func(a, b member) int { return slices.Compare(a.k16, b.k16) })
+	slices.SortFunc(members, func(a, b member) int { return compareUTF16(a.key, b.key) })
 	buf.WriteByte('{')
 	for i, m := range members {
 		if i > 0 {
@@ -178,28 +176,7 @@ func writeString(buf *bytes.Buffer, s string) error {
 	}
 	buf.WriteByte('"')
 	for _, r := range s {
-		switch r {
-		case '"':
-			buf.WriteString(`\"`)
-		case '\\':
-			buf.WriteString(`\\`)
-		case '\b':
-			buf.WriteString(`\b`)
-		case '\f':
-			buf.WriteString(`\f`)
-		case '\n':
-			buf.WriteString(`\n`)
-		case '\r':
-			buf.WriteString(`\r`)
-		case '\t':
-			buf.WriteString(`\t`)
-		default:
-			if r < 0x20 {
-				fmt.Fprintf(buf, `\u%04x`, r)
-			} else {
-				buf.WriteRune(r)
-			}
-		}
+		buf.Write(appendEscapedRune(buf.AvailableBuffer(), r))
 	}
 	buf.WriteByte('"')
 	return nil
