@@ -80,7 +80,11 @@ type Pos struct {
 }
 
 // Where returns "file:line:column" for a field path as written, or the
-// file alone when the field was not written (a default).
+// file alone when the field was not written (a default). Paths are those
+// of FieldError.Field: "source", "selectors.since", "compression.level",
+// "selectors.products[1]". A scalar is located at its value, a mapping or
+// list at its key, so that a later stage can say
+// "contracts/a.yaml:6:9: source: directory ../evidence does not exist".
 func (c *Contract) Where(field string) string {
 	if p, ok := c.pos[field]; ok {
 		return c.Path + ":" + itoa(p.Line) + ":" + itoa(p.Column)

@@ -196,32 +196,35 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// validCases are valid contracts; the JSON Schema must accept them too.
+var validCases = []struct {
+	name string
+	src  string
+}{
+	{"leading document marker", "---\n" + head},
+	{"document end marker", head + "...\n"},
+	{"flow mapping", `{apiVersion: stella-export/v1, kind: EvidenceExport, export_id: "urn:x1:y", tenant: t, profile: "json:raw", source: s}`},
+	{"upper-case URN scheme and percent-encoding", mk("export_id: URN:Stella-Ops:export:a%2Fb:c/d@e")},
+	{"32-character namespace", mk("export_id: urn:" + strings.Repeat("a", 32) + ":x")},
+	{"200-byte export id", mk("export_id: urn:stella:" + strings.Repeat("x", 189))},
+	{"63-character tenant", mk("tenant: a"+strings.Repeat("-", 62), "selectors:\n  tenants: [a"+strings.Repeat("-", 62)+"]")},
+	{"quoted times", mk("selectors:\n  since: '2025-01-01T00:00:00Z'\n  until: \"2025-01-01T00:00:01Z\"")},
+	{"since alone", mk("selectors:\n  since: 2025-01-01T00:00:00+14:00")},
+	{"purl prefixes", mk("selectors:\n  products: [pkg:npm, pkg:npm/, 'pkg:npm/%40angular/core@17.0.0', pkg:c++/x, 'pkg:generic/a?b=c']")},
+	{"ecosystem spellings", mk("selectors:\n  ecosystems: [PYPI, golang, Crates.IO, github actions, deb, rpm, Alpine]")},
+	{"cross tenant allowed", mk("allow_cross_tenant: true", "selectors:\n  tenants: [globex]")},
+	{"policy on mirror:full", mk("profile: mirror:full", "policy_snapshot: snap.2025_06-a")},
+	{"mirror:delta", mk("profile: mirror:delta", "base: ../out/full.tgz")},
+	{"json:policy", mk("profile: json:policy", "policy_snapshot: s")},
+	{"bounds", mk("retention_days: 36500", "compression:\n  codec: zstd\n  level: 22")},
+	{"low bounds", mk("retention_days: 1", "compression: {level: 1}")},
+	{"output .tgz", mk("output: A_b-1.2.tgz")},
+	{"comments and anchors", mk("# a comment", "output: &o x.tgz # trailing")},
+	{"allow false", mk("allow_cross_tenant: false")},
+}
+
 func TestParseValid(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		src  string
-	}{
-		{"leading document marker", "---\n" + head},
-		{"document end marker", head + "...\n"},
-		{"flow mapping", `{apiVersion: stella-export/v1, kind: EvidenceExport, export_id: "urn:x1:y", tenant: t, profile: "json:raw", source: s}`},
-		{"upper-case URN scheme and percent-encoding", mk("export_id: URN:Stella-Ops:export:a%2Fb:c/d@e")},
-		{"32-character namespace", mk("export_id: urn:" + strings.Repeat("a", 32) + ":x")},
-		{"200-byte export id", mk("export_id: urn:stella:" + strings.Repeat("x", 189))},
-		{"63-character tenant", mk("tenant: a"+strings.Repeat("-", 62), "selectors:\n  tenants: [a"+strings.Repeat("-", 62)+"]")},
-		{"quoted times", mk("selectors:\n  since: '2025-01-01T00:00:00Z'\n  until: \"2025-01-01T00:00:01Z\"")},
-		{"since alone", mk("selectors:\n  since: 2025-01-01T00:00:00+14:00")},
-		{"purl prefixes", mk("selectors:\n  products: [pkg:npm, pkg:npm/, 'pkg:npm/%40angular/core@17.0.0', pkg:c++/x, 'pkg:generic/a?b=c']")},
-		{"ecosystem spellings", mk("selectors:\n  ecosystems: [PYPI, golang, Crates.IO, github actions, deb, rpm, Alpine]")},
-		{"cross tenant allowed", mk("allow_cross_tenant: true", "selectors:\n  tenants: [globex]")},
-		{"policy on mirror:full", mk("profile: mirror:full", "policy_snapshot: snap.2025_06-a")},
-		{"mirror:delta", mk("profile: mirror:delta", "base: ../out/full.tgz")},
-		{"json:policy", mk("profile: json:policy", "policy_snapshot: s")},
-		{"bounds", mk("retention_days: 36500", "compression:\n  codec: zstd\n  level: 22")},
-		{"low bounds", mk("retention_days: 1", "compression: {level: 1}")},
-		{"output .tgz", mk("output: A_b-1.2.tgz")},
-		{"comments and anchors", mk("# a comment", "output: &o x.tgz # trailing")},
-		{"allow false", mk("allow_cross_tenant: false")},
-	} {
+	for _, tt := range validCases {
 		if _, err := Parse("c.yaml", []byte(tt.src)); err != nil {
 			t.Errorf("%s: %v\n%s", tt.name, err, tt.src)
 		}

@@ -48,7 +48,7 @@ var ecosystemTable = []ecosystem{
 var ecosystemIndex = func() map[string]string {
 	m := make(map[string]string, 2*len(ecosystemTable))
 	for _, e := range ecosystemTable {
-		m[strings.ToLower(e.osv)] = e.purl
+		m[asciiLower(e.osv)] = e.purl
 		m[e.purl] = e.purl
 	}
 	return m
@@ -64,8 +64,20 @@ func NormalizeEcosystem(s string) (purlType string, ok bool) {
 	if i := strings.IndexByte(s, ':'); i >= 0 {
 		s = s[:i]
 	}
-	purlType, ok = ecosystemIndex[strings.ToLower(s)]
+	purlType, ok = ecosystemIndex[asciiLower(s)]
 	return purlType, ok
+}
+
+// asciiLower lower-cases ASCII letters only: strings.ToLower would also
+// fold the Kelvin sign to 'k', and the JSON Schema cannot follow that.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // ecosystemNames returns every accepted spelling (OSV names, then the purl
@@ -75,7 +87,7 @@ func ecosystemNames() []string {
 	seen := map[string]bool{}
 	for _, e := range ecosystemTable {
 		names = append(names, e.osv)
-		seen[strings.ToLower(e.osv)] = true
+		seen[asciiLower(e.osv)] = true
 	}
 	for _, e := range ecosystemTable {
 		if !seen[e.purl] {
