@@ -8,6 +8,11 @@
 // are escaped exactly as ECMAScript's JSON.stringify does, and no whitespace
 // is written. The result is what `jq -cS` prints for ASCII keys, with the JCS
 // string escaping.
+//
+// Raw and RawBytes canonicalise third-party evidence documents (OSV,
+// OpenVEX, CycloneDX, SPDX, policy findings) the same way, except that they
+// accept any JSON number and copy its token unchanged, and that Raw streams:
+// its memory does not grow with the document's size.
 package canonjson
 
 import (

@@ -3,9 +3,11 @@ package canonjson
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"strconv"
 	"sync"
@@ -14,27 +16,6 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
 )
-
-// Raw canonical form
-//
-// Raw and RawBytes write third-party evidence documents (OSV, OpenVEX,
-// CycloneDX, SPDX, policy findings) in canonical form without changing any
-// value: object keys are sorted by UTF-16 code units and strings are escaped
-// as RFC 8785 requires, literals are true, false and null, no whitespace is
-// written, and every number is copied byte for byte as it appears in the
-// source (1.0, 1e5 and 12345678901234567890 stay as they are, where RFC 8785
-// would rewrite them). The result is RFC 8785 output for documents whose
-// numbers are already in ECMAScript shortest form, which covers integers up
-// to 2^53. Input must be one JSON text (RFC 8259) in UTF-8; duplicate
-// object keys, unpaired surrogate escapes, nesting deeper than MaxRawDepth
-// and data after the value are errors.
-//
-// Memory is bounded by nesting depth and the number of members of the
-// largest object, not by document size: values up to a few MiB are
-// canonicalised in memory, larger objects are indexed (key and byte span of
-// each member) and their members read back in key order, and larger arrays
-// and strings are streamed. A 500 MiB SBOM whose bulk is one components
-// array is read about twice.
 
 // MaxRawDepth is the deepest nesting of arrays and objects Raw accepts.
 const MaxRawDepth = 1000
@@ -69,9 +50,30 @@ var errIncomplete = errors.New("canonjson: value continues past the buffer")
 var errShort = errors.New("canonjson: string continues past the buffer")
 
 // Raw writes the canonical form of the JSON value in r[0:size] to w,
-// without a trailing LF, and returns the number of bytes written. Invalid
-// input gives a *SyntaxError. On error w may have received part of the
-// output; write to a temporary file and discard it.
+// without a trailing LF, and returns the number of bytes written.
+//
+// The canonical form changes no value: object keys are sorted by UTF-16
+// code units and strings are escaped as RFC 8785 section 3.2 requires,
+// literals are true, false and null, no whitespace is written, and every
+// number is copied byte for byte as its source token (1.0, 1e5 and
+// 12345678901234567890 stay as they are, where RFC 8785 would rewrite them).
+// For documents whose numbers are already in ECMAScript shortest form
+// (integers up to 2^53, for one) the output is RFC 8785 output. The input
+// must be one JSON text (RFC 8259) in UTF-8, optionally surrounded by
+// whitespace; duplicate object keys, unpaired surrogate escapes, nesting
+// deeper than MaxRawDepth and data after the value give a *SyntaxError.
+//
+// Memory is bounded by nesting depth and the member count of the largest
+// object, not by size: values up to 4 MiB are canonicalised in memory;
+// larger objects are indexed in one pass (key and byte span of each member)
+// and their members read back in key order; larger arrays and strings are
+// streamed. A 500 MiB SBOM whose bulk is one components array is read about
+// twice and needs about 20 MiB. Each level of nested large objects adds one
+// more read of its span. When streaming, object keys and numbers longer than
+// 4 MiB are refused.
+//
+// On error w may have received part of the output: write to a temporary
+// file and discard it.
 func Raw(w io.Writer, r io.ReaderAt, size int64) (int64, error) {
 	s := rawPool.Get().(*rawState)
 	s.reset(w, r, size)
@@ -122,9 +124,10 @@ type rawState struct {
 
 // memberRec is one member of an object canonicalised in memory.
 type memberRec struct {
-	keyOff       int64 // offset of the key in the document, for errors
-	kStart, kEnd int   // decoded key in arena
-	oStart, oEnd int   // `"key":value` in out
+	prefix       uint64 // the key's first 8 bytes, big-endian, zero-padded
+	keyOff       int64  // offset of the key in the document, for errors
+	kStart, kEnd int    // decoded key in arena
+	oStart, oEnd int    // `"key":value` in out
 }
 
 func (s *rawState) reset(w io.Writer, r io.ReaderAt, size int64) {
@@ -542,9 +545,7 @@ func (k *skipper) feed(b []byte, base int64) (int, bool, error) {
 				i++
 				continue
 			}
-			for i < len(b) && !stringStop[b[i]] {
-				i++
-			}
+			i += quoteRun(b[i:])
 			if i == len(b) {
 				break
 			}
@@ -559,6 +560,12 @@ func (k *skipper) feed(b []byte, base int64) (int, bool, error) {
 				return i, true, nil
 			}
 			continue
+		}
+		for i < len(b) && !structural[b[i]] {
+			i++
+		}
+		if i == len(b) {
+			break
 		}
 		c := b[i]
 		i++
@@ -584,14 +591,57 @@ func (k *skipper) feed(b []byte, base int64) (int, bool, error) {
 	return i, false, nil
 }
 
-var scalarByte, stringStop, plainByte [256]bool
+var scalarByte, stringStop, plainByte, structural [256]bool
 
 func init() {
 	for c := 0; c < 256; c++ {
 		scalarByte[c] = c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '+' || c == '-' || c == '.'
 		stringStop[c] = c == '"' || c == '\\'
 		plainByte[c] = c >= 0x20 && c < 0x80 && c != '"' && c != '\\'
+		structural[c] = c == '"' || c == '{' || c == '[' || c == '}' || c == ']'
 	}
+}
+
+// SWAR constants: test eight bytes at once.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// zeroBytes has the high bit set in (at least) the lowest byte of x that
+// is zero; bytes above it may be false positives.
+func zeroBytes(x uint64) uint64 { return (x - ones) & ^x & highs }
+
+// plainRun returns the length of the prefix of b that a string copies as
+// it is: ASCII from 0x20 on, except '"' and '\\'.
+func plainRun(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		m := (x-0x20*ones)&^x&highs | zeroBytes(x^'"'*ones) | zeroBytes(x^'\\'*ones) | x&highs
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(b) && plainByte[b[i]] {
+		i++
+	}
+	return i
+}
+
+// quoteRun returns the length of the prefix of b without '"' or '\\'.
+func quoteRun(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if m := zeroBytes(x^'"'*ones) | zeroBytes(x^'\\'*ones); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(b) && !stringStop[b[i]] {
+		i++
+	}
+	return i
 }
 
 // mem canonicalises the value at src[0] into s.out and returns its length.
@@ -790,9 +840,9 @@ func (s *rawState) memObject(i, depth int) (int, error) {
 		}
 		rec.kEnd = len(s.arena)
 		key := s.arena[rec.kStart:rec.kEnd]
+		rec.prefix = keyPrefix(key)
 		if len(s.recs) > recBase {
-			prev := s.recs[len(s.recs)-1]
-			switch c := compareUTF16(s.arena[prev.kStart:prev.kEnd], key); {
+			switch c := s.compareKeys(s.recs[len(s.recs)-1], rec); {
 			case c == 0:
 				return 0, s.errAt(j, "duplicate object key %s", quoteKey(key))
 			case c > 0:
@@ -840,7 +890,7 @@ func (s *rawState) memObject(i, depth int) (int, error) {
 // order.
 func (s *rawState) reorder(objStart int, recs []memberRec) error {
 	key := func(m memberRec) []byte { return s.arena[m.kStart:m.kEnd] }
-	slices.SortFunc(recs, func(a, b memberRec) int { return compareUTF16(key(a), key(b)) })
+	slices.SortFunc(recs, s.compareKeys)
 	for i := 1; i < len(recs); i++ {
 		if bytes.Equal(key(recs[i-1]), key(recs[i])) {
 			return &SyntaxError{max(recs[i-1].keyOff, recs[i].keyOff), fmt.Sprintf("duplicate object key %s", quoteKey(key(recs[i])))}
@@ -859,6 +909,26 @@ func (s *rawState) reorder(objStart int, recs []memberRec) error {
 	return nil
 }
 
+// compareKeys orders members by key as compareUTF16 does, deciding from
+// the keys' first 8 bytes where it can.
+func (s *rawState) compareKeys(a, b memberRec) int {
+	if d := a.prefix ^ b.prefix; d != 0 {
+		// The first differing byte decides if both are ASCII (a zero pad
+		// byte stands for "shorter", which sorts first too).
+		sh := 56 - bits.LeadingZeros64(d)&^7
+		if ca, cb := byte(a.prefix>>sh), byte(b.prefix>>sh); ca < 0x80 && cb < 0x80 {
+			return cmp.Compare(ca, cb)
+		}
+	}
+	return compareUTF16(s.arena[a.kStart:a.kEnd], s.arena[b.kStart:b.kEnd])
+}
+
+func keyPrefix(k []byte) uint64 {
+	var p [8]byte
+	copy(p[:], k)
+	return binary.BigEndian.Uint64(p[:])
+}
+
 // appendStringBody reads the JSON string whose contents start at src[i]
 // (after the opening quote) and appends it to dst: canonically escaped and
 // with the closing quote when escape is set, decoded otherwise. It returns
@@ -868,9 +938,7 @@ func (s *rawState) reorder(objStart int, recs []memberRec) error {
 func appendStringBody(dst, src []byte, i int, escape, final bool) ([]byte, int, error) {
 	for {
 		start := i
-		for i < len(src) && plainByte[src[i]] {
-			i++
-		}
+		i += plainRun(src[i:])
 		dst = append(dst, src[start:i]...)
 		if i >= len(src) {
 			if !final {

@@ -250,6 +250,27 @@ func isLimitError(err error) bool {
 	return errors.As(err, &se) && strings.Contains(se.Reason, "longer than")
 }
 
+// TestRawLargeDocument streams a 10 MiB SBOM at the default limit and
+// compares it with canonicalising it whole in memory.
+func TestRawLargeDocument(t *testing.T) {
+	doc := genSBOM(10 << 20)
+	streamed, err := RawBytes(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole []byte
+	withLimit(t, 16<<20, func() { whole, err = RawBytes(doc) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(streamed, whole) {
+		t.Fatal("streamed and in-memory canonical forms differ")
+	}
+	if !bytes.HasPrefix(streamed, []byte(`{"bomFormat":"CycloneDX","components":[{"bom-ref":`)) {
+		t.Fatalf("unexpected start %.80s", streamed)
+	}
+}
+
 // checkSame fails unless out is idempotent under Raw and decodes to the
 // same values as in, with the same number tokens.
 func checkSame(t testing.TB, in, out []byte) {
@@ -535,4 +556,30 @@ func (g *gen) number() {
 		return
 	}
 	g.buf.WriteString(genNumbers[g.rng.IntN(len(genNumbers))])
+}
+
+// TestRuns checks the eight-bytes-at-a-time scanners against the byte
+// tables on every position of random strings.
+func TestRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	alphabet := []byte("ab \x00\x1f\x20\x7f\x80\xff\"\\{}")
+	for range 2000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		plain, quote := 0, 0
+		for plain < len(b) && plainByte[b[plain]] {
+			plain++
+		}
+		for quote < len(b) && !stringStop[b[quote]] {
+			quote++
+		}
+		if got := plainRun(b); got != plain {
+			t.Fatalf("plainRun(%q) = %d, want %d", b, got, plain)
+		}
+		if got := quoteRun(b); got != quote {
+			t.Fatalf("quoteRun(%q) = %d, want %d", b, got, quote)
+		}
+	}
 }

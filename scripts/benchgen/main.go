@@ -5,6 +5,17 @@
 // bytes.
 //
 //	go run ./scripts/benchgen -size 1G -o /tmp/payload
+//
+// With -evidence it writes an evidence source instead (the layout of
+// testdata/evidence/README.md, tenant "bench"): -docs small documents, 80%
+// OSV advisories of 1-2 KiB, 10% OpenVEX and 10% CycloneDX SBOMs, at most
+// 1000 files per directory; a policy snapshot snap-bench with findings for 5%
+// as many documents; and -big CycloneDX SBOMs of exactly -big-size bytes each,
+// streamed to disk. Every document comes from its own seeded random stream,
+// so the output does not depend on the number of writers.
+//
+//	go run ./scripts/benchgen -evidence -docs 1000000 -o /tmp/evidence-1m
+//	go run ./scripts/benchgen -evidence -docs 1000 -big 3 -big-size 500M -o /tmp/evidence-big
 package main
 
 import (
@@ -35,7 +46,23 @@ func parseSize(s string) (int64, error) {
 func main() {
 	size := flag.String("size", "1G", "total payload size (K, M, G suffixes)")
 	out := flag.String("o", "", "output directory (must not exist)")
+	evidence := flag.Bool("evidence", false, "write an evidence source for tenant bench instead of a mixed payload")
+	docs := flag.Int("docs", 1000000, "with -evidence: small documents (80% advisories, 10% VEX, 10% SBOMs)")
+	big := flag.Int("big", 0, "with -evidence: number of big CycloneDX SBOMs")
+	bigSize := flag.String("big-size", "500M", "with -evidence: size of each big SBOM (K, M, G suffixes)")
 	flag.Parse()
+	if *evidence {
+		n, err := parseSize(*bigSize)
+		if err != nil || *out == "" || *docs < 0 || *big < 0 {
+			fmt.Fprintln(os.Stderr, "usage: benchgen -evidence [-docs N] [-big N -big-size 500M] -o DIR")
+			os.Exit(2)
+		}
+		if err := writeEvidence(evidenceConfig{out: *out, docs: *docs, big: *big, bigSize: n}); err != nil {
+			fmt.Fprintln(os.Stderr, "benchgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	total, err := parseSize(*size)
 	if err != nil || *out == "" {
 		fmt.Fprintln(os.Stderr, "usage: benchgen -size 1G -o DIR")
