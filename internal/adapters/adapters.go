@@ -165,7 +165,7 @@ func (s *Stage) WriteFile(rel string, b []byte, records int) error {
 	}
 	f.Records = records
 	if _, err := f.Write(b); err != nil {
-		f.f.Close()
+		f.Abort()
 		return err
 	}
 	return f.Close()
@@ -223,6 +223,10 @@ func (f *StagedFile) Write(p []byte) (int, error) {
 	f.n += int64(n)
 	return n, err
 }
+
+// Abort closes the file without recording it (the staging directory is
+// removed on failure anyway).
+func (f *StagedFile) Abort() { f.f.Close() }
 
 // Close flushes the file and records it.
 func (f *StagedFile) Close() error {

@@ -91,7 +91,7 @@ func writeJSONL(ctx context.Context, job *Job, adapter, rel string, t evidence.T
 		return err
 	}
 	fail := func(err error) error {
-		f.f.Close()
+		f.Abort()
 		return err
 	}
 	zw, err := NewZstd(f, job.Compression.Level)

@@ -163,11 +163,11 @@ func (m mirror) Run(ctx context.Context, job *Job) error {
 		}
 		f.Records = 1
 		if err := writeDoc(f, job, d); err != nil {
-			f.f.Close()
+			f.Abort()
 			return err
 		}
 		if _, err := f.Write([]byte{'\n'}); err != nil {
-			f.f.Close()
+			f.Abort()
 			return err
 		}
 		if err := f.Close(); err != nil {
@@ -216,7 +216,7 @@ func (m mirror) Run(ctx context.Context, job *Job) error {
 	}
 	man := MirrorManifestDoc{Format: MirrorFormat, Tenants: sortedSet(tenants), Files: []MirrorFile{}}
 	for _, f := range job.Stage.Files() {
-		if isTree(f.Path) && f.Path != MirrorManifest {
+		if IsTree(f.Path) && f.Path != MirrorManifest {
 			man.Files = append(man.Files, MirrorFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size})
 		}
 	}
@@ -236,8 +236,8 @@ func (m mirror) Run(ctx context.Context, job *Job) error {
 	return nil
 }
 
-// isTree reports whether a staged path belongs to the mirror tree.
-func isTree(p string) bool {
+// IsTree reports whether a bundle or staged path belongs to the mirror tree.
+func IsTree(p string) bool {
 	return strings.HasPrefix(p, "manifests/") || strings.HasPrefix(p, "data/") || strings.HasPrefix(p, "indexes/")
 }
 

@@ -126,15 +126,20 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 		return exitcode.Usagef("--level: %d is not in 1..9", o.level)
 	}
 	var err error
-	if o.modTime, err = pinnedTime(e, o.mtime); err != nil {
-		return err
+	o.modTime, o.created, err = bundleTimes(e, o.mtime, o.createdAt)
+	return err
+}
+
+// bundleTimes resolves --mtime (with SOURCE_DATE_EPOCH and the default)
+// and --created-at (zero when not given).
+func bundleTimes(e *env, mtime, createdAt string) (mod, created time.Time, err error) {
+	if mod, err = pinnedTime(e, mtime); err != nil {
+		return
 	}
-	if o.createdAt != "" {
-		if o.created, err = parseTime("--created-at", o.createdAt); err != nil {
-			return err
-		}
+	if createdAt != "" {
+		created, err = parseTime("--created-at", createdAt)
 	}
-	return nil
+	return
 }
 
 func newPackageCmd(e *env) *cobra.Command {

@@ -74,15 +74,8 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		return exitcode.Usagef("want one contract (.yaml) or plan (.json), got %d arguments", len(args))
 	}
 	var err error
-	if o.modTime, err = pinnedTime(e, o.mtime); err != nil {
-		return err
-	}
-	if o.createdAt != "" {
-		if o.created, err = parseTime("--created-at", o.createdAt); err != nil {
-			return err
-		}
-	}
-	return nil
+	o.modTime, o.created, err = bundleTimes(e, o.mtime, o.createdAt)
+	return err
 }
 
 func newRunCmd(e *env) *cobra.Command {

@@ -21,6 +21,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/manifest"
 )
 
 // Format is the plan's format identifier.
@@ -60,21 +61,11 @@ type Contract struct {
 	SkipInvalid      bool        `json:"skipInvalid"`
 }
 
-// Selectors in canonical form.
-type Selectors struct {
-	Tenants      []string `json:"tenants"`
-	Since        string   `json:"since,omitempty"`
-	Until        string   `json:"until,omitempty"`
-	Products     []string `json:"products"`
-	SBOMSubjects []string `json:"sbomSubjects"`
-	Ecosystems   []string `json:"ecosystems"`
-}
+// Selectors in canonical form (the same shape export.json records).
+type Selectors = manifest.RunSelectors
 
 // Compression of JSON lines outputs.
-type Compression struct {
-	Codec string `json:"codec"`
-	Level int    `json:"level"`
-}
+type Compression = manifest.Compression
 
 // Policy is the policy snapshot's metadata.
 type Policy struct {

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -128,10 +127,6 @@ func readJSONEntry(path, name string, v any) error {
 	return nil
 }
 
-func isTree(p string) bool {
-	return strings.HasPrefix(p, "manifests/") || strings.HasPrefix(p, "data/") || strings.HasPrefix(p, "indexes/")
-}
-
 // extractTree writes the mirror-tree files of a (verified) bundle that
 // keep accepts. Names were checked safe by the reader.
 func extractTree(ctx context.Context, bundlePath, dir string, keep func(string) bool) error {
@@ -156,7 +151,7 @@ func extractTree(ctx context.Context, bundlePath, dir string, keep func(string) 
 		if err != nil {
 			return err
 		}
-		if e.Dir || !isTree(e.Name) || !keep(e.Name) {
+		if e.Dir || !adapters.IsTree(e.Name) || !keep(e.Name) {
 			continue
 		}
 		p := filepath.Join(dir, filepath.FromSlash(e.Name))

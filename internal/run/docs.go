@@ -1,7 +1,6 @@
 package run
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
@@ -68,17 +67,21 @@ func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter
 		s := subject(p.Base.ExportID, p.Base.SHA256)
 		head.Base = &s
 	}
-	var buf bytes.Buffer
-	err := canonjson.WriteObject(&buf, head, map[string]canonjson.Array{
+	f, err := stage.Create(ProvenanceName)
+	if err != nil {
+		return err
+	}
+	err = canonjson.WriteObject(f, head, map[string]canonjson.Array{
 		"subject": {Len: len(files), Item: func(i int) any { return subject(files[i].Path, files[i].SHA256) }},
 		"inputs": {Len: len(p.Inputs), Item: func(i int) any {
 			return subject(p.Inputs[i].Path, p.Inputs[i].SHA256)
 		}},
 	})
 	if err != nil {
+		f.Abort()
 		return err
 	}
-	return stage.WriteFile(ProvenanceName, buf.Bytes(), 0)
+	return f.Close()
 }
 
 func planDigest(p *plan.Plan) (string, error) {
@@ -98,16 +101,15 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files []adapters.File, cr
 	if err != nil {
 		return nil, err
 	}
-	s := p.Contract.Selectors
 	m := &manifest.Run{
 		Format: manifest.Format, Profile: p.Contract.Profile, ExportID: p.Contract.ExportID, Tenant: p.Contract.Tenant,
 		CreatedAtUTC: manifest.Timestamp(created), RetentionDays: p.Contract.RetentionDays,
 		ExporterVersion: version.String(), Adapters: adapterList(ads),
 		Contract:  manifest.RunContract{Digest: p.Contract.Digest, PlanDigest: pd},
-		Selectors: manifest.RunSelectors{Tenants: s.Tenants, Since: s.Since, Until: s.Until, Products: s.Products, SBOMSubjects: s.SBOMSubjects, Ecosystems: s.Ecosystems},
+		Selectors: p.Contract.Selectors,
 		Counts:    p.Totals.ByType, Excluded: p.Excluded, Invalid: []manifest.Invalid{}, InputBytes: p.Totals.Bytes,
 		Files:       []manifest.RunFile{},
-		Compression: manifest.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level},
+		Compression: p.Contract.Compression,
 		FileCount:   len(files), PayloadRoot: root.String(),
 	}
 	if p.Contract.RetentionDays > 0 {
