@@ -297,7 +297,7 @@ func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
 	}
 	d := &Doc{Type: j.typ, Tenant: j.tenant, ID: m.id, Subject: m.subject, Path: j.rel,
 		SHA256: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: cr.n, Time: m.time,
-		Ecosystems: sortedKeys(m.ecos), Products: sortedKeys(m.about), Format: m.format}
+		Ecosystems: InternAll(sortedKeys(m.ecos)), Products: InternAll(sortedKeys(m.about)), Format: Intern(m.format)}
 	return d, sel.decide(d, m, hit), nil
 }
 

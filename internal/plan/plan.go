@@ -8,12 +8,16 @@ package plan
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
@@ -22,6 +26,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/safepath"
 )
 
 // Format is the plan's format identifier.
@@ -38,7 +43,10 @@ type Plan struct {
 	Invalid  []evidence.Invalid `json:"invalid"`
 	Ignored  []string           `json:"ignored"`
 	Totals   Totals             `json:"totals"`
-	Inputs   []Input            `json:"inputs"`
+	// Inputs are the selected documents in plan order. They are the one
+	// copy of the documents a run holds: the plan file's "inputs" array is
+	// written from them and read into them (see Input), one at a time.
+	Inputs []*evidence.Doc `json:"-"`
 }
 
 // Contract is the contract as the plan fixed it.
@@ -99,7 +107,7 @@ type Totals struct {
 	ByType    map[string]int `json:"byType"`
 }
 
-// Input is one selected document.
+// Input is one selected document as the plan file records it.
 type Input struct {
 	Type       string   `json:"type"`
 	Tenant     string   `json:"tenant"`
@@ -203,11 +211,8 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (*Plan, *evid
 	in := &adapters.Input{Docs: res.Docs, Snapshot: res.Snapshot, Compression: c.Compression, Base: base}
 	for _, d := range res.Docs {
 		p.Totals.ByType[string(d.Type)]++
-		p.Inputs = append(p.Inputs, fromDoc(d))
 	}
-	if p.Inputs == nil {
-		p.Inputs = []Input{}
-	}
+	p.Inputs = res.Docs
 	for _, a := range ads {
 		p.Adapters = append(p.Adapters, Adapter{Name: a.Name(), Version: a.Version(), Outputs: a.Outputs(in)})
 	}
@@ -247,20 +252,6 @@ func fromDoc(d *evidence.Doc) Input {
 	return in
 }
 
-// Docs returns the plan's inputs as documents, in plan order.
-func (p *Plan) Docs() []*evidence.Doc {
-	out := make([]*evidence.Doc, len(p.Inputs))
-	for i, in := range p.Inputs {
-		d := &evidence.Doc{Type: evidence.Type(in.Type), Tenant: in.Tenant, Subject: in.Subject, ID: in.ID, Path: in.Path,
-			SHA256: in.SHA256, Size: in.Size, Format: in.Format, Ecosystems: in.Ecosystems, Products: in.Products}
-		if in.Time != "" {
-			d.Time, _ = time.Parse(time.RFC3339, in.Time)
-		}
-		out[i] = d
-	}
-	return out
-}
-
 // Snapshot returns the plan's policy snapshot as evidence metadata.
 func (p *Plan) Snapshot() *evidence.Snapshot {
 	if p.Policy == nil {
@@ -273,45 +264,173 @@ func (p *Plan) Snapshot() *evidence.Snapshot {
 // Write writes p as canonical JSON and one LF, streaming the inputs one by
 // one so that a plan of a million documents is never one buffer.
 func Write(w io.Writer, p *Plan) error {
-	head := *p
-	head.Inputs = nil
-	return canonjson.WriteObject(w, headOnly{&head}, map[string]canonjson.Array{
-		"inputs": {Len: len(p.Inputs), Item: func(i int) any { return p.Inputs[i] }},
+	return canonjson.WriteObject(w, p, map[string]canonjson.Array{
+		"inputs": {Len: len(p.Inputs), Item: func(i int) any { return fromDoc(p.Inputs[i]) }},
 	})
 }
 
-// headOnly marshals a plan without its inputs key.
-type headOnly struct{ p *Plan }
-
-func (h headOnly) MarshalJSON() ([]byte, error) {
-	type plain Plan
-	b, err := json.Marshal((*plain)(h.p))
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	delete(m, "inputs")
-	return json.Marshal(m)
-}
-
-// Read reads a plan file.
+// Read reads a plan file. The inputs array is decoded one element at a
+// time, so reading a plan costs its documents, not its file size twice.
+// Every input is checked (known type, safe relative path, digest form,
+// time), since a plan file is as untrusted as any other input.
 func Read(path string) (*Plan, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	defer f.Close()
-	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
-	dec.DisallowUnknownFields()
-	var p Plan
-	if err := dec.Decode(&p); err != nil {
+	p, err := decode(failReader{bufio.NewReaderSize(f, 1<<20)})
+	if err != nil {
+		var re readError
+		if errors.As(err, &re) {
+			return nil, fmt.Errorf("read plan %s: %w", path, re.error)
+		}
 		return nil, exitcode.Invalidf("%s: not a plan: %v", path, err)
 	}
 	if p.Format != Format {
 		return nil, exitcode.Invalidf("%s: format %q, want %s", path, p.Format, Format)
 	}
+	return p, nil
+}
+
+// readError marks a failure to read, as opposed to a malformed plan.
+type readError struct{ error }
+
+type failReader struct{ r io.Reader }
+
+func (f failReader) Read(b []byte) (int, error) {
+	n, err := f.r.Read(b)
+	if err != nil && err != io.EOF {
+		err = readError{err}
+	}
+	return n, err
+}
+
+func decode(r io.Reader) (*Plan, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
+	}
+	head := map[string]json.RawMessage{}
+	var inputs []*evidence.Doc
+	seenInputs := false
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := t.(string)
+		if _, dup := head[key]; dup || (key == "inputs" && seenInputs) {
+			return nil, fmt.Errorf("key %q appears twice", key)
+		}
+		if key != "inputs" {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, err
+			}
+			head[key] = raw
+			continue
+		}
+		seenInputs = true
+		if err := expectDelim(dec, '['); err != nil {
+			return nil, fmt.Errorf("inputs: %w", err)
+		}
+		for i := 0; dec.More(); i++ {
+			var in Input
+			if err := dec.Decode(&in); err != nil {
+				return nil, fmt.Errorf("inputs[%d]: %w", i, err)
+			}
+			d, err := toDoc(&in)
+			if err != nil {
+				return nil, fmt.Errorf("inputs[%d]: %w", i, err)
+			}
+			inputs = append(inputs, d)
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return nil, fmt.Errorf("inputs: %w", err)
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = errors.New("data after the plan object")
+		}
+		return nil, err
+	}
+	if !seenInputs {
+		return nil, errors.New(`no "inputs"`)
+	}
+	hb, err := json.Marshal(head)
+	if err != nil {
+		return nil, err
+	}
+	hd := json.NewDecoder(bytes.NewReader(hb))
+	hd.DisallowUnknownFields()
+	var p Plan
+	if err := hd.Decode(&p); err != nil {
+		return nil, err
+	}
+	if inputs == nil {
+		inputs = []*evidence.Doc{}
+	}
+	p.Inputs = inputs
 	return &p, nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := t.(json.Delim); !ok || d != want {
+		return fmt.Errorf("expected %q, found %v", string(want), t)
+	}
+	return nil
+}
+
+// toDoc checks one plan input and returns it as a document.
+func toDoc(in *Input) (*evidence.Doc, error) {
+	t := evidence.Type(in.Type)
+	if !slices.Contains(evidence.Types, t) {
+		return nil, fmt.Errorf("type: unknown document type %q", in.Type)
+	}
+	if err := safepath.Check(in.Path, false); err != nil {
+		return nil, fmt.Errorf("path: %w", err)
+	}
+	if !validDigest(in.SHA256) {
+		return nil, fmt.Errorf("sha256: %q is not sha256:<64 lowercase hex>", in.SHA256)
+	}
+	if in.Size < 0 {
+		return nil, fmt.Errorf("size: %d is negative", in.Size)
+	}
+	if in.Tenant == "" {
+		return nil, errors.New("tenant: empty")
+	}
+	d := &evidence.Doc{Type: t, Tenant: evidence.Intern(in.Tenant), Subject: in.Subject, ID: in.ID, Path: in.Path,
+		SHA256: in.SHA256, Size: in.Size, Format: evidence.Intern(in.Format),
+		Ecosystems: evidence.InternAll(in.Ecosystems), Products: evidence.InternAll(in.Products)}
+	if in.Time != "" {
+		tm, err := time.Parse(time.RFC3339, in.Time)
+		if err != nil || stamp(tm) != in.Time {
+			return nil, fmt.Errorf("time: %q is not an RFC 3339 UTC time in whole seconds", in.Time)
+		}
+		d.Time = tm
+	}
+	return d, nil
+}
+
+func validDigest(s string) bool {
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,124 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+)
+
+func build(t *testing.T, name string) *Plan {
+	t.Helper()
+	c, err := contract.Load(filepath.Join("..", "..", "testdata", "contracts", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, _, err := Build(context.Background(), c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func encode(t *testing.T, p *Plan) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Write(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func writeTemp(t *testing.T, b []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A plan read back is the plan that was written: same documents, same
+// bytes when written again.
+func TestRoundTrip(t *testing.T) {
+	for _, name := range []string{"json-raw.yaml", "json-policy.yaml", "mirror-full.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			p := build(t, name)
+			if len(p.Inputs) == 0 {
+				t.Fatal("sample contract selects nothing")
+			}
+			b := encode(t, p)
+			q, err := Read(writeTemp(t, b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(p.Inputs, q.Inputs) {
+				t.Errorf("inputs differ after a round trip:\n%+v\n%+v", p.Inputs[0], q.Inputs[0])
+			}
+			if got := encode(t, q); !bytes.Equal(got, b) {
+				t.Errorf("plan bytes differ after a round trip")
+			}
+		})
+	}
+}
+
+// A plan file is untrusted input: every defect is an exit-3 error naming
+// the file and what is wrong, never a panic or a read outside the source.
+func TestReadRefuses(t *testing.T) {
+	good := string(encode(t, build(t, "json-raw.yaml")))
+	first := func(old, new string) string {
+		if !strings.Contains(good, old) {
+			t.Fatalf("sample plan has no %q", old)
+		}
+		return strings.Replace(good, old, new, 1)
+	}
+	sha := good[strings.Index(good, `"sha256":"sha256:`)+len(`"sha256":"`):]
+	sha = sha[:strings.IndexByte(sha, '"')]
+	path := good[strings.Index(good, `"path":"acme/`)+len(`"path":"`):]
+	path = path[:strings.IndexByte(path, '"')]
+	for _, tc := range []struct{ name, body, want string }{
+		{"empty", "", "EOF"},
+		{"not an object", "[]", `expected "{"`},
+		{"truncated", good[:len(good)/2], "unexpected EOF"},
+		{"trailing data", good + "{}", "data after the plan object"},
+		{"unknown top-level key", first(`{"adapters"`, `{"zzz":1,"adapters"`), `unknown field "zzz"`},
+		{"duplicate key", first(`{"adapters"`, `{"format":"x","adapters"`), `key "format" appears twice`},
+		{"unknown input field", first(`"sha256":"sha256:`, `"extra":true,"sha256":"sha256:`), `inputs[0]: json: unknown field "extra"`},
+		{"inputs not an array", first(`"inputs":[`, `"inputs":{"a":[`), `inputs: expected "["`},
+		{"no inputs", strings.Replace(good, `"inputs":[`, `"inputz":[`, 1), `no "inputs"`},
+		{"path escapes", first(`"path":"`+path, `"path":"../../etc/passwd`), "path:"},
+		{"absolute path", first(`"path":"`+path, `"path":"/etc/passwd`), "path:"},
+		{"bad digest", first(sha, "sha256:XYZ"), "not sha256:<64 lowercase hex>"},
+		{"bad type", first(`"type":"advisory"`, `"type":"malware"`), `unknown document type "malware"`},
+		{"negative size", first(`"size":`, `"size":-1,"x":`), "inputs[0]"},
+		{"wrong format", first(`"format":"stella-export/plan/v1"`, `"format":"stella-export/plan/v9"`), "want stella-export/plan/v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeTemp(t, []byte(tc.body))
+			_, err := Read(path)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if exitcode.For(err) != exitcode.Invalid {
+				t.Errorf("exit %d, want %d: %v", exitcode.For(err), exitcode.Invalid, err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, path) || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Errorf("error %q: want one line naming %s and %q", msg, path, tc.want)
+			}
+		})
+	}
+}
+
+func TestReadMissingFile(t *testing.T) {
+	_, err := Read(filepath.Join(t.TempDir(), "nope.json"))
+	if err == nil || exitcode.For(err) != exitcode.IO {
+		t.Fatalf("missing plan: %v (exit %d), want exit %d", err, exitcode.For(err), exitcode.IO)
+	}
+}
