@@ -3,6 +3,7 @@
 # `stella-export verify` against what an operator does by hand.
 #
 #   scripts/bench.sh [--size 1G] [--work DIR] [--ours-only] [--keep]
+#                    [--run [--docs 1000000] [--big 3] [--big-size 500M]]
 #
 # Generates a deterministic mixed payload (scripts/benchgen), warms the page
 # cache, then times in one run:
@@ -12,16 +13,27 @@
 # and prints each wall time, the ratio (baseline time / stella-export time,
 # higher is better) and peak RSS (/usr/bin/time -v). Targets: package >= 2x
 # the pigz pipeline, verify >= 1.5x its pipeline, peak RSS <= 64 MiB.
+#
+# --run also measures `stella-export run` (wall time, peak RSS) on two
+# generated evidence sources (scripts/benchgen -evidence): --docs small
+# documents (80% OSV, 10% OpenVEX, 10% CycloneDX, plus policy findings) and
+# --big CycloneDX SBOMs of --big-size each. Each source goes through
+# json:raw and mirror:full with --package. Memory grows with the number of
+# documents, never with their size: the big-SBOM runs must stay flat.
 set -euo pipefail
 
-size=1G work="" ours_only=0 keep=0
+size=1G work="" ours_only=0 keep=0 run=0 docs=1000000 big=3 big_size=500M
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --ours-only) ours_only=1; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --run) run=1; shift ;;
+    --docs) docs=$2; shift 2 ;;
+    --big) big=$2; shift 2 ;;
+    --big-size) big_size=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -98,3 +110,39 @@ if [ "$ours_only" = 0 ]; then
   printf '%-44s %8s %8s %10s %8s\n' "tar -xzf + sha256sum -c (baseline)" "$T_tarx" "$(mbps "$T_tarx")" "$(mib "$R_tarx") MiB" "$(ratio "$T_tarx" "$T_verify")x"
 fi
 echo "bundle: $(stat -c %s "$work/out.tgz") bytes"
+
+[ "$run" = 1 ] || exit 0
+
+# run_source NAME BENCHGEN-ARGS... : generates an evidence source and times
+# `run` through json:raw and mirror:full, each with --package.
+run_source() {
+  local name=$1; shift
+  local dir=$work/run-$name
+  rm -rf "$dir" && mkdir -p "$dir"
+  (cd "$repo" && go run ./scripts/benchgen -evidence "$@" -o "$dir/src") >/dev/null
+  local nfiles nbytes
+  nfiles=$(find "$dir/src" -type f | wc -l)
+  nbytes=$(find "$dir/src" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%d\n", s}')
+  echo "run source $name: $nfiles files, $nbytes bytes"
+  local profile
+  for profile in json:raw mirror:full; do
+    local tag=${profile/:/-}
+    printf 'apiVersion: stella-export/v1\nkind: EvidenceExport\nexport_id: urn:stella:export:bench:%s\ntenant: bench\nprofile: %s\nsource: src\n' \
+      "$tag" "$profile" > "$dir/$tag.yaml"
+    find "$dir/src" -type f -print0 | xargs -0 cat >/dev/null
+    measure "run_${name}_${tag//-/_}" "$bin" run "$dir/$tag.yaml" -o "$dir/out-$tag" --package "$dir/$tag.tgz"
+    local t r
+    t=T_run_${name}_${tag//-/_} r=R_run_${name}_${tag//-/_}
+    printf '%-44s %8s %8s %10s %8s\n' "run $profile --package ($name)" "${!t}" \
+      "$(awk -v b="$nbytes" -v t="${!t}" 'BEGIN { printf "%.0f", b / t / 1e6 }')" "$(mib "${!r}") MiB" "-"
+    rm -rf "$dir/out-$tag" "$dir/$tag.tgz"
+  done
+  rm -rf "$dir"
+}
+
+echo "== stella-export run ($(nproc) cores)"
+printf '%-44s %8s %8s %10s %8s\n' "step" "seconds" "MB/s" "peak RSS" ""
+run_source small -docs "$docs"
+if [ "$big" -gt 0 ]; then
+  run_source big -docs 0 -big "$big" -big-size "$big_size"
+fi
