@@ -11,6 +11,7 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -125,7 +126,7 @@ func Write(ctx context.Context, w io.Writer, sources []Source, render func(Summa
 		}
 	}
 
-	sum, digests, err := hashAll(ctx, srcs, opt)
+	sum, err := hashAll(ctx, srcs, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -149,20 +150,28 @@ func Write(ctx context.Context, w io.Writer, sources []Source, render func(Summa
 	if err != nil {
 		return nil, err
 	}
-	generated[ChecksumsName] = cf.Bytes()
 
 	type item struct {
-		name string
-		src  *Source
-		data []byte
+		name   string
+		src    *Source
+		digest merkle.Hash // of src, from the hashing pass
+		data   []byte      // a generated document
+		sums   bool        // checksums.txt, streamed from cf
 	}
 	items := make([]item, 0, len(srcs)+len(generated))
+	k := 0 // sum.Files holds the files of srcs in the same order
 	for i := range srcs {
-		items = append(items, item{name: srcs[i].Name, src: &srcs[i]})
+		it := item{name: srcs[i].Name, src: &srcs[i]}
+		if !srcs[i].Dir() {
+			it.digest = sum.Files[k].Digest
+			k++
+		}
+		items = append(items, it)
 	}
 	for name, data := range generated {
 		items = append(items, item{name: name, data: data})
 	}
+	items = append(items, item{name: ChecksumsName, sums: true})
 	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.name, b.name) })
 
 	tw, err := tarball.NewWriter(w, tarball.Options{ModTime: opt.ModTime, Level: opt.Level, Concurrency: opt.Concurrency})
@@ -175,12 +184,14 @@ func Write(ctx context.Context, w io.Writer, sources []Source, render func(Summa
 			return nil, err
 		}
 		switch {
+		case it.sums:
+			err = tw.File(it.name, cf.Size(), cf.Reader())
 		case it.src == nil:
-			err = tw.File(it.name, int64(len(it.data)), strings.NewReader(string(it.data)))
+			err = tw.File(it.name, int64(len(it.data)), bytes.NewReader(it.data))
 		case it.src.Dir():
 			err = tw.Dir(it.name)
 		default:
-			err = writeSource(ctx, tw, it.src, digests[it.name], opt.Progress)
+			err = writeSource(ctx, tw, it.src, it.digest, opt.Progress)
 		}
 		if err != nil {
 			return nil, err
@@ -239,7 +250,7 @@ func (c *ctxReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func hashAll(ctx context.Context, srcs []Source, opt Options) (Summary, map[string]merkle.Hash, error) {
+func hashAll(ctx context.Context, srcs []Source, opt Options) (Summary, error) {
 	var files []*Source
 	var total int64
 	for i := range srcs {
@@ -285,21 +296,19 @@ feed:
 	close(next)
 	wg.Wait()
 	if err := firstError(errs); err != nil {
-		return Summary{}, nil, err
+		return Summary{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Summary{}, nil, err
+		return Summary{}, err
 	}
 	sum := Summary{Bytes: total, Files: make([]checksums.Entry, len(files))}
-	byName := make(map[string]merkle.Hash, len(files))
 	var b merkle.Builder
 	for i, f := range files {
 		sum.Files[i] = checksums.Entry{Path: f.Name, Digest: digests[i]}
-		byName[f.Name] = digests[i]
 		b.Add([]byte(sum.Files[i].Line()))
 	}
 	sum.Root = b.Root()
-	return sum, byName, nil
+	return sum, nil
 }
 
 func firstError(errs []error) error {

@@ -12,7 +12,6 @@ package checksums
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -67,13 +66,59 @@ func Build(entries []Entry) (*File, error) {
 
 // Bytes is the file's exact content.
 func (f *File) Bytes() []byte {
-	var buf bytes.Buffer
-	buf.WriteString("root " + f.Root.String() + "\n")
+	b, _ := io.ReadAll(f.Reader())
+	return b
+}
+
+// Size is the length of Bytes without building it.
+func (f *File) Size() int64 {
+	n := int64(len("root ") + len(f.Root.String()) + 1)
 	for _, e := range f.Entries {
-		buf.WriteString(e.Line())
-		buf.WriteByte('\n')
+		n += int64(2*len(e.Digest)+2+len(e.Path)) + 1
 	}
-	return buf.Bytes()
+	return n
+}
+
+// Reader returns the file's content line by line, so that a bundle of a
+// million files never holds its checksums.txt as one buffer.
+func (f *File) Reader() io.Reader {
+	return &lineReader{f: f, next: -1}
+}
+
+type lineReader struct {
+	f    *File
+	next int    // entry index of the next line; -1 is the root line
+	line []byte // the current line
+	off  int    // bytes of line already read
+}
+
+func (r *lineReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if r.off == len(r.line) {
+			switch {
+			case r.next == -1:
+				r.line = append(r.line[:0], "root "+r.f.Root.String()+"\n"...)
+			case r.next < len(r.f.Entries):
+				e := r.f.Entries[r.next]
+				r.line = hex.AppendEncode(r.line[:0], e.Digest[:])
+				r.line = append(r.line, "  "...)
+				r.line = append(r.line, e.Path...)
+				r.line = append(r.line, '\n')
+			default:
+				if n == 0 {
+					return 0, io.EOF
+				}
+				return n, nil
+			}
+			r.next++
+			r.off = 0
+		}
+		c := copy(p[n:], r.line[r.off:])
+		r.off += c
+		n += c
+	}
+	return n, nil
 }
 
 // Leaves returns the leaf hashes of the entries in order.

@@ -2,7 +2,9 @@ package checksums
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -118,4 +120,43 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted file does not round-trip:\n%q\n%q", data, again.Bytes())
 		}
 	})
+}
+
+// Reader streams exactly Bytes' content, whatever the read size, and Size
+// is its length.
+func TestReaderSizes(t *testing.T) {
+	var entries []Entry
+	for i := range 300 {
+		entries = append(entries, Entry{Path: fmt.Sprintf("dir/file-%04d.json", i), Digest: sha256.Sum256([]byte{byte(i)})})
+	}
+	f, err := Build(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	want.WriteString("root " + f.Root.String() + "\n")
+	for _, e := range entries {
+		want.WriteString(e.Line() + "\n")
+	}
+	if f.Size() != int64(want.Len()) {
+		t.Errorf("Size %d, want %d", f.Size(), want.Len())
+	}
+	for _, chunk := range []int{1, 7, 64, 4096, 1 << 20} {
+		var got bytes.Buffer
+		r := f.Reader()
+		buf := make([]byte, chunk)
+		for {
+			n, err := r.Read(buf)
+			got.Write(buf[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("read in %d-byte chunks: content differs", chunk)
+		}
+	}
 }

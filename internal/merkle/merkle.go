@@ -86,20 +86,44 @@ func split(n int) int {
 	return 1 << (bits.Len(uint(n-1)) - 1)
 }
 
-// Builder accumulates leaves one at a time; memory is one hash per leaf.
-type Builder struct{ leaves []Hash }
+// Builder accumulates leaves one at a time in O(log n) memory: it keeps the
+// roots of the perfect subtrees built so far (one per set bit of the leaf
+// count, largest first), like a binary counter. Folding them from the
+// smallest up gives the RFC 6962 root, because the tree of n leaves splits
+// off its largest perfect subtree on the left.
+type Builder struct {
+	n     int
+	stack []Hash // perfect subtree roots, sizes strictly decreasing
+}
 
 // Add appends a leaf (the raw leaf bytes, hashed here).
-func (b *Builder) Add(leaf []byte) { b.leaves = append(b.leaves, LeafHash(leaf)) }
+func (b *Builder) Add(leaf []byte) {
+	h := LeafHash(leaf)
+	// Each trailing one bit of n is a subtree of the size of the new one:
+	// merge until the sizes differ.
+	for m := b.n; m&1 == 1; m >>= 1 {
+		top := len(b.stack) - 1
+		h = NodeHash(b.stack[top], h)
+		b.stack = b.stack[:top]
+	}
+	b.stack = append(b.stack, h)
+	b.n++
+}
 
 // Len is the number of leaves added.
-func (b *Builder) Len() int { return len(b.leaves) }
+func (b *Builder) Len() int { return b.n }
 
 // Root is the Merkle Tree Hash of the leaves added so far.
-func (b *Builder) Root() Hash { return Root(b.leaves) }
-
-// Inclusion returns the audit path of leaf index i.
-func (b *Builder) Inclusion(i int) ([]Hash, error) { return InclusionProof(b.leaves, i) }
+func (b *Builder) Root() Hash {
+	if b.n == 0 {
+		return Root(nil)
+	}
+	r := b.stack[len(b.stack)-1]
+	for i := len(b.stack) - 2; i >= 0; i-- {
+		r = NodeHash(b.stack[i], r)
+	}
+	return r
+}
 
 // InclusionProof returns the RFC 6962 audit path for leaf index i, from the
 // leaf's sibling up to the root's child.

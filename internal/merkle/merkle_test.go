@@ -100,3 +100,22 @@ func TestParseHash(t *testing.T) {
 		}
 	}
 }
+
+// The streaming Builder agrees with Root over the whole leaf list at every
+// size, including every power of two and its neighbours.
+func TestBuilderMatchesRoot(t *testing.T) {
+	const max = 1100
+	var b Builder
+	leaves := make([]Hash, 0, max)
+	for n := 1; n <= max; n++ {
+		leaf := fmt.Appendf(nil, "line %d", n)
+		b.Add(leaf)
+		leaves = append(leaves, LeafHash(leaf))
+		if got, want := b.Root(), Root(leaves); got != want {
+			t.Fatalf("%d leaves: builder %s, Root %s", n, got, want)
+		}
+		if b.Len() != n {
+			t.Fatalf("Len %d, want %d", b.Len(), n)
+		}
+	}
+}
