@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/safepath"
@@ -217,7 +218,7 @@ func writeSource(ctx context.Context, tw *tarball.Writer, s *Source, want merkle
 	}
 	defer rc.Close()
 	h := sha256.New()
-	r := io.TeeReader(&ctxReader{ctx: ctx, r: rc, p: p}, h)
+	r := io.TeeReader(ctxio.NewReader(ctx, &progressReader{r: rc, p: p}), h)
 	if err := tw.File(s.Name, s.Size, r); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -234,17 +235,13 @@ func writeSource(ctx context.Context, tw *tarball.Writer, s *Source, want merkle
 	return nil
 }
 
-// ctxReader stops a long copy when ctx is cancelled and reports progress.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-	p   Progress
+// progressReader reports the bytes read to p.
+type progressReader struct {
+	r io.Reader
+	p Progress
 }
 
-func (c *ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
+func (c *progressReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.p.Add(int64(n))
 	return n, err

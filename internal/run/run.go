@@ -23,6 +23,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -261,7 +262,7 @@ func open(ctx context.Context, source string, d *evidence.Doc, small int64) (*ad
 		}
 		h.Write(b)
 		doc.Bytes = b
-	} else if _, err := io.Copy(h, &ctxReader{ctx: ctx, r: io.NewSectionReader(f, 0, d.Size)}); err != nil {
+	} else if _, err := io.Copy(h, ctxio.NewReader(ctx, io.NewSectionReader(f, 0, d.Size))); err != nil {
 		f.Close()
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
@@ -273,18 +274,6 @@ func open(ctx context.Context, source string, d *evidence.Doc, small int64) (*ad
 		return nil, &ChangedError{Path: d.Path, Detail: fmt.Sprintf("SHA-256 is %s, the plan says %s", got, d.SHA256)}
 	}
 	return doc, nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/safepath"
@@ -189,7 +190,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 	if top && v.opt.Progress != nil {
 		src = io.TeeReader(&progressReader{r: r, fn: v.opt.Progress}, whole)
 	}
-	tr, err := tarball.NewReader(&ctxReader{ctx: ctx, r: src}, v.opt.Limits)
+	tr, err := tarball.NewReader(ctxio.NewReader(ctx, src), v.opt.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -396,18 +397,4 @@ func checkManifest(rep *Report, b []byte) {
 	if err := jsonUnmarshal(b, &m); err == nil {
 		rep.ExportID, rep.Profile = m.ExportID, m.Profile
 	}
-}
-
-// ctxReader stops reading when ctx is cancelled, so that even one huge
-// entry does not delay an interrupt.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
