@@ -1,0 +1,169 @@
+package signing
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
+)
+
+// PassFunc returns the password of an encrypted key; confirm asks twice
+// (for a new key). It is cryptoutils.PassFunc.
+type PassFunc = cryptoutils.PassFunc
+
+// PasswordEnv lists the variables a key password is read from, in order.
+var PasswordEnv = []string{"STELLA_EXPORT_PASSWORD", "COSIGN_PASSWORD"}
+
+// Passwords builds the PassFunc commands use: the first of PasswordEnv that
+// is set (even to the empty string, as cosign does), else prompt (a TTY
+// prompt that does not echo), else an error telling the user what to set.
+// prompt may be nil when there is no terminal.
+func Passwords(getenv func(string) (string, bool), prompt func(confirm bool) ([]byte, error)) PassFunc {
+	return func(confirm bool) ([]byte, error) {
+		for _, name := range PasswordEnv {
+			if v, ok := getenv(name); ok {
+				return []byte(v), nil
+			}
+		}
+		if prompt == nil {
+			return nil, exitcode.WithCode(exitcode.IO, errors.New("the key is encrypted and no password was given: set STELLA_EXPORT_PASSWORD (or COSIGN_PASSWORD), or run on a terminal to be asked"))
+		}
+		return prompt(confirm)
+	}
+}
+
+// Key reference schemes that name keys held elsewhere. They fit the Signer
+// interface (Wrap) but this build does not link the KMS clients.
+var kmsSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://", "k8s://", "pkcs11:"}
+
+// readRef reads the PEM a key reference names: a file path or env://VAR.
+func readRef(ref, what string) ([]byte, error) {
+	for _, s := range kmsSchemes {
+		if strings.HasPrefix(ref, s) {
+			return nil, exitcode.Usagef("%s %s: KMS and hardware key references are not supported by this build; use a key file or env://VAR", what, ref)
+		}
+	}
+	if name, ok := strings.CutPrefix(ref, "env://"); ok {
+		if name == "" {
+			return nil, exitcode.Usagef("%s %s: name the variable, as in env://STELLA_EXPORT_KEY", what, ref)
+		}
+		v, set := os.LookupEnv(name)
+		if !set || v == "" {
+			return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %s: the variable %s is not set", what, ref, name))
+		}
+		return []byte(v), nil
+	}
+	if ref == "" {
+		return nil, exitcode.Usagef("%s: empty key reference", what)
+	}
+	st, err := os.Stat(ref)
+	if err != nil {
+		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %s: %w", what, ref, errors.Unwrap(err)))
+	}
+	if st.Size() > 1<<20 {
+		return nil, exitcode.Invalidf("%s %s: %d bytes is too large for a PEM key", what, ref, st.Size())
+	}
+	b, err := os.ReadFile(ref)
+	if err != nil {
+		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %s: %w", what, ref, err))
+	}
+	return b, nil
+}
+
+// LoadSigner loads a private key: a cosign key ("ENCRYPTED SIGSTORE
+// PRIVATE KEY", or the older "ENCRYPTED COSIGN PRIVATE KEY"), or a PKCS#8
+// ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY") PEM, from a file or env://VAR.
+// Encrypted keys ask pf for their password.
+func LoadSigner(ref string, pf PassFunc) (Signer, error) {
+	b, err := readRef(ref, "--key")
+	if err != nil {
+		return nil, err
+	}
+	if isPublicPEM(b) {
+		return nil, exitcode.Invalidf("--key %s: this is a public key; signing needs the private key (the .key file)", ref)
+	}
+	var pfErr error
+	guarded := func(confirm bool) ([]byte, error) {
+		p, err := pf(confirm)
+		pfErr = err
+		return p, err
+	}
+	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(b, guarded)
+	if pfErr != nil {
+		return nil, fmt.Errorf("--key %s: %w", ref, pfErr)
+	}
+	if err != nil {
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "decrypt"):
+			return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("--key %s: wrong password, or the key is damaged (%v)", ref, err))
+		case strings.Contains(msg, "PEM decoding failed"):
+			return nil, exitcode.Invalidf("--key %s: not a PEM private key", ref)
+		}
+		return nil, exitcode.Invalidf("--key %s: %v", ref, err)
+	}
+	s, err := NewSigner(priv)
+	if err != nil {
+		return nil, exitcode.Invalidf("--key %s: %v", ref, err)
+	}
+	return s, nil
+}
+
+func isPublicPEM(b []byte) bool {
+	return strings.Contains(string(b), "-----BEGIN PUBLIC KEY-----") && !strings.Contains(string(b), "PRIVATE KEY-----")
+}
+
+// LoadPublicKey loads a PEM public key ("PUBLIC KEY", PKIX) from a file or
+// env://VAR. Only ECDSA and Ed25519 keys are accepted.
+func LoadPublicKey(ref string) (crypto.PublicKey, error) {
+	b, err := readRef(ref, "--key")
+	if err != nil {
+		return nil, err
+	}
+	if strings.Contains(string(b), "PRIVATE KEY-----") {
+		return nil, exitcode.Invalidf("--key %s: this is a private key; verification takes the public key (the .pub file)", ref)
+	}
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(b)
+	if err != nil {
+		return nil, exitcode.Invalidf("--key %s: not a PEM public key: %v", ref, err)
+	}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if _, err := ecdsaAlgorithm(k); err != nil {
+			return nil, exitcode.Invalidf("--key %s: %v", ref, err)
+		}
+	case ed25519.PublicKey:
+	default:
+		return nil, exitcode.Invalidf("--key %s: unsupported public key type %T (want ECDSA or Ed25519)", ref, pub)
+	}
+	return pub, nil
+}
+
+// GenerateKeyPair makes a new ECDSA P-256 key pair in cosign's format: the
+// private key encrypted with the password from pf (asked with
+// confirmation) as "ENCRYPTED SIGSTORE PRIVATE KEY", the public key as a
+// PKIX "PUBLIC KEY" PEM.
+func GenerateKeyPair(pf PassFunc) (privPEM, pubPEM []byte, err error) {
+	var pfErr error
+	always := func(confirm bool) ([]byte, error) {
+		p, err := pf(confirm)
+		pfErr = err
+		if p == nil && err == nil {
+			p = []byte{} // encrypt even with an empty password, as cosign does
+		}
+		return p, err
+	}
+	privPEM, pubPEM, err = cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), always)
+	if pfErr != nil {
+		return nil, nil, pfErr
+	}
+	return privPEM, pubPEM, err
+}

@@ -1,0 +1,294 @@
+package signing
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func writeFile(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func opener(b []byte) Opener {
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}
+
+// TestECDSADeterministic pins what in-bundle signatures rely on: the same
+// key and digest give the same signature, and it verifies.
+func TestECDSADeterministic(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Digest(sha256.Sum256([]byte("hello")))
+	a, err := s.Sign(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		b, _ := s.Sign(d, nil)
+		if !bytes.Equal(a, b) {
+			t.Fatal("ECDSA signatures differ between calls: nonces are not deterministic")
+		}
+	}
+	if err := Verify(s.Public(), a, d, nil); err != nil {
+		t.Fatal(err)
+	}
+	other := Digest(sha256.Sum256([]byte("hellO")))
+	if err := Verify(s.Public(), a, other, nil); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("signature of another message verified: %v", err)
+	}
+	if !ecdsa.VerifyASN1(&priv.PublicKey, d[:], a) {
+		t.Fatal("standard library does not accept the signature")
+	}
+}
+
+func TestGenerateAndLoad(t *testing.T) {
+	pf := Passwords(env(map[string]string{"STELLA_EXPORT_PASSWORD": "s3cret"}), nil)
+	privPEM, pubPEM, err := GenerateKeyPair(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(privPEM, []byte("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")) {
+		t.Fatalf("private key PEM type: %s", privPEM[:40])
+	}
+	keyPath := writeFile(t, "k.key", privPEM)
+	pubPath := writeFile(t, "k.pub", pubPEM)
+	s, err := LoadSigner(keyPath, pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := LoadPublicKey(pubPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Digest(sha256.Sum256([]byte("x")))
+	sig, _ := s.Sign(d, nil)
+	if err := Verify(pub, sig, d, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// The older cosign PEM type holds the same bytes.
+	old := bytes.ReplaceAll(privPEM, []byte("SIGSTORE"), []byte("COSIGN"))
+	if _, err := LoadSigner(writeFile(t, "old.key", old), pf); err != nil {
+		t.Fatalf("ENCRYPTED COSIGN PRIVATE KEY: %v", err)
+	}
+	// COSIGN_PASSWORD is the fallback.
+	if _, err := LoadSigner(keyPath, Passwords(env(map[string]string{"COSIGN_PASSWORD": "s3cret"}), nil)); err != nil {
+		t.Fatalf("COSIGN_PASSWORD: %v", err)
+	}
+	// env://VAR holds the PEM itself.
+	t.Setenv("STELLA_TEST_KEY", string(privPEM))
+	if _, err := LoadSigner("env://STELLA_TEST_KEY", pf); err != nil {
+		t.Fatalf("env://: %v", err)
+	}
+
+	cases := []struct {
+		name, ref string
+		pf        PassFunc
+		code      int
+		want      string
+	}{
+		{"wrong password", keyPath, Passwords(env(map[string]string{"STELLA_EXPORT_PASSWORD": "nope"}), nil), exitcode.IO, "wrong password"},
+		{"no password", keyPath, Passwords(env(nil), nil), exitcode.IO, "STELLA_EXPORT_PASSWORD"},
+		{"public key", pubPath, pf, exitcode.Invalid, "public key"},
+		{"missing file", filepath.Join(t.TempDir(), "nope.key"), pf, exitcode.IO, "nope.key"},
+		{"not PEM", writeFile(t, "junk.key", []byte("hello")), pf, exitcode.Invalid, "not a PEM"},
+		{"kms", "awskms:///alias/x", pf, exitcode.Usage, "not supported"},
+		{"unset env", "env://STELLA_TEST_UNSET", pf, exitcode.IO, "not set"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := LoadSigner(c.ref, c.pf)
+			if err == nil || exitcode.For(err) != c.code || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v (exit %d), want exit %d containing %q", err, exitcode.For(err), c.code, c.want)
+			}
+		})
+	}
+	if _, err := LoadPublicKey(keyPath); err == nil || !strings.Contains(err.Error(), "private key") {
+		t.Fatalf("LoadPublicKey(private): %v", err)
+	}
+}
+
+func TestPKCS8Keys(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	msg := []byte("message")
+	d := Digest(sha256.Sum256(msg))
+	for _, priv := range []any{ec, ed} {
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := writeFile(t, "k.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+		s, err := LoadSigner(p, Passwords(env(nil), nil)) // plain keys need no password
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := s.Sign(d, opener(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Verify(s.Public(), sig, d, opener(msg)); err != nil {
+			t.Fatalf("%s: %v", s.Algorithm(), err)
+		}
+		if _, ok := priv.(ed25519.PrivateKey); ok {
+			// Ed25519 reads the message; bytes that no longer match the digest are refused.
+			if err := Verify(s.Public(), sig, d, opener([]byte("other"))); err == nil {
+				t.Fatalf("%s: verified against changed message bytes", s.Algorithm())
+			}
+		}
+		o := Digest(sha256.Sum256([]byte("other")))
+		if err := Verify(s.Public(), sig, o, opener([]byte("other"))); err == nil {
+			t.Fatalf("%s: verified another message", s.Algorithm())
+		}
+	}
+}
+
+func TestBundleRoundTrip(t *testing.T) {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, _ := NewSigner(priv)
+	d := Digest(sha256.Sum256([]byte("artefact")))
+	sig, _ := s.Sign(d, nil)
+	b, err := NewBundle(s.Public(), d, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := NewBundle(s.Public(), d, sig)
+	if !bytes.Equal(b, again) {
+		t.Fatal("bundle bytes differ")
+	}
+	pb, err := ParseBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gd, err := pb.MessageSignature.Digest()
+	if err != nil || gd != d {
+		t.Fatalf("digest %x, %v", gd, err)
+	}
+	gs, _ := pb.MessageSignature.Sig()
+	if err := Verify(s.Public(), gs, gd, nil); err != nil {
+		t.Fatal(err)
+	}
+	hint, _ := KeyID(s.Public())
+	if pb.Hint() != hint {
+		t.Fatalf("hint %q, want %q", pb.Hint(), hint)
+	}
+	for _, bad := range []string{
+		`{}`,
+		`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{},"messageSignature":{}}`,
+		`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"certificate":{"rawBytes":"AA=="}},"messageSignature":{}}`,
+		`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":""}}}`,
+		`not json`,
+	} {
+		if _, err := ParseBundle([]byte(bad)); err == nil {
+			t.Errorf("ParseBundle(%s) accepted", bad)
+		}
+	}
+}
+
+func testProvenance() *Provenance {
+	return &Provenance{Format: ProvenanceFormat, ExportID: "urn:stella:export:x", Profile: "json:raw", Tenant: "acme",
+		ExporterVersion: "1.0.0", Adapters: json.RawMessage(`[{"name":"json:raw","version":"1"}]`),
+		Contract:  ResourceDescriptor{Name: "contract", Digest: map[string]string{"sha256": strings.Repeat("a", 64)}},
+		Selectors: json.RawMessage(`{"tenant":"acme"}`),
+		Inputs: []ResourceDescriptor{
+			{Name: "acme/advisories/a.json", Digest: map[string]string{"sha256": strings.Repeat("b", 64)}},
+			{Name: "acme/vex/v.json", Digest: map[string]string{"sha256": strings.Repeat("c", 64)}},
+		}}
+}
+
+func TestAttestation(t *testing.T) {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, _ := NewSigner(priv)
+	d := Digest(sha256.Sum256([]byte("bundle bytes")))
+	p := testProvenance()
+	line, err := Attest(s, NewStatement("b.tgz", d, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := Attest(s, NewStatement("b.tgz", d, p))
+	if !bytes.Equal(line, again) {
+		t.Fatal("attestation bytes differ between runs")
+	}
+	if bytes.Count(line, []byte("\n")) != 1 {
+		t.Fatal("an .intoto.jsonl line must end in exactly one LF")
+	}
+	env, err := ParseAttestation(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := VerifyEnvelope(env, s.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := CheckStatement(body, d, p); len(bad) != 0 {
+		t.Fatalf("fresh attestation: %v", bad)
+	}
+	// Another artefact.
+	other := Digest(sha256.Sum256([]byte("other")))
+	if bad := CheckStatement(body, other, p); len(bad) != 1 || !strings.HasPrefix(bad[0], "attestation-subject") {
+		t.Fatalf("other artefact: %v", bad)
+	}
+	// Materials that differ from provenance.json.
+	q := testProvenance()
+	q.Inputs[1].Digest = map[string]string{"sha256": strings.Repeat("d", 64)}
+	if bad := CheckStatement(body, d, q); len(bad) != 1 || !strings.HasPrefix(bad[0], "attestation-materials") {
+		t.Fatalf("changed materials: %v", bad)
+	}
+	// A tampered payload no longer verifies.
+	var e2 Envelope
+	_ = json.Unmarshal(bytes.TrimSpace(line), &e2)
+	raw, _ := base64.StdEncoding.DecodeString(e2.Payload)
+	e2.Payload = base64.StdEncoding.EncodeToString(bytes.Replace(raw, []byte("acme"), []byte("evil"), 1))
+	if _, err := VerifyEnvelope(&e2, s.Public()); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("tampered payload: %v", err)
+	}
+	// Another key.
+	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := VerifyEnvelope(env, &k2.PublicKey); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("other key: %v", err)
+	}
+}
+
+func TestDecodeSig(t *testing.T) {
+	if _, err := DecodeSig([]byte("  \n")); err == nil {
+		t.Fatal("empty accepted")
+	}
+	if _, err := DecodeSig([]byte("%%%")); err == nil {
+		t.Fatal("non-base64 accepted")
+	}
+	b, err := DecodeSig([]byte("AQID\n"))
+	if err != nil || !bytes.Equal(b, []byte{1, 2, 3}) {
+		t.Fatalf("%v %v", b, err)
+	}
+}
