@@ -28,6 +28,7 @@ type File struct {
 	final string
 	force bool
 	done  bool
+	mode  os.FileMode
 }
 
 // Create starts writing path. It fails with *ExistsError when path exists
@@ -46,7 +47,7 @@ func Create(path string, force bool) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create output in %s: %w", dir, err)
 	}
-	return &File{File: f, final: path, force: force}, nil
+	return &File{File: f, final: path, force: force, mode: 0o644}, nil
 }
 
 // Name is the final path.
@@ -55,6 +56,10 @@ func (f *File) Name() string { return f.final }
 // TempName is the temporary file's path.
 func (f *File) TempName() string { return f.File.Name() }
 
+// SetMode sets the permissions the file gets at Commit (default 0644);
+// the temporary file is already private to its owner.
+func (f *File) SetMode(m os.FileMode) { f.mode = m }
+
 // Commit syncs the data, closes the file and moves it to its final name.
 func (f *File) Commit() error {
 	if f.done {
@@ -62,7 +67,7 @@ func (f *File) Commit() error {
 	}
 	f.done = true
 	tmp := f.File.Name()
-	err := f.File.Chmod(0o644)
+	err := f.File.Chmod(f.mode)
 	if err == nil {
 		err = f.File.Sync()
 	}

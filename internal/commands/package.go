@@ -30,6 +30,7 @@ type packageOptions struct {
 	level       int
 	force       bool
 	followLinks bool
+	signKey     string
 
 	// portable evidence mode (seed 57-001)
 	portable     string
@@ -55,6 +56,7 @@ func (o *packageOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&o.level, "level", tarball.DefaultLevel, "gzip level 1-9 (part of the reproducibility inputs)")
 	f.BoolVar(&o.force, "force", false, "replace an existing output file")
 	f.BoolVar(&o.followLinks, "follow-links", false, "follow symbolic links and accept hard links in the input instead of refusing them")
+	f.StringVar(&o.signKey, "sign-key", "", "sign export.json (and provenance.json, if the payload has one) inside the bundle with this key; see 'stella-export sign --help'")
 	f.StringVar(&o.portable, "portable", "", "sealed portable evidence bundle to export (airgap-evidence profile)")
 	f.StringVar(&o.bundleID, "bundle-id", "", "evidence bundle id (--portable)")
 	f.StringVar(&o.tenant, "tenant", "", "tenant id (--portable)")
@@ -192,11 +194,15 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 		return withHint(err, "remove %s or pass --force", o.output)
 	}
 	defer f.Abort()
+	signer, err := optionalSigner(e, o.signKey)
+	if err != nil {
+		return err
+	}
 	h := sha256.New()
 	bar := newProgress(e)
 	cfg := bundle.DirConfig{
 		Dir: dir, FollowLinks: o.followLinks, Exclude: []string{f.TempName(), o.output}, Profile: o.profile, ExportID: o.exportID, CreatedAt: o.created,
-		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress()},
+		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress(), Signer: signer},
 	}
 	res, err := bundle.WriteDir(ctx, io.MultiWriter(f, h), cfg)
 	bar.finish()
@@ -222,12 +228,16 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 }
 
 func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions) error {
+	signer, err := optionalSigner(e, o.signKey)
+	if err != nil {
+		return err
+	}
 	bar := newProgress(e)
 	cfg := portable.Config{
 		Input: o.portable, BundleID: o.bundleID, ExportID: o.exportID, Tenant: o.tenant,
 		SourceURI: o.sourceURI, CreatedAt: o.created, ExpectSHA256: o.expectSHA256, OutDir: o.output,
 		Layout: o.layout, AcknowledgeFailure: o.acknowledge,
-		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress()},
+		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress(), Signer: signer},
 	}
 	res, err := portable.Export(ctx, cfg)
 	bar.finish()

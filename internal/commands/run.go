@@ -30,6 +30,7 @@ type runOptions struct {
 	skipInvalid      bool
 	applyDelta       string
 	base             string
+	signKey          string
 
 	modTime time.Time
 	created time.Time
@@ -46,6 +47,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.allowCrossTenant, "allow-cross-tenant", false, "confirm a cross-tenant export the contract allows (allow_cross_tenant: true)")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "record malformed evidence documents in export.json instead of failing (contracts only; a plan fixes it)")
 	f.StringVar(&o.applyDelta, "apply-delta", "", "apply this mirror:delta bundle to --base and write the resulting mirror tree to -o")
+	f.StringVar(&o.signKey, "sign-key", "", "sign export.json and provenance.json inside the bundle with this key (with --package; see 'stella-export sign --help' for key references)")
 	f.StringVar(&o.base, "base", "", "the full mirror bundle a delta applies to (with --apply-delta)")
 }
 
@@ -60,12 +62,15 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		if len(args) != 0 {
 			return exitcode.Usagef("--apply-delta takes no contract or plan argument")
 		}
-		for _, n := range []string{"package", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid"} {
+		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid"} {
 			if cmd.Flags().Changed(n) {
 				return exitcode.Usagef("--%s does not apply with --apply-delta", n)
 			}
 		}
 		return nil
+	}
+	if o.signKey != "" && o.pkg == "" {
+		return exitcode.Usagef("--sign-key signs inside the bundle; it needs --package OUT.tgz")
 	}
 	if o.base != "" {
 		return exitcode.Usagef("--base goes with --apply-delta (a delta contract names its base in the contract)")
@@ -122,6 +127,10 @@ type runResult struct {
 }
 
 func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (err error) {
+	signer, err := optionalSigner(e, o.signKey)
+	if err != nil {
+		return err
+	}
 	var ev *events.Writer
 	switch {
 	case o.eventsFile != "":
@@ -168,7 +177,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	}
 	res, err := runner.Execute(ctx, p, source, base, runner.Options{
 		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
-		Events: ev, Progress: bar.asProgress(),
+		Events: ev, Progress: bar.asProgress(), Signer: signer,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

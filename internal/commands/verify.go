@@ -11,6 +11,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
 )
@@ -25,6 +26,12 @@ type verifyOptions struct {
 	maxEntries   int
 	maxBytes     int64
 	maxRatio     int64
+
+	key         string
+	requireSig  bool
+	signature   string
+	sigBundle   string
+	attestation string
 }
 
 func (o *verifyOptions) addFlags(cmd *cobra.Command) {
@@ -37,6 +44,11 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&o.maxDepth, "max-depth", verify.DefaultMaxDepth, "how deep inner .tgz bundles are verified")
 	f.IntVar(&o.maxEntries, "max-entries", tarball.DefaultLimits.MaxEntries, "refuse archives with more entries")
 	f.Int64Var(&o.maxBytes, "max-bytes", tarball.DefaultLimits.MaxBytes, "refuse archives that inflate to more bytes")
+	f.StringVar(&o.key, "key", "", "public key (PEM file or env://VAR) to check signatures with: in-bundle ones and BUNDLE.sig, BUNDLE.sigstore.json, BUNDLE.intoto.jsonl next to the bundle")
+	f.BoolVar(&o.requireSig, "require-signature", false, "fail unless a signature of the bundle (detached, or export.json.sig inside it) verifies with --key")
+	f.StringVar(&o.signature, "signature", "", "detached signature to check (default BUNDLE.sig, when present)")
+	f.StringVar(&o.sigBundle, "bundle", "", "Sigstore bundle to check (default BUNDLE.sigstore.json, when present)")
+	f.StringVar(&o.attestation, "attestation", "", "DSSE attestation to check: subject and materials (default BUNDLE.intoto.jsonl, when present)")
 	f.Int64Var(&o.maxRatio, "max-ratio", tarball.DefaultLimits.MaxRatio, "refuse archives whose compression ratio exceeds this (decompression bombs)")
 }
 
@@ -55,6 +67,10 @@ func (o *verifyOptions) validate(args []string) error {
 	}
 	if len(args) != 1 {
 		return exitcode.Usagef("want one bundle (a .tgz path, or - for stdin), got %d arguments", len(args))
+	}
+	sigFlags := o.signature != "" || o.sigBundle != "" || o.attestation != "" || o.requireSig
+	if sigFlags && o.key == "" {
+		return exitcode.Usagef("--require-signature, --signature, --bundle and --attestation need --key PUB")
 	}
 	if o.maxDepth < 0 || o.maxEntries <= 0 || o.maxBytes <= 0 || o.maxRatio <= 0 {
 		return exitcode.Usagef("--max-* limits must be positive")
@@ -121,6 +137,13 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 			defer p.finish()
 		}
 	}
+	if o.key != "" {
+		so, serr := o.signatureOptions(path)
+		if serr != nil {
+			return serr
+		}
+		opt.Signatures = so
+	}
 	rep, err := verify.Verify(ctx, r, opt)
 	if rep != nil {
 		rep.Path = path
@@ -161,6 +184,60 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// signatureOptions loads --key and the detached files: those named by
+// flags (which must exist) and, for the rest, the ones next to the bundle.
+func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions, error) {
+	pub, err := signing.LoadPublicKey(o.key)
+	if err != nil {
+		return nil, err
+	}
+	so := &verify.SignatureOptions{Key: pub, Require: o.requireSig}
+	if path != "-" {
+		so.OpenArtifact = func() (io.ReadCloser, error) { return os.Open(path) }
+	}
+	for _, d := range []struct {
+		kind, flag, explicit, suffix string
+		limit                        int64
+	}{
+		{verify.DetachedSignature, "--signature", o.signature, signing.SigSuffix, 64 << 10},
+		{verify.DetachedBundle, "--bundle", o.sigBundle, signing.BundleSuffix, 16 << 20},
+		{verify.DetachedAttestation, "--attestation", o.attestation, signing.AttestationSuffix, 2 * signing.MaxProvenance},
+	} {
+		p := d.explicit
+		if p == "" {
+			if path == "-" {
+				continue
+			}
+			p = path + d.suffix
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+		}
+		data, err := readLimited(p, d.limit)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", d.flag, p, err)
+		}
+		so.Detached = append(so.Detached, verify.Detached{Kind: d.kind, Path: p, Data: data})
+	}
+	return so, nil
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, exitcode.WithCode(exitcode.IO, errors.Unwrap(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, exitcode.WithCode(exitcode.IO, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, exitcode.Invalidf("larger than %d bytes", limit)
+	}
+	return b, nil
 }
 
 func runCheckProof(e *env, cmd *cobra.Command, o *verifyOptions) error {

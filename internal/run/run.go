@@ -31,6 +31,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/readme"
+	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -48,6 +49,9 @@ type Options struct {
 	// SmallDoc is the size up to which a document is read into memory
 	// (larger ones stream); zero means 8 MiB.
 	SmallDoc int64
+	// Signer, if set, signs export.json and provenance.json inside the
+	// bundle (with Package).
+	Signer signing.Signer
 }
 
 // Result describes a finished run.
@@ -177,7 +181,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 				return bundle.Docs{}, fmt.Errorf("internal error: payload root %s, export.json says %s", s.Root, m.PayloadRoot)
 			}
 			return bundle.Docs{Manifest: mb, Readme: rd}, nil
-		}, bundle.Options{ModTime: mt, Progress: opt.Progress})
+		}, bundle.Options{ModTime: mt, Progress: opt.Progress, Signer: opt.Signer})
 		if err != nil {
 			return nil, err
 		}

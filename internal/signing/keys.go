@@ -34,7 +34,7 @@ func Passwords(getenv func(string) (string, bool), prompt func(confirm bool) ([]
 			}
 		}
 		if prompt == nil {
-			return nil, exitcode.WithCode(exitcode.IO, errors.New("the key is encrypted and no password was given: set STELLA_EXPORT_PASSWORD (or COSIGN_PASSWORD), or run on a terminal to be asked"))
+			return nil, exitcode.WithCode(exitcode.IO, errors.New("a password is needed for the key and none was given: set STELLA_EXPORT_PASSWORD (or COSIGN_PASSWORD), or run on a terminal to be asked"))
 		}
 		return prompt(confirm)
 	}

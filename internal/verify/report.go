@@ -26,6 +26,13 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "mtime:     %s\n", r.ModTime)
 	}
 	writeInner(&b, r, "")
+	for _, sc := range r.Signatures {
+		line := fmt.Sprintf("signature: %s %s (%s of %s)", strings.ToUpper(sc.Status), sc.Path, sc.Kind, sc.Signs)
+		if sc.Detail != "" && sc.Status != "failed" {
+			line += ": " + sc.Detail
+		}
+		fmt.Fprintln(&b, line)
+	}
 	for _, p := range r.AllProblems() {
 		fmt.Fprintf(&b, "FAILED     %s\n", p)
 	}

@@ -48,6 +48,9 @@ type Options struct {
 	ContentOnly bool
 	// Progress, if set, is called with the number of compressed bytes read.
 	Progress func(n int64)
+	// Signatures, if set, checks signatures: in-bundle ones and the
+	// detached files it lists (see signatures.go).
+	Signatures *SignatureOptions
 }
 
 // Problem is one check that failed.
@@ -78,8 +81,15 @@ type Report struct {
 	Problems     []Problem `json:"problems,omitempty"`
 	OK           bool      `json:"ok"`
 	InnerSkipped []string  `json:"opaque,omitempty"` // .tgz entries that are not bundles
+	// Signatures lists every signature found and what became of it.
+	Signatures []SignatureCheck `json:"signatures,omitempty"`
 
 	checksums *checksums.File
+	// docs holds, for the outer bundle, the bytes of the small documents
+	// signature checks need (export.json, *.sig, provenance.json), and
+	// digests the SHA-256 of every file.
+	docs    map[string][]byte
+	digests map[string]merkle.Hash
 }
 
 // Checksums returns the parsed checksums.txt, or nil.
@@ -150,6 +160,9 @@ func Verify(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 	}
 	if opt.ExpectSHA256 != "" && rep.SHA256 != opt.ExpectSHA256 {
 		rep.add("", "archive-sha256", "archive SHA-256 is %s, expected %s", rep.SHA256, opt.ExpectSHA256)
+	}
+	if err := checkSignatures(rep, opt.Signatures); err != nil {
+		return rep, err
 	}
 	rep.OK = len(rep.AllProblems()) == 0
 	if !rep.OK {
@@ -255,6 +268,13 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 			var b bytes.Buffer
 			n, err = io.CopyBuffer(io.MultiWriter(h, &b), tr, buf)
 			manifest = b.Bytes()
+			if top {
+				rep.keep(e.Name, manifest)
+			}
+		case top && e.Size <= captureLimit(e.Name, v.opt.Signatures != nil):
+			var b bytes.Buffer
+			n, err = io.CopyBuffer(io.MultiWriter(h, &b), tr, buf)
+			rep.keep(e.Name, b.Bytes())
 		case isTgz(e.Name) && depth+1 <= v.opt.MaxDepth:
 			n, err = v.inner(ctx, rep, tr, h, e.Name, depth)
 		default:
@@ -269,6 +289,14 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 	}
 	rep.SHA256 = hex.EncodeToString(whole.Sum(nil))
 	delete(files, checksums.Name)
+	if top {
+		rep.digests = make(map[string]merkle.Hash, 4)
+		for _, name := range signedDocs {
+			if fi, ok := files[name]; ok {
+				rep.digests[name] = fi.digest
+			}
+		}
+	}
 
 	var mismatch *checksums.RootMismatchError
 	switch {
@@ -306,6 +334,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		}
 		if manifest != nil {
 			checkManifest(rep, manifest)
+			checkPayloadRoot(rep, sums, manifest)
 		}
 	}
 	return rep, nil

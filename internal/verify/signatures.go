@@ -1,0 +1,317 @@
+package verify
+
+import (
+	"bytes"
+	"crypto"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/signing"
+)
+
+// Names of the documents in-bundle signatures cover, and their signatures.
+var signedDocs = []string{"export.json", "provenance.json"}
+
+const sigSuffix = ".sig"
+
+// captureLimit is how large a top-level document may be for verify to keep
+// its bytes: signatures are tiny; provenance.json is kept only when
+// signatures are checked (its materials are compared with an attestation).
+func captureLimit(name string, signatures bool) int64 {
+	switch {
+	case name == "export.json.sig" || name == "provenance.json.sig":
+		return 64 << 10
+	case name == "provenance.json" && signatures:
+		return signing.MaxProvenance
+	}
+	return -1
+}
+
+func (r *Report) keep(name string, b []byte) {
+	if r.docs == nil {
+		r.docs = map[string][]byte{}
+	}
+	r.docs[name] = b
+}
+
+// Detached is a signature file found next to the artefact or named on the
+// command line.
+type Detached struct {
+	Kind string // DetachedSignature, DetachedBundle or DetachedAttestation
+	Path string
+	Data []byte
+}
+
+// Kinds of detached files.
+const (
+	DetachedSignature   = "signature"
+	DetachedBundle      = "sigstore-bundle"
+	DetachedAttestation = "attestation"
+)
+
+// SignatureOptions configure the signature checks of Verify.
+type SignatureOptions struct {
+	// Key is the public key signatures must verify with; nil means
+	// signatures are listed but not checked.
+	Key crypto.PublicKey
+	// Require fails verification unless a signature over the artefact
+	// (detached .sig or Sigstore bundle) or over its export.json (in the
+	// bundle) verifies with Key.
+	Require  bool
+	Detached []Detached
+	// OpenArtifact reads the artefact again; only Ed25519 keys need it.
+	OpenArtifact signing.Opener
+}
+
+// SignatureCheck is one signature and its verdict.
+type SignatureCheck struct {
+	Kind   string `json:"kind"` // in-bundle, signature, sigstore-bundle, attestation
+	Path   string `json:"path"`
+	Signs  string `json:"signs"`  // what it covers
+	Status string `json:"status"` // verified, failed, unchecked
+	Detail string `json:"detail,omitempty"`
+}
+
+// checkSignatures adds a SignatureCheck per signature and a Problem per
+// failure. Nothing happens without options unless the bundle carries
+// signatures, which are then listed as unchecked.
+func checkSignatures(rep *Report, opt *SignatureOptions) error {
+	if opt == nil {
+		for _, doc := range signedDocs {
+			if _, ok := rep.docs[doc+sigSuffix]; ok {
+				rep.Signatures = append(rep.Signatures, SignatureCheck{Kind: "in-bundle", Path: doc + sigSuffix, Signs: doc,
+					Status: "unchecked", Detail: "no --key given"})
+			}
+		}
+		return nil
+	}
+	var artefact signing.Digest
+	if _, err := hex.Decode(artefact[:], []byte(rep.SHA256)); err != nil {
+		return fmt.Errorf("internal error: archive digest %q", rep.SHA256)
+	}
+	c := &sigChecker{rep: rep, opt: opt, artefact: artefact}
+	c.inBundle()
+	for _, d := range opt.Detached {
+		switch d.Kind {
+		case DetachedSignature:
+			c.detachedSig(d)
+		case DetachedBundle:
+			c.sigstoreBundle(d)
+		case DetachedAttestation:
+			c.attestation(d)
+		default:
+			return fmt.Errorf("internal error: detached kind %q", d.Kind)
+		}
+	}
+	if opt.Require && !c.covered {
+		rep.add("", "signature", "no signature of this bundle verifies with the key (looked for %s next to it and export.json.sig inside it); sign it with stella-export sign or package --sign-key", strings.Join([]string{signing.SigSuffix, signing.BundleSuffix}, ", "))
+	}
+	return nil
+}
+
+type sigChecker struct {
+	rep      *Report
+	opt      *SignatureOptions
+	artefact signing.Digest
+	covered  bool // a signature over the artefact or its export.json verified
+}
+
+func (c *sigChecker) result(kind, path, signs string, err error, okDetail string) bool {
+	sc := SignatureCheck{Kind: kind, Path: path, Signs: signs, Status: "verified", Detail: okDetail}
+	if err != nil {
+		sc.Status, sc.Detail = "failed", err.Error()
+		c.rep.add(path, kind, "%v", err)
+	}
+	c.rep.Signatures = append(c.rep.Signatures, sc)
+	return err == nil
+}
+
+func (c *sigChecker) keyText() string { return "key " + signing.Fingerprint(c.opt.Key) }
+
+func (c *sigChecker) noKey(kind, path, signs string) bool {
+	if c.opt.Key != nil {
+		return false
+	}
+	c.rep.Signatures = append(c.rep.Signatures, SignatureCheck{Kind: kind, Path: path, Signs: signs, Status: "unchecked", Detail: "no --key given"})
+	return true
+}
+
+func docOpener(b []byte) signing.Opener {
+	return func() (io.ReadCloser, error) {
+		if b == nil {
+			return nil, errors.New("the signed file was too large to keep for an Ed25519 check")
+		}
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
+}
+
+// inBundle checks export.json.sig and provenance.json.sig.
+func (c *sigChecker) inBundle() {
+	sigs := 0
+	for _, doc := range signedDocs {
+		name := doc + sigSuffix
+		raw, ok := c.rep.docs[name]
+		if !ok {
+			if _, hasDoc := c.rep.digests[doc]; hasDoc && sigs > 0 {
+				c.result("in-bundle", name, doc, fmt.Errorf("export.json is signed but %s has no signature (%s is missing)", doc, name), "")
+			}
+			continue
+		}
+		sigs++
+		if c.noKey("in-bundle", name, doc) {
+			continue
+		}
+		d, hasDoc := c.rep.digests[doc]
+		if !hasDoc {
+			c.result("in-bundle", name, doc, fmt.Errorf("signs %s, which the bundle does not carry", doc), "")
+			continue
+		}
+		sig, err := signing.DecodeSig(raw)
+		if err == nil {
+			err = signing.Verify(c.opt.Key, sig, signing.Digest(d), docOpener(c.rep.docs[doc]))
+			if errors.Is(err, signing.ErrBadSignature) {
+				err = fmt.Errorf("signature of %s does not verify with %s: %s changed since it was signed, or another key signed it", doc, c.keyText(), doc)
+			}
+		}
+		if c.result("in-bundle", name, doc, err, c.keyText()) && doc == "export.json" {
+			c.covered = true
+		}
+	}
+	if sigs == 0 && c.opt.Key != nil {
+		if _, ok := c.rep.digests["export.json"]; ok {
+			c.rep.Signatures = append(c.rep.Signatures, SignatureCheck{Kind: "in-bundle", Path: "export.json.sig", Signs: "export.json", Status: "absent"})
+		}
+	}
+}
+
+func (c *sigChecker) badArtefactSig(what string) error {
+	return fmt.Errorf("%s does not verify with %s over this bundle (sha256 %s): another key signed it, or it signs other bytes", what, c.keyText(), hex.EncodeToString(c.artefact[:]))
+}
+
+func (c *sigChecker) detachedSig(d Detached) {
+	if c.noKey(DetachedSignature, d.Path, "bundle") {
+		return
+	}
+	sig, err := signing.DecodeSig(d.Data)
+	if err == nil {
+		if err = signing.Verify(c.opt.Key, sig, c.artefact, c.opt.OpenArtifact); errors.Is(err, signing.ErrBadSignature) {
+			err = c.badArtefactSig("the signature")
+		}
+	}
+	if c.result(DetachedSignature, d.Path, "bundle", err, c.keyText()) {
+		c.covered = true
+	}
+}
+
+func (c *sigChecker) sigstoreBundle(d Detached) {
+	if c.noKey(DetachedBundle, d.Path, "bundle") {
+		return
+	}
+	err := func() error {
+		b, err := signing.ParseBundle(d.Data)
+		if err != nil {
+			return err
+		}
+		if b.MessageSignature == nil {
+			return errors.New("holds a DSSE envelope (an attestation), not a message signature; pass it with --attestation")
+		}
+		md, err := b.MessageSignature.Digest()
+		if err != nil {
+			return err
+		}
+		if md != c.artefact {
+			return fmt.Errorf("messageDigest is sha256 %x but this bundle is sha256 %x: it signs another file", md[:], c.artefact[:])
+		}
+		sig, err := b.MessageSignature.Sig()
+		if err != nil {
+			return err
+		}
+		if err := signing.Verify(c.opt.Key, sig, c.artefact, c.opt.OpenArtifact); err != nil {
+			if errors.Is(err, signing.ErrBadSignature) {
+				return c.badArtefactSig("the message signature")
+			}
+			return err
+		}
+		return nil
+	}()
+	if c.result(DetachedBundle, d.Path, "bundle", err, c.keyText()) {
+		c.covered = true
+	}
+}
+
+func (c *sigChecker) attestation(d Detached) {
+	if c.noKey(DetachedAttestation, d.Path, "bundle") {
+		return
+	}
+	env, err := signing.ParseAttestation(d.Data)
+	if err != nil {
+		c.result(DetachedAttestation, d.Path, "bundle", err, "")
+		return
+	}
+	body, err := signing.VerifyEnvelope(env, c.opt.Key)
+	if err != nil {
+		if errors.Is(err, signing.ErrBadSignature) {
+			err = fmt.Errorf("the DSSE signature does not verify with %s: the statement changed, or another key signed it", c.keyText())
+		}
+		c.result(DetachedAttestation, d.Path, "bundle", err, "")
+		return
+	}
+	var prov *signing.Provenance
+	note := c.keyText() + "; subject matches"
+	if raw, ok := c.rep.docs["provenance.json"]; ok {
+		p, perr := signing.ParseProvenance(bytes.NewReader(raw))
+		if perr != nil {
+			c.result("attestation-materials", d.Path, "provenance.json", fmt.Errorf("the bundle's provenance.json cannot be read: %v", perr), "")
+			return
+		}
+		prov = p
+		note += "; materials match provenance.json"
+	} else if _, has := c.rep.digests["provenance.json"]; has {
+		note += "; provenance.json too large to compare materials"
+	} else {
+		note += "; the bundle has no provenance.json to compare materials with"
+	}
+	bad := CheckStatementProblems(body, c.artefact, prov)
+	if len(bad) == 0 {
+		c.result(DetachedAttestation, d.Path, "bundle", nil, note)
+		return
+	}
+	sc := SignatureCheck{Kind: DetachedAttestation, Path: d.Path, Signs: "bundle", Status: "failed", Detail: strings.Join(bad, "; ")}
+	c.rep.Signatures = append(c.rep.Signatures, sc)
+	for _, b := range bad {
+		check, detail, _ := strings.Cut(b, ": ")
+		c.rep.add(d.Path, check, "%s", detail)
+	}
+}
+
+// CheckStatementProblems is signing.CheckStatement (kept as a seam for tests).
+var CheckStatementProblems = signing.CheckStatement
+
+// checkPayloadRoot checks export.json's payloadRoot, when it has one,
+// against the payload lines of checksums.txt: every file but the ones
+// stella-export generates. This ties a signature of export.json to every
+// payload byte.
+func checkPayloadRoot(rep *Report, sums *checksums.File, manifest []byte) {
+	var m struct {
+		PayloadRoot string `json:"payloadRoot"`
+	}
+	if err := jsonUnmarshal(manifest, &m); err != nil || m.PayloadRoot == "" || sums == nil {
+		return
+	}
+	var b merkle.Builder
+	for _, e := range sums.Entries {
+		switch e.Path {
+		case "README.md", "export.json", "verify-export.sh", "export.json.sig", "provenance.json.sig":
+			continue
+		}
+		b.Add([]byte(e.Line()))
+	}
+	if got := b.Root().String(); got != m.PayloadRoot {
+		rep.add("export.json", "payload-root", "payloadRoot is %s but the payload files listed in checksums.txt give %s", m.PayloadRoot, got)
+	}
+}
