@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: the whole test suite, as CI runs it (.ci/run calls this).
 # gofmt, go vet, every Go test (unit, golden, testscript CLI scripts, interop
-# with GNU tar / busybox / dash / sha256sum, fuzz seed corpora, signal
-# handling) and a small run of scripts/bench.sh to keep it working.
+# with GNU tar / busybox / dash / sha256sum and with the real cosign v3 and
+# v2 that scripts/cosign.sh builds, fuzz seed corpora, signal handling) and a small run of scripts/bench.sh to keep it working.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -13,6 +13,16 @@ bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
 echo "== go vet"
 go vet ./...
+echo "== real cosign v3 and v2 for the signing interop tests (scripts/cosign.sh, cached; ~25 min cold)"
+if cos=$(bash scripts/cosign.sh); then
+  STELLA_EXPORT_COSIGN=$(printf '%s\n' "$cos" | awk 'NF==2 {printf "%s%s=%s", (n++ ? "," : ""), $1, $2}')
+  export STELLA_EXPORT_COSIGN
+elif [ "$CI" = true ]; then
+  echo "scripts/cosign.sh failed; CI runs the cosign interop tests" >&2
+  exit 1
+else
+  echo "warning: scripts/cosign.sh failed; TestCosignInterop will skip" >&2
+fi
 echo "== go test"
 go test -count=1 ./... 2>&1 | tee "${TMPDIR:-/tmp}/stella-export-test.log"
 echo "== benchmarks compile and run once"

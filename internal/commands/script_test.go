@@ -11,12 +11,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -38,6 +40,9 @@ func TestScripts(t *testing.T) {
 		"exits":     cmdExits,
 		"tamper":    cmdTamper,
 		"sha256env": cmdSHA256Env,
+		"rewrite":   cmdRewrite,
+		"replace":   cmdReplace,
+		"drop":      cmdDrop,
 	}
 	for name, fn := range emitCmds {
 		cmds[name] = fn
@@ -49,6 +54,11 @@ func TestScripts(t *testing.T) {
 			// No config from the machine running the tests.
 			e.Setenv("XDG_CONFIG_HOME", e.WorkDir+"/.config")
 			e.Setenv("HOME", e.WorkDir)
+			td, err := filepath.Abs("../../testdata")
+			if err != nil {
+				return err
+			}
+			e.Setenv("TESTDATA", td)
 			return nil
 		},
 		Cmds: cmds,
@@ -120,6 +130,107 @@ func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("tamper: no entry %s", args[2])
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), out.Bytes(), 0o644))
+}
+
+// rewrite IN OUT ENTRY OLD NEW: copy a bundle replacing the first OLD with
+// NEW in ENTRY, and re-seal checksums.txt (digests and root) so that only
+// what a forger cannot redo (signatures, export.json's payloadRoot) can
+// catch the change.
+func cmdRewrite(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 5 {
+		ts.Fatalf("usage: rewrite IN.tgz OUT.tgz ENTRY OLD NEW")
+	}
+	resealed(ts, args[0], args[1], args[2], func(data []byte) ([]byte, bool) {
+		if !bytes.Contains(data, []byte(args[3])) {
+			ts.Fatalf("rewrite: %s does not contain %q", args[2], args[3])
+		}
+		return bytes.Replace(data, []byte(args[3]), []byte(args[4]), 1), true
+	})
+}
+
+// drop IN OUT ENTRY: copy a bundle without ENTRY, re-sealing checksums.txt.
+func cmdDrop(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: drop IN.tgz OUT.tgz ENTRY")
+	}
+	resealed(ts, args[0], args[1], args[2], func([]byte) ([]byte, bool) { return nil, false })
+}
+
+// resealed copies bundle in to out, passing entry's data through edit
+// (which may drop it), and rewrites checksums.txt to match.
+func resealed(ts *testscript.TestScript, in, out, entry string, edit func([]byte) ([]byte, bool)) {
+	f, err := os.Open(ts.MkAbs(in))
+	ts.Check(err)
+	defer f.Close()
+	r, err := tarball.NewReader(f, tarball.Limits{})
+	ts.Check(err)
+	type ent struct {
+		name string
+		dir  bool
+		data []byte
+	}
+	var ents []ent
+	var sums []checksums.Entry
+	found := false
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		ts.Check(err)
+		if e.Dir {
+			ents = append(ents, ent{name: e.Name, dir: true})
+			continue
+		}
+		data, err := io.ReadAll(r)
+		ts.Check(err)
+		if e.Name == entry {
+			found = true
+			var keep bool
+			if data, keep = edit(data); !keep {
+				continue
+			}
+		}
+		ents = append(ents, ent{name: e.Name, data: data})
+		if e.Name != checksums.Name {
+			sums = append(sums, checksums.Entry{Path: e.Name, Digest: sha256.Sum256(data)})
+		}
+	}
+	if !found {
+		ts.Fatalf("no entry %s in %s", entry, in)
+	}
+	cf, err := checksums.Build(sums)
+	ts.Check(err)
+	var buf bytes.Buffer
+	w, err := tarball.NewWriter(&buf, tarball.Options{ModTime: r.GzipModTime})
+	ts.Check(err)
+	for _, e := range ents {
+		switch {
+		case e.dir:
+			ts.Check(w.Dir(e.name))
+		case e.name == checksums.Name:
+			b := cf.Bytes()
+			ts.Check(w.File(e.name, int64(len(b)), bytes.NewReader(b)))
+		default:
+			ts.Check(w.File(e.name, int64(len(e.data)), bytes.NewReader(e.data)))
+		}
+	}
+	ts.Check(w.Close())
+	ts.Check(os.WriteFile(ts.MkAbs(out), buf.Bytes(), 0o644))
+}
+
+// replace FILE OLD NEW: replace the first OLD in FILE with NEW.
+func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: replace FILE OLD NEW")
+	}
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	if !bytes.Contains(b, []byte(args[1])) {
+		ts.Fatalf("replace: %s does not contain %q", args[0], args[1])
+	}
+	ts.Check(os.WriteFile(p, bytes.Replace(b, []byte(args[1]), []byte(args[2]), 1), 0o644))
 }
 
 // sha256env VAR FILE: set VAR to the hex SHA-256 of FILE.

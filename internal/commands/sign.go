@@ -140,8 +140,8 @@ func passwords(e *env) signing.PassFunc {
 	return signing.Passwords(lookup, prompt)
 }
 
-func loadSigner(e *env, ref string) (signing.Signer, error) {
-	s, err := signing.LoadSigner(ref, passwords(e))
+func loadSigner(e *env, flag, ref string) (signing.Signer, error) {
+	s, err := signing.LoadSignerFor(flag, ref, passwords(e))
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func optionalSigner(e *env, ref string) (signing.Signer, error) {
 	if ref == "" {
 		return nil, nil
 	}
-	s, err := loadSigner(e, ref)
+	s, err := loadSigner(e, "--sign-key", ref)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func writeKeyFile(path string, data []byte, mode os.FileMode, force bool) error 
 }
 
 func runSign(e *env, cmd *cobra.Command, o *signOptions, artifact string) error {
-	s, err := loadSigner(e, o.key)
+	s, err := loadSigner(e, "--key", o.key)
 	if err != nil {
 		return err
 	}

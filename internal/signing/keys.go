@@ -82,13 +82,16 @@ func readRef(ref, what string) ([]byte, error) {
 // PRIVATE KEY", or the older "ENCRYPTED COSIGN PRIVATE KEY"), or a PKCS#8
 // ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY") PEM, from a file or env://VAR.
 // Encrypted keys ask pf for their password.
-func LoadSigner(ref string, pf PassFunc) (Signer, error) {
-	b, err := readRef(ref, "--key")
+func LoadSigner(ref string, pf PassFunc) (Signer, error) { return LoadSignerFor("--key", ref, pf) }
+
+// LoadSignerFor is LoadSigner with errors naming flag (e.g. --sign-key).
+func LoadSignerFor(flag, ref string, pf PassFunc) (Signer, error) {
+	b, err := readRef(ref, flag)
 	if err != nil {
 		return nil, err
 	}
 	if isPublicPEM(b) {
-		return nil, exitcode.Invalidf("--key %s: this is a public key; signing needs the private key (the .key file)", ref)
+		return nil, exitcode.Invalidf("%s %s: this is a public key; signing needs the private key (the .key file)", flag, ref)
 	}
 	var pfErr error
 	guarded := func(confirm bool) ([]byte, error) {
@@ -98,21 +101,21 @@ func LoadSigner(ref string, pf PassFunc) (Signer, error) {
 	}
 	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(b, guarded)
 	if pfErr != nil {
-		return nil, fmt.Errorf("--key %s: %w", ref, pfErr)
+		return nil, fmt.Errorf("%s %s: %w", flag, ref, pfErr)
 	}
 	if err != nil {
 		msg := err.Error()
 		switch {
 		case strings.Contains(msg, "decrypt"):
-			return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("--key %s: wrong password, or the key is damaged (%v)", ref, err))
+			return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %s: wrong password, or the key is damaged (%v)", flag, ref, err))
 		case strings.Contains(msg, "PEM decoding failed"):
-			return nil, exitcode.Invalidf("--key %s: not a PEM private key", ref)
+			return nil, exitcode.Invalidf("%s %s: not a PEM private key", flag, ref)
 		}
-		return nil, exitcode.Invalidf("--key %s: %v", ref, err)
+		return nil, exitcode.Invalidf("%s %s: %v", flag, ref, err)
 	}
 	s, err := NewSigner(priv)
 	if err != nil {
-		return nil, exitcode.Invalidf("--key %s: %v", ref, err)
+		return nil, exitcode.Invalidf("%s %s: %v", flag, ref, err)
 	}
 	return s, nil
 }

@@ -1,0 +1,1 @@
+MEQCIAsr5EJREHpizjQw1wXsbM9XOXiNctRgJpUVE0pQd/aMAiB9vDJes81v8sTq+mrKRDziLsg1K7lnVdSjKIrVSitnLw==
