@@ -3,10 +3,12 @@ package bundle
 import (
 	"context"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/readme"
+	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/version"
 )
@@ -64,11 +66,16 @@ func WriteDir(ctx context.Context, w io.Writer, cfg DirConfig) (*Result, error) 
 		for i, f := range s.Files {
 			files[i] = f.Path
 		}
-		rb, err := readme.RenderDirectory(readme.Directory{
+		d := readme.Directory{
 			ExportID: id, Profile: profile, ExporterVersion: m.ExporterVersion,
 			FileCount: m.FileCount, PayloadBytes: m.PayloadBytes,
 			ModTime: manifest.Timestamp(mt), Files: files,
-		})
+		}
+		if sg := cfg.Options.Signer; sg != nil {
+			_, prov := slices.BinarySearch(files, ProvenanceName)
+			d.Signing = readme.Signing{SignedBy: signing.Fingerprint(sg.Public()), SignedProv: prov}
+		}
+		rb, err := readme.RenderDirectory(d)
 		return Docs{Manifest: mb, Readme: rb}, err
 	}
 	return Write(ctx, w, srcs, render, cfg.Options)

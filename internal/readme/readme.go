@@ -36,6 +36,13 @@ type Directory struct {
 	PayloadBytes    int64
 	ModTime         string
 	Files           []string // payload file paths in order
+	Signing
+}
+
+// Signing describes in-bundle signatures, when the bundle has them.
+type Signing struct {
+	SignedBy   string // the signing key's fingerprint, sha256:<hex>; empty when unsigned
+	SignedProv bool   // provenance.json.sig is present too
 }
 
 // Portable holds the fields of a portable evidence export's README.
@@ -74,6 +81,7 @@ type Run struct {
 	PayloadBytes                                        int64
 	Counts                                              []string // e.g. "3 advisories"
 	Raw, Policy, Mirror, Delta                          bool
+	Signing
 }
 
 // RenderRun returns README.md for a run bundle.

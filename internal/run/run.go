@@ -171,7 +171,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		if err != nil {
 			return nil, err
 		}
-		rd, err := runReadme(m, mt)
+		rd, err := runReadme(m, mt, opt.Signer)
 		if err != nil {
 			return nil, err
 		}
@@ -316,9 +316,12 @@ func payloadRoot(files []adapters.File) (merkle.Hash, error) {
 	return cf.Root, nil
 }
 
-func runReadme(m *manifest.Run, mt time.Time) ([]byte, error) {
+func runReadme(m *manifest.Run, mt time.Time, signer signing.Signer) ([]byte, error) {
 	r := readme.Run{ExportID: m.ExportID, Tenant: m.Tenant, Profile: m.Profile, ExporterVersion: m.ExporterVersion,
 		ModTime: manifest.Timestamp(mt), FileCount: m.FileCount, PayloadBytes: m.PayloadBytes}
+	if signer != nil {
+		r.Signing = readme.Signing{SignedBy: signing.Fingerprint(signer.Public()), SignedProv: true}
+	}
 	for _, t := range evidence.Types {
 		n := m.Counts[string(t)]
 		r.Documents += n
