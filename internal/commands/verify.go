@@ -137,7 +137,7 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 			defer p.finish()
 		}
 	}
-	if o.key != "" {
+	if o.key != "" || path != "-" {
 		so, serr := o.signatureOptions(path)
 		if serr != nil {
 			return serr
@@ -188,12 +188,16 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 
 // signatureOptions loads --key and the detached files: those named by
 // flags (which must exist) and, for the rest, the ones next to the bundle.
+// Without --key the files found are only listed (as unchecked).
 func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions, error) {
-	pub, err := signing.LoadPublicKey(o.key)
-	if err != nil {
-		return nil, err
+	so := &verify.SignatureOptions{Require: o.requireSig}
+	if o.key != "" {
+		pub, err := signing.LoadPublicKey(o.key)
+		if err != nil {
+			return nil, err
+		}
+		so.Key = pub
 	}
-	so := &verify.SignatureOptions{Key: pub, Require: o.requireSig}
 	if path != "-" {
 		so.OpenArtifact = func() (io.ReadCloser, error) { return os.Open(path) }
 	}
@@ -215,9 +219,12 @@ func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions,
 				continue
 			}
 		}
-		data, err := readLimited(p, d.limit)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", d.flag, p, err)
+		var data []byte
+		if so.Key != nil { // without a key the file is only listed
+			var err error
+			if data, err = readLimited(p, d.limit); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", d.flag, p, err)
+			}
 		}
 		so.Detached = append(so.Detached, verify.Detached{Kind: d.kind, Path: p, Data: data})
 	}

@@ -57,7 +57,7 @@ const (
 // SignatureOptions configure the signature checks of Verify.
 type SignatureOptions struct {
 	// Key is the public key signatures must verify with; nil means
-	// signatures are listed but not checked.
+	// signatures (in-bundle and Detached) are listed but not checked.
 	Key crypto.PublicKey
 	// Require fails verification unless a signature over the artefact
 	// (detached .sig or Sigstore bundle) or over its export.json (in the
@@ -81,10 +81,16 @@ type SignatureCheck struct {
 // failure. Nothing happens without options unless the bundle carries
 // signatures, which are then listed as unchecked.
 func checkSignatures(rep *Report, opt *SignatureOptions) error {
-	if opt == nil {
+	if opt == nil || opt.Key == nil {
 		for _, doc := range signedDocs {
 			if _, ok := rep.docs[doc+sigSuffix]; ok {
 				rep.Signatures = append(rep.Signatures, SignatureCheck{Kind: "in-bundle", Path: doc + sigSuffix, Signs: doc,
+					Status: "unchecked", Detail: "no --key given"})
+			}
+		}
+		if opt != nil {
+			for _, d := range opt.Detached {
+				rep.Signatures = append(rep.Signatures, SignatureCheck{Kind: d.Kind, Path: d.Path, Signs: "bundle",
 					Status: "unchecked", Detail: "no --key given"})
 			}
 		}

@@ -271,7 +271,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 			if top {
 				rep.keep(e.Name, manifest)
 			}
-		case top && e.Size <= captureLimit(e.Name, v.opt.Signatures != nil):
+		case top && e.Size <= captureLimit(e.Name, v.opt.Signatures != nil && v.opt.Signatures.Key != nil):
 			var b bytes.Buffer
 			n, err = io.CopyBuffer(io.MultiWriter(h, &b), tr, buf)
 			rep.keep(e.Name, b.Bytes())
