@@ -26,6 +26,8 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/options"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
 // Digest is the SHA-256 of a message.
@@ -41,7 +43,7 @@ type Opener func() (io.ReadCloser, error)
 const MaxMessage = 1 << 30
 
 // ErrTooLarge is returned when an Ed25519 message exceeds MaxMessage.
-var ErrTooLarge = errors.New("Ed25519 signs the whole message in memory; it is larger than 1 GiB (use an ECDSA P-256 key)")
+var ErrTooLarge = exitcode.Invalidf("Ed25519 signs the whole message in memory and it is larger than 1 GiB; use an ECDSA P-256 key")
 
 // Signer signs messages known by their SHA-256 digest. Implementations
 // today: ECDSA (P-256, P-384, P-521) and Ed25519 private keys. A KMS key

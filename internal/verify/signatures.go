@@ -162,6 +162,11 @@ func (c *sigChecker) inBundle() {
 	for _, doc := range signedDocs {
 		name := doc + sigSuffix
 		raw, ok := c.rep.docs[name]
+		if _, present := c.rep.digests[name]; present && !ok {
+			sigs++
+			c.result("in-bundle", name, doc, errors.New("larger than 64 KiB: not a signature"), "")
+			continue
+		}
 		if !ok {
 			if _, hasDoc := c.rep.digests[doc]; hasDoc && sigs > 0 {
 				c.result("in-bundle", name, doc, fmt.Errorf("export.json is signed but %s has no signature (%s is missing)", doc, name), "")

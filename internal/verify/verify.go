@@ -292,8 +292,10 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 	if top {
 		rep.digests = make(map[string]merkle.Hash, 4)
 		for _, name := range signedDocs {
-			if fi, ok := files[name]; ok {
-				rep.digests[name] = fi.digest
+			for _, n := range []string{name, name + sigSuffix} {
+				if fi, ok := files[n]; ok {
+					rep.digests[n] = fi.digest
+				}
 			}
 		}
 	}
