@@ -219,11 +219,11 @@ func TestBundleRoundTrip(t *testing.T) {
 func testProvenance() *Provenance {
 	return &Provenance{Format: ProvenanceFormat, ExportID: "urn:stella:export:x", Profile: "json:raw", Tenant: "acme",
 		ExporterVersion: "1.0.0", Adapters: json.RawMessage(`[{"name":"json:raw","version":"1"}]`),
-		Contract:  ResourceDescriptor{Name: "contract", Digest: map[string]string{"sha256": strings.Repeat("a", 64)}},
+		Contract:  ResourceDescriptor{Name: "contract", Digest: DigestSet{SHA256: strings.Repeat("a", 64)}},
 		Selectors: json.RawMessage(`{"tenant":"acme"}`),
 		Inputs: []ResourceDescriptor{
-			{Name: "acme/advisories/a.json", Digest: map[string]string{"sha256": strings.Repeat("b", 64)}},
-			{Name: "acme/vex/v.json", Digest: map[string]string{"sha256": strings.Repeat("c", 64)}},
+			{Name: "acme/advisories/a.json", Digest: DigestSet{SHA256: strings.Repeat("b", 64)}},
+			{Name: "acme/vex/v.json", Digest: DigestSet{SHA256: strings.Repeat("c", 64)}},
 		}}
 }
 
@@ -261,7 +261,7 @@ func TestAttestation(t *testing.T) {
 	}
 	// Materials that differ from provenance.json.
 	q := testProvenance()
-	q.Inputs[1].Digest = map[string]string{"sha256": strings.Repeat("d", 64)}
+	q.Inputs[1].Digest = DigestSet{SHA256: strings.Repeat("d", 64)}
 	if bad := CheckStatement(body, d, q); len(bad) != 1 || !strings.HasPrefix(bad[0], "attestation-materials") {
 		t.Fatalf("changed materials: %v", bad)
 	}
