@@ -3,6 +3,7 @@ module github.com/stella-ops/stella-export
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/klauspost/compress v1.20.3
 	github.com/klauspost/pgzip v1.3.0
 	github.com/nats-io/nats-server/v2 v2.15.2
