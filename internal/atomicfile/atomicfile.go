@@ -105,6 +105,21 @@ func (f *File) Commit() error {
 	return syncDir(filepath.Dir(f.final))
 }
 
+// WriteFile writes data to path atomically with the given permissions.
+// Without force an existing path is never replaced (*ExistsError).
+func WriteFile(path string, data []byte, mode os.FileMode, force bool) error {
+	f, err := Create(path, force)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	f.SetMode(mode)
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
 // Abort discards the temporary file. It is safe to call after Commit, and
 // more than once.
 func (f *File) Abort() error {

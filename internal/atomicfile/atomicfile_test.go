@@ -83,3 +83,28 @@ func TestForceAndAbort(t *testing.T) {
 		t.Fatalf("after Abort: %v", got)
 	}
 }
+
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "k.key")
+	if err := WriteFile(p, []byte("one"), 0o600, false); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(p)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", st.Mode(), err)
+	}
+	var ex *ExistsError
+	if err := WriteFile(p, []byte("two"), 0o600, false); !errors.As(err, &ex) {
+		t.Fatalf("replaced without force: %v", err)
+	}
+	if err := WriteFile(p, []byte("two"), 0o644, true); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "two" {
+		t.Fatalf("content %q", b)
+	}
+	if got := entries(t, dir); len(got) != 1 {
+		t.Fatalf("temporary files left: %v", got)
+	}
+}

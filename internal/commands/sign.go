@@ -179,7 +179,7 @@ func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {
 		data []byte
 		mode os.FileMode
 	}{{pubPath, pub, 0o644}, {privPath, priv, 0o600}} {
-		if err := writeKeyFile(out.path, out.data, out.mode, o.force); err != nil {
+		if err := atomicfile.WriteFile(out.path, out.data, out.mode, o.force); err != nil {
 			return err
 		}
 	}
@@ -196,19 +196,6 @@ func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {
 	return printResult(e, cmd, res, func(w io.Writer) {
 		fmt.Fprintf(w, "wrote %s (private, encrypted) and %s (public), key %s\n", privPath, pubPath, res.KeyID)
 	})
-}
-
-func writeKeyFile(path string, data []byte, mode os.FileMode, force bool) error {
-	f, err := atomicfile.Create(path, force)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	f.SetMode(mode)
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	return f.Commit()
 }
 
 func runSign(e *env, cmd *cobra.Command, o *signOptions, artifact string) error {

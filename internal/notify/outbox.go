@@ -246,28 +246,12 @@ func unionKeys(a, b map[string]json.RawMessage) []string {
 
 // writeNew writes path atomically; it never replaces an existing file.
 func writeNew(path string, data []byte) error {
-	f, err := atomicfile.Create(path, false)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Commit()
+	return atomicfile.WriteFile(path, data, 0o644, false)
 }
 
 // writeReplace writes path atomically, replacing what was there.
 func writeReplace(path string, data []byte) error {
-	f, err := atomicfile.Create(path, true)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Commit()
+	return atomicfile.WriteFile(path, data, 0o644, true)
 }
 
 // putOnce writes data to path unless it exists; an existing file must hold

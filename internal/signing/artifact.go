@@ -108,42 +108,28 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 		}{o.Attestation, line})
 	}
 	// Check every output before writing any, so a conflict leaves nothing half done.
-	same := 0
+	fresh := outs[:0:0] // the outputs whose bytes are not already in place
 	for _, out := range outs {
 		old, err := os.ReadFile(out.path)
 		switch {
 		case err == nil && bytes.Equal(old, out.data):
-			same++
+			continue
 		case err == nil && !o.Force:
 			return nil, exitcode.Conflictf("%s exists with other content (a signature by another key or of other bytes); pass --force to replace it", out.path)
 		case err != nil && !errors.Is(err, os.ErrNotExist):
 			return nil, exitcode.WithCode(exitcode.IO, err)
 		}
+		fresh = append(fresh, out)
 	}
-	for _, out := range outs {
-		if err := writeAtomic(out.path, out.data); err != nil {
+	for _, out := range fresh {
+		if err := atomicfile.WriteFile(out.path, out.data, 0o644, true); err != nil {
 			return nil, err
 		}
 	}
 	kid := Fingerprint(o.Signer.Public())
 	res := &FileResult{Artifact: o.Artifact, SHA256: fmt.Sprintf("%x", d[:]), Algorithm: o.Signer.Algorithm(), KeyID: kid,
-		Signature: o.Signature, Bundle: o.Bundle, Attestation: o.Attestation, Unchanged: same == len(outs)}
+		Signature: o.Signature, Bundle: o.Bundle, Attestation: o.Attestation, Unchanged: len(fresh) == 0}
 	return res, nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
-		return nil
-	}
-	f, err := atomicfile.Create(path, true)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	return f.Commit()
 }
 
 func readProvenanceFile(path string) (*Provenance, error) {
