@@ -7,17 +7,20 @@ import (
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
+	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/plan"
+	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/version"
 )
 
 // ProvenanceName is the provenance document of every run.
-const ProvenanceName = "provenance.json"
+const ProvenanceName = bundle.ProvenanceName
 
-// ProvenanceFormat identifies provenance.json.
-const ProvenanceFormat = "stella-export/provenance/v1"
+// ProvenanceFormat identifies provenance.json; signing reads it back for
+// attestations.
+const ProvenanceFormat = signing.ProvenanceFormat
 
 // Subject is an in-toto style subject or material: a name and digests.
 type Subject struct {

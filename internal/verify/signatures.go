@@ -7,26 +7,29 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/signing"
 )
 
-// Names of the documents in-bundle signatures cover, and their signatures.
-var signedDocs = []string{"export.json", "provenance.json"}
+// signedDocs are the documents in-bundle signatures cover; each is signed
+// into NAME + sigSuffix.
+var signedDocs = bundle.Signed
 
-const sigSuffix = ".sig"
+const sigSuffix = signing.SigSuffix
 
 // captureLimit is how large a top-level document may be for verify to keep
 // its bytes: signatures are tiny; provenance.json is kept only when
 // signatures are checked (its materials are compared with an attestation).
 func captureLimit(name string, signatures bool) int64 {
 	switch {
-	case name == "export.json.sig" || name == "provenance.json.sig":
+	case strings.HasSuffix(name, sigSuffix) && slices.Contains(signedDocs, strings.TrimSuffix(name, sigSuffix)):
 		return 64 << 10
-	case name == "provenance.json" && signatures:
+	case name == bundle.ProvenanceName && signatures:
 		return signing.MaxProvenance
 	}
 	return -1
@@ -115,7 +118,7 @@ func checkSignatures(rep *Report, opt *SignatureOptions) error {
 		}
 	}
 	if opt.Require && !c.covered {
-		rep.add("", "signature", "no signature of this bundle verifies with the key (looked for %s next to it and export.json.sig inside it); sign it with stella-export sign or package --sign-key", strings.Join([]string{signing.SigSuffix, signing.BundleSuffix}, ", "))
+		rep.add("", "signature", "no signature of this bundle verifies with the key (looked for %s, %s next to it and export.json.sig inside it); sign it with stella-export sign or package --sign-key", signing.SigSuffix, signing.BundleSuffix)
 	}
 	return nil
 }
@@ -287,7 +290,7 @@ func (c *sigChecker) attestation(d Detached) {
 	} else {
 		note += "; the bundle has no provenance.json to compare materials with"
 	}
-	bad := CheckStatementProblems(body, c.artefact, prov)
+	bad := signing.CheckStatement(body, c.artefact, prov)
 	if len(bad) == 0 {
 		c.result(DetachedAttestation, d.Path, "bundle", nil, note)
 		return
@@ -299,9 +302,6 @@ func (c *sigChecker) attestation(d Detached) {
 		c.rep.add(d.Path, check, "%s", detail)
 	}
 }
-
-// CheckStatementProblems is signing.CheckStatement (kept as a seam for tests).
-var CheckStatementProblems = signing.CheckStatement
 
 // checkPayloadRoot checks export.json's payloadRoot, when it has one,
 // against the payload lines of checksums.txt: every file but the ones
@@ -316,11 +316,9 @@ func checkPayloadRoot(rep *Report, sums *checksums.File, manifest []byte) {
 	}
 	var b merkle.Builder
 	for _, e := range sums.Entries {
-		switch e.Path {
-		case "README.md", "export.json", "verify-export.sh", "export.json.sig", "provenance.json.sig":
-			continue
+		if !bundle.Reserved(e.Path) {
+			b.Add([]byte(e.Line()))
 		}
-		b.Add([]byte(e.Line()))
 	}
 	if got := b.Root().String(); got != m.PayloadRoot {
 		rep.add("export.json", "payload-root", "payloadRoot is %s but the payload files listed in checksums.txt give %s", m.PayloadRoot, got)
