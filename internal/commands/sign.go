@@ -140,24 +140,12 @@ func passwords(e *env) signing.PassFunc {
 	return signing.Passwords(lookup, prompt)
 }
 
-func loadSigner(e *env, flag, ref string) (signing.Signer, error) {
-	s, err := signing.LoadSignerFor(flag, ref, passwords(e))
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 // optionalSigner loads --sign-key when it is given.
 func optionalSigner(e *env, ref string) (signing.Signer, error) {
 	if ref == "" {
 		return nil, nil
 	}
-	s, err := loadSigner(e, "--sign-key", ref)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return signing.LoadSigner("--sign-key", ref, passwords(e))
 }
 
 func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {
@@ -199,7 +187,7 @@ func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {
 }
 
 func runSign(e *env, cmd *cobra.Command, o *signOptions, artifact string) error {
-	s, err := loadSigner(e, "--key", o.key)
+	s, err := signing.LoadSigner("--key", o.key, passwords(e))
 	if err != nil {
 		return err
 	}

@@ -81,11 +81,9 @@ func readRef(ref, what string) ([]byte, error) {
 // LoadSigner loads a private key: a cosign key ("ENCRYPTED SIGSTORE
 // PRIVATE KEY", or the older "ENCRYPTED COSIGN PRIVATE KEY"), or a PKCS#8
 // ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY") PEM, from a file or env://VAR.
-// Encrypted keys ask pf for their password.
-func LoadSigner(ref string, pf PassFunc) (Signer, error) { return LoadSignerFor("--key", ref, pf) }
-
-// LoadSignerFor is LoadSigner with errors naming flag (e.g. --sign-key).
-func LoadSignerFor(flag, ref string, pf PassFunc) (Signer, error) {
+// Encrypted keys ask pf for their password. Errors name flag (--key,
+// --sign-key).
+func LoadSigner(flag, ref string, pf PassFunc) (Signer, error) {
 	b, err := readRef(ref, flag)
 	if err != nil {
 		return nil, err
