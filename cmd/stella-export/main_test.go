@@ -48,32 +48,12 @@ func TestSignalsRemovePartialOutput(t *testing.T) {
 	}{{syscall.SIGINT, 130, "interrupted"}, {syscall.SIGTERM, 143, "terminated"}} {
 		out := t.TempDir()
 		cmd := exec.Command(bin, "package", in, "-o", filepath.Join(out, "a.tgz"))
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		// The temporary output appears once the command is running with its
 		// signal handlers installed.
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		msg := interrupt(t, cmd, tc.sig, tc.code, 30*time.Second, "no temporary output appeared", func() bool {
 			ents, _ := os.ReadDir(out)
-			if len(ents) > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				t.Fatal("no temporary output appeared")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		cmd.Process.Signal(tc.sig)
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
-			t.Fatalf("%v: exit %v, want %d; stderr: %s", tc.sig, err, tc.code, stderr.String())
-		}
-		msg := stderr.String()
+			return len(ents) > 0
+		})
 		if !strings.Contains(msg, "removed partial output") || !strings.Contains(msg, tc.word) || strings.Count(msg, "\n") != 1 {
 			t.Errorf("%v: stderr %q", tc.sig, msg)
 		}
@@ -113,35 +93,19 @@ func TestSignalsAbortRun(t *testing.T) {
 		events := filepath.Join(t.TempDir(), "events.jsonl")
 		cmd := exec.Command(bin, "run", contract, "-o", filepath.Join(out, "export"), "--package", filepath.Join(out, "export.tgz"),
 			"--events", events)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		// Wait until the adapter has started writing into the staging
-		// directory, then interrupt.
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		// directory, then interrupt; exactly one staging directory exists.
+		msg := interrupt(t, cmd, tc.sig, tc.code, 60*time.Second, "the adapter never started", func() bool {
 			b, _ := os.ReadFile(events)
-			if bytes.Contains(b, []byte(`"adapter.start"`)) {
-				break
+			if !bytes.Contains(b, []byte(`"adapter.start"`)) {
+				return false
 			}
-			if time.Now().After(deadline) {
+			if ents, _ := os.ReadDir(out); len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), ".stella-export-stage-") {
 				cmd.Process.Kill()
-				t.Fatalf("the adapter never started; stderr: %s", stderr.String())
+				t.Fatalf("%v: expected one staging directory while running, found %v", tc.sig, ents)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		if ents, _ := os.ReadDir(out); len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), ".stella-export-stage-") {
-			t.Fatalf("%v: expected one staging directory while running, found %v", tc.sig, ents)
-		}
-		cmd.Process.Signal(tc.sig)
-		err := cmd.Wait()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
-			t.Fatalf("%v: exit %v, want %d; stderr: %s", tc.sig, err, tc.code, stderr.String())
-		}
-		msg := stderr.String()
+			return true
+		})
 		if !strings.Contains(msg, "removed the staging directory and partial output") || !strings.Contains(msg, tc.word) ||
 			strings.Count(msg, "\n") != 1 {
 			t.Errorf("%v: stderr %q", tc.sig, msg)
@@ -159,4 +123,31 @@ func TestSignalsAbortRun(t *testing.T) {
 			t.Errorf("%v: last event %s, want the aborted run state", tc.sig, last)
 		}
 	}
+}
+
+// interrupt starts cmd, waits (up to timeout) until ready holds, sends sig,
+// checks that cmd exits with code and returns its stderr.
+func interrupt(t *testing.T, cmd *exec.Cmd, sig syscall.Signal, code int, timeout time.Duration, never string, ready func() bool) string {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for !ready() {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("%s; stderr: %s", never, stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(sig)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != code {
+		t.Fatalf("%v: exit %v, want %d; stderr: %s", sig, err, code, stderr.String())
+	}
+	return stderr.String()
 }
