@@ -85,16 +85,18 @@ type SignatureCheck struct {
 // signatures, which are then listed as unchecked.
 func checkSignatures(rep *Report, opt *SignatureOptions) error {
 	if opt == nil || opt.Key == nil {
+		unchecked := func(kind, path, signs string) {
+			rep.Signatures = append(rep.Signatures, SignatureCheck{Kind: kind, Path: path, Signs: signs,
+				Status: "unchecked", Detail: "no --key given"})
+		}
 		for _, doc := range signedDocs {
 			if _, ok := rep.docs[doc+sigSuffix]; ok {
-				rep.Signatures = append(rep.Signatures, SignatureCheck{Kind: "in-bundle", Path: doc + sigSuffix, Signs: doc,
-					Status: "unchecked", Detail: "no --key given"})
+				unchecked("in-bundle", doc+sigSuffix, doc)
 			}
 		}
 		if opt != nil {
 			for _, d := range opt.Detached {
-				rep.Signatures = append(rep.Signatures, SignatureCheck{Kind: d.Kind, Path: d.Path, Signs: "bundle",
-					Status: "unchecked", Detail: "no --key given"})
+				unchecked(d.Kind, d.Path, "bundle")
 			}
 		}
 		return nil
@@ -142,14 +144,6 @@ func (c *sigChecker) result(kind, path, signs string, err error, okDetail string
 
 func (c *sigChecker) keyText() string { return "key " + signing.Fingerprint(c.opt.Key) }
 
-func (c *sigChecker) noKey(kind, path, signs string) bool {
-	if c.opt.Key != nil {
-		return false
-	}
-	c.rep.Signatures = append(c.rep.Signatures, SignatureCheck{Kind: kind, Path: path, Signs: signs, Status: "unchecked", Detail: "no --key given"})
-	return true
-}
-
 func docOpener(b []byte) signing.Opener {
 	return func() (io.ReadCloser, error) {
 		if b == nil {
@@ -177,9 +171,6 @@ func (c *sigChecker) inBundle() {
 			continue
 		}
 		sigs++
-		if c.noKey("in-bundle", name, doc) {
-			continue
-		}
 		d, hasDoc := c.rep.digests[doc]
 		if !hasDoc {
 			c.result("in-bundle", name, doc, fmt.Errorf("signs %s, which the bundle does not carry", doc), "")
@@ -192,13 +183,13 @@ func (c *sigChecker) inBundle() {
 				err = fmt.Errorf("signature of %s does not verify with %s: %s changed since it was signed, or another key signed it", doc, c.keyText(), doc)
 			}
 		}
-		if c.result("in-bundle", name, doc, err, c.keyText()) && doc == "export.json" {
+		if c.result("in-bundle", name, doc, err, c.keyText()) && doc == bundle.ManifestName {
 			c.covered = true
 		}
 	}
-	if sigs == 0 && c.opt.Key != nil {
-		if _, ok := c.rep.digests["export.json"]; ok {
-			c.rep.Signatures = append(c.rep.Signatures, SignatureCheck{Kind: "in-bundle", Path: "export.json.sig", Signs: "export.json", Status: "absent"})
+	if sigs == 0 {
+		if _, ok := c.rep.digests[bundle.ManifestName]; ok {
+			c.rep.Signatures = append(c.rep.Signatures, SignatureCheck{Kind: "in-bundle", Path: bundle.ManifestName + sigSuffix, Signs: bundle.ManifestName, Status: "absent"})
 		}
 	}
 }
@@ -208,9 +199,6 @@ func (c *sigChecker) badArtefactSig(what string) error {
 }
 
 func (c *sigChecker) detachedSig(d Detached) {
-	if c.noKey(DetachedSignature, d.Path, "bundle") {
-		return
-	}
 	sig, err := signing.DecodeSig(d.Data)
 	if err == nil {
 		if err = signing.Verify(c.opt.Key, sig, c.artefact, c.opt.OpenArtifact); errors.Is(err, signing.ErrBadSignature) {
@@ -223,9 +211,6 @@ func (c *sigChecker) detachedSig(d Detached) {
 }
 
 func (c *sigChecker) sigstoreBundle(d Detached) {
-	if c.noKey(DetachedBundle, d.Path, "bundle") {
-		return
-	}
 	err := func() error {
 		b, err := signing.ParseBundle(d.Data)
 		if err != nil {
@@ -259,9 +244,6 @@ func (c *sigChecker) sigstoreBundle(d Detached) {
 }
 
 func (c *sigChecker) attestation(d Detached) {
-	if c.noKey(DetachedAttestation, d.Path, "bundle") {
-		return
-	}
 	env, err := signing.ParseAttestation(d.Data)
 	if err != nil {
 		c.result(DetachedAttestation, d.Path, "bundle", err, "")
@@ -277,7 +259,7 @@ func (c *sigChecker) attestation(d Detached) {
 	}
 	var prov *signing.Provenance
 	note := c.keyText() + "; subject matches"
-	if raw, ok := c.rep.docs["provenance.json"]; ok {
+	if raw, ok := c.rep.docs[bundle.ProvenanceName]; ok {
 		p, perr := signing.ParseProvenance(bytes.NewReader(raw))
 		if perr != nil {
 			c.result("attestation-materials", d.Path, "provenance.json", fmt.Errorf("the bundle's provenance.json cannot be read: %v", perr), "")
@@ -285,7 +267,7 @@ func (c *sigChecker) attestation(d Detached) {
 		}
 		prov = p
 		note += "; materials match provenance.json"
-	} else if _, has := c.rep.digests["provenance.json"]; has {
+	} else if _, has := c.rep.digests[bundle.ProvenanceName]; has {
 		note += "; provenance.json too large to compare materials"
 	} else {
 		note += "; the bundle has no provenance.json to compare materials with"
