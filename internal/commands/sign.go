@@ -157,7 +157,7 @@ func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {
 			}
 		}
 	}
-	priv, pub, err := signing.GenerateKeyPair(passwords(e))
+	priv, pub, fingerprint, err := signing.GenerateKeyPair(passwords(e))
 	if err != nil {
 		return fmt.Errorf("generate key: %w", err)
 	}
@@ -171,16 +171,12 @@ func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {
 			return err
 		}
 	}
-	pk, err := signing.LoadPublicKey(pubPath)
-	if err != nil {
-		return err
-	}
 	res := struct {
 		PrivateKey string `json:"privateKey"`
 		PublicKey  string `json:"publicKey"`
 		Algorithm  string `json:"algorithm"`
 		KeyID      string `json:"keyId"`
-	}{privPath, pubPath, "ecdsa-p256-sha256", signing.Fingerprint(pk)}
+	}{privPath, pubPath, "ecdsa-p256-sha256", fingerprint}
 	return printResult(e, cmd, res, func(w io.Writer) {
 		fmt.Fprintf(w, "wrote %s (private, encrypted) and %s (public), key %s\n", privPath, pubPath, res.KeyID)
 	})

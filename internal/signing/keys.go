@@ -151,8 +151,8 @@ func LoadPublicKey(ref string) (crypto.PublicKey, error) {
 // GenerateKeyPair makes a new ECDSA P-256 key pair in cosign's format: the
 // private key encrypted with the password from pf (asked with
 // confirmation) as "ENCRYPTED SIGSTORE PRIVATE KEY", the public key as a
-// PKIX "PUBLIC KEY" PEM.
-func GenerateKeyPair(pf PassFunc) (privPEM, pubPEM []byte, err error) {
+// PKIX "PUBLIC KEY" PEM, and the public key's Fingerprint.
+func GenerateKeyPair(pf PassFunc) (privPEM, pubPEM []byte, fingerprint string, err error) {
 	var pfErr error
 	always := func(confirm bool) ([]byte, error) {
 		p, err := pf(confirm)
@@ -164,7 +164,14 @@ func GenerateKeyPair(pf PassFunc) (privPEM, pubPEM []byte, err error) {
 	}
 	privPEM, pubPEM, err = cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), always)
 	if pfErr != nil {
-		return nil, nil, pfErr
+		return nil, nil, "", pfErr
 	}
-	return privPEM, pubPEM, err
+	if err != nil {
+		return nil, nil, "", err
+	}
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pubPEM)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return privPEM, pubPEM, Fingerprint(pub), nil
 }

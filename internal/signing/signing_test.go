@@ -2,6 +2,7 @@ package signing
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -17,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
 )
@@ -74,7 +77,7 @@ func TestECDSADeterministic(t *testing.T) {
 
 func TestGenerateAndLoad(t *testing.T) {
 	pf := Passwords(env(map[string]string{"STELLA_EXPORT_PASSWORD": "s3cret"}), nil)
-	privPEM, pubPEM, err := GenerateKeyPair(pf)
+	privPEM, pubPEM, fp, err := GenerateKeyPair(pf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +93,9 @@ func TestGenerateAndLoad(t *testing.T) {
 	pub, err := LoadPublicKey(pubPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := Fingerprint(pub); got != fp || Fingerprint(s.Public()) != fp {
+		t.Fatalf("fingerprint %s, the generated pair says %s", got, fp)
 	}
 	d := Digest(sha256.Sum256([]byte("x")))
 	sig, _ := s.Sign(d, nil)
@@ -290,5 +296,30 @@ func TestDecodeSig(t *testing.T) {
 	b, err := DecodeSig([]byte("AQID\n"))
 	if err != nil || !bytes.Equal(b, []byte{1, 2, 3}) {
 		t.Fatalf("%v %v", b, err)
+	}
+}
+
+// TestWrap: a sigstore signer (what a KMS key is) signs through the Signer
+// interface, and its signatures verify like ours.
+func TestWrap(t *testing.T) {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sv, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Wrap(sv, "ecdsa-p256-sha256")
+	if w.Deterministic() {
+		t.Fatal("a wrapped signer must not claim determinism")
+	}
+	d := Digest(sha256.Sum256([]byte("kms")))
+	sig, err := w.Sign(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(w.Public(), sig, d, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(w.Public(), sig, Digest(sha256.Sum256([]byte("other"))), nil); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("other message: %v", err)
 	}
 }
