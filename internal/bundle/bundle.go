@@ -1,4 +1,4 @@
-// Package bundle assembles a SPEC.md bundle from payload sources: it hashes
+// Package bundle assembles a bundle (docs/format.md) from payload sources: it hashes
 // every payload file, lets the caller render export.json and README.md from
 // that summary, writes checksums.txt (with its Merkle root) and
 // verify-export.sh, and streams everything through package tarball in

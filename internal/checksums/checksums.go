@@ -1,4 +1,4 @@
-// Package checksums reads and writes checksums.txt (SPEC.md section 2):
+// Package checksums reads and writes checksums.txt (docs/format.md#checksums):
 //
 //	root sha256:<merkle root>
 //	<sha256 hex>  <path>
@@ -150,7 +150,7 @@ func (f *File) Index(path string) int {
 // ErrMalformed is wrapped by every *ParseError.
 var ErrMalformed = errors.New("malformed checksums.txt")
 
-// ParseError names the line that breaks SPEC.md section 2.
+// ParseError names the line that breaks docs/format.md#checksums.
 type ParseError struct {
 	Line   int // 1-based; 0 for the whole file
 	Reason string

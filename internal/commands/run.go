@@ -91,8 +91,8 @@ func newRunCmd(e *env) *cobra.Command {
 		Long: `run executes a contract (planning it first) or a plan written by ` + "`plan`" + `. The
 profile's adapters write into a staging directory beside OUTDIR, then
 provenance.json and export.json are added and the directory is renamed into
-place; --package also writes the SPEC bundle. A plan whose inputs changed since
-planning is refused (exit 5, file named). On error or Ctrl-C the staging
+place; --package also writes the bundle (docs/format.md). A plan whose inputs
+changed since planning is refused (exit 5, file named). On error or Ctrl-C the staging
 directory and partial bundle are removed (exit 130/143 for signals).
 
 --apply-delta rebuilds a full mirror tree from a mirror:full bundle and a

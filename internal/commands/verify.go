@@ -84,7 +84,7 @@ func newVerifyCmd(e *env) *cobra.Command {
 		Use:   "verify BUNDLE.tgz | verify --proof proof.json --file FILE --root sha256:<hex>",
 		Short: "Check a bundle offline: format, every digest, the Merkle root, inner bundles",
 		Long: `verify reads a bundle in one streaming pass, extracting nothing: the archive
-format of SPEC.md section 1, every line of checksums.txt, the Merkle root,
+format (docs/format.md#archive), every line of checksums.txt, the Merkle root,
 missing and extra files, the documents every bundle carries, and inner .tgz
 bundles that carry a checksums.txt (to --max-depth). Unsafe archives (path
 traversal, links, devices, duplicates, bombs, malformed or truncated data)

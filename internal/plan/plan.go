@@ -1,7 +1,7 @@
 // Package plan resolves a contract against its evidence source into an
 // immutable plan: the contract's digest and settings, every selected input
 // with its path, SHA-256, size and ordering keys, what each adapter will
-// write, and totals. A plan is canonical JSON (SPEC.md section 6); the same
+// write, and totals. A plan is canonical JSON (docs/format.md#canonical-json); the same
 // contract and evidence give the same bytes on any machine and from any
 // working directory.
 package plan

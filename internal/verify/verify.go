@@ -1,6 +1,6 @@
 // Package verify checks a bundle the way an auditor would, offline and in one
 // streaming pass with nothing extracted to disk: the archive format of
-// SPEC.md section 1 (gzip header, entry order, types, modes, owners, pinned
+// docs/format.md#archive (gzip header, entry order, types, modes, owners, pinned
 // times), every digest in checksums.txt, the Merkle root, missing and extra
 // files, the documents every bundle must carry, and inner .tgz bundles that
 // carry their own checksums.txt, recursively to a bounded depth.
@@ -40,7 +40,8 @@ type Options struct {
 	ExpectSHA256 string // bare hex of the whole archive; empty means not pinned
 	Limits       tarball.Limits
 	MaxDepth     int // 0 means DefaultMaxDepth; negative means inner bundles are only hashed
-	// ContentOnly skips the format checks of SPEC.md sections 1 and 4
+	// ContentOnly skips the format checks of docs/format.md#archive and
+	// docs/format.md#contents
 	// (header fields, order, directory entries, required documents) and
 	// checks only content: checksums.txt, its root, every digest, missing
 	// and extra files. Inner bundles are always checked this way, since
@@ -212,10 +213,10 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 	mtime := tr.GzipModTime.UTC()
 	rep.ModTime = mtime.Format(time.RFC3339)
 	if format && tr.GzipOS != 255 {
-		rep.add("", "gzip-header", "OS byte is %d, SPEC.md requires 255", tr.GzipOS)
+		rep.add("", "gzip-header", "OS byte is %d, must be 255", tr.GzipOS)
 	}
 	if format && (tr.GzipName != "" || tr.GzipComment != "") {
-		rep.add("", "gzip-header", "FNAME or FCOMMENT present, SPEC.md requires neither")
+		rep.add("", "gzip-header", "FNAME or FCOMMENT present, a bundle has neither")
 	}
 
 	files := map[string]fileInfo{}
@@ -240,7 +241,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		}
 		if format {
 			if e.Name <= last {
-				rep.add(e.Name, "order", "entry comes after %q; SPEC.md requires byte-wise sorted entries", last)
+				rep.add(e.Name, "order", "entry comes after %q; entries must be sorted byte-wise", last)
 			}
 			last = e.Name
 			checkHeader(rep, e, mtime)
@@ -331,7 +332,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 	if format {
 		for _, req := range []string{"README.md", "export.json", "verify-export.sh"} {
 			if sums.Index(req) < 0 {
-				rep.add(req, "layout", "every bundle must carry %s (SPEC.md section 4)", req)
+				rep.add(req, "layout", "every bundle must carry %s", req)
 			}
 		}
 		if manifest != nil {
@@ -399,10 +400,10 @@ func checkHeader(rep *Report, e *tarball.Entry, mtime time.Time) {
 		wantMode = 0o755
 	}
 	if e.Mode != wantMode {
-		rep.add(e.Name, "mode", "mode %o, SPEC.md requires %o", e.Mode, wantMode)
+		rep.add(e.Name, "mode", "mode %o, must be %o", e.Mode, wantMode)
 	}
 	if e.UID != 0 || e.GID != 0 || e.Uname != "" || e.Gname != "" {
-		rep.add(e.Name, "owner", "owner %d/%d (%q/%q), SPEC.md requires 0/0 and no names", e.UID, e.GID, e.Uname, e.Gname)
+		rep.add(e.Name, "owner", "owner %d/%d (%q/%q), must be 0/0 with no names", e.UID, e.GID, e.Uname, e.Gname)
 	}
 	if !e.ModTime.Equal(mtime) {
 		rep.add(e.Name, "mtime", "mtime %s differs from the pinned time %s in the gzip header", e.ModTime.UTC().Format(time.RFC3339Nano), mtime.Format(time.RFC3339))
@@ -419,7 +420,7 @@ func checkManifest(rep *Report, b []byte) {
 		return
 	}
 	if !bytes.Equal(append(c, '\n'), b) {
-		rep.add("export.json", "manifest", "not in canonical form (RFC 8785 bytes and one LF, SPEC.md section 6)")
+		rep.add("export.json", "manifest", "not in canonical form (RFC 8785 bytes and one LF)")
 	}
 	var m struct {
 		ExportID string `json:"exportId"`
