@@ -77,6 +77,40 @@ func (e *CrossTenantError) Error() string {
 
 func (e *CrossTenantError) Unwrap() error { return exitcode.ErrInvalid }
 
+// SnapshotError is a problem with the policy snapshot the contract names
+// (its snapshot.json or findings), so that callers can point at the
+// contract's policy_snapshot rather than at its source.
+type SnapshotError struct{ Err error }
+
+func (e *SnapshotError) Error() string { return e.Err.Error() }
+func (e *SnapshotError) Unwrap() error { return e.Err }
+
+func linkError(rel string) error {
+	return exitcode.Invalidf("%s: a symbolic link; the evidence source must hold regular files and directories only", rel)
+}
+
+// checkDirs refuses a symbolic link or a non-directory at any component of
+// rel below source (source itself is the contract's choice and may be a
+// link). A missing component is not an error: ok is false.
+func checkDirs(source, rel string) (ok bool, err error) {
+	p := ""
+	for _, c := range strings.Split(rel, "/") {
+		p = path.Join(p, c)
+		st, err := os.Lstat(filepath.Join(source, filepath.FromSlash(p)))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("read evidence: %w", err)
+		case st.Mode()&fs.ModeSymlink != 0:
+			return false, linkError(p)
+		case !st.IsDir():
+			return false, exitcode.Invalidf("%s: not a directory", p)
+		}
+	}
+	return true, nil
+}
+
 // Resolve walks the source for the selected tenants and returns the
 // selected documents in export order.
 func Resolve(ctx context.Context, cfg Config) (*Result, error) {
@@ -100,7 +134,10 @@ func Resolve(ctx context.Context, cfg Config) (*Result, error) {
 	var jobs []job
 	for _, t := range slices.Sorted(slices.Values(tenants)) {
 		dir := filepath.Join(cfg.Source, t)
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
+			if err == nil && st.Mode()&fs.ModeSymlink != 0 {
+				return nil, linkError(t)
+			}
 			return nil, exitcode.Invalidf("source %s: no evidence for tenant %q (want the directory %s)", cfg.Source, t, dir)
 		}
 		for _, ty := range []Type{Advisory, VEX, SBOM} {
@@ -116,12 +153,12 @@ func Resolve(ctx context.Context, cfg Config) (*Result, error) {
 		snapDir := path.Join(cfg.Tenant, "policy", cfg.PolicySnapshot)
 		snap, err := readSnapshot(cfg.Source, snapDir, cfg)
 		if err != nil {
-			return nil, err
+			return nil, &SnapshotError{err}
 		}
 		res.Snapshot = snap
 		js, ign, err := list(cfg.Source, path.Join(snapDir, "findings"), Finding, cfg.Tenant)
 		if err != nil {
-			return nil, err
+			return nil, &SnapshotError{err}
 		}
 		jobs = append(jobs, js...)
 		res.Ignored = append(res.Ignored, ign...)
@@ -195,6 +232,9 @@ func isIO(err error) bool {
 // and the other files. Links and special files are refused.
 func list(source, rel string, t Type, tenant string) ([]job, []string, error) {
 	root := filepath.Join(source, filepath.FromSlash(rel))
+	if ok, err := checkDirs(source, path.Dir(rel)); !ok {
+		return nil, nil, err
+	}
 	if _, err := os.Lstat(root); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
@@ -324,6 +364,16 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 func readSnapshot(source, dir string, cfg Config) (*Snapshot, error) {
 	rel := path.Join(dir, "snapshot.json")
+	ok, err := checkDirs(source, dir)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Lstat(filepath.Join(source, filepath.FromSlash(rel))); ok && err == nil && !st.Mode().IsRegular() {
+		if st.Mode()&fs.ModeSymlink != 0 {
+			return nil, linkError(rel)
+		}
+		return nil, exitcode.Invalidf("%s: not a regular file", rel)
+	}
 	f, err := os.Open(filepath.Join(source, filepath.FromSlash(rel)))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
