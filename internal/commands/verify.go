@@ -11,6 +11,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
@@ -248,7 +249,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 }
 
 func runCheckProof(e *env, cmd *cobra.Command, o *verifyOptions) error {
-	pf, err := os.Open(o.proof)
+	pf, err := safefile.Open(o.proof)
 	if err != nil {
 		return fmt.Errorf("open proof: %w", err)
 	}
@@ -257,7 +258,7 @@ func runCheckProof(e *env, cmd *cobra.Command, o *verifyOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.proof, err)
 	}
-	f, err := os.Open(o.file)
+	f, err := safefile.Open(o.file)
 	if err != nil {
 		return fmt.Errorf("open file: %w", err)
 	}
@@ -265,14 +266,15 @@ func runCheckProof(e *env, cmd *cobra.Command, o *verifyOptions) error {
 	if err := verify.CheckProof(p, f, o.root); err != nil {
 		return err
 	}
+	// The proof binds the file and its path to the root, not the tree size
+	// or the leaf index (other sizes fit the same audit path): only what was
+	// checked is printed.
 	res := struct {
-		OK        bool   `json:"ok"`
-		Path      string `json:"path"`
-		LeafIndex int    `json:"leafIndex"`
-		TreeSize  int    `json:"treeSize"`
-		Root      string `json:"root"`
-	}{true, p.Path, p.LeafIndex, p.TreeSize, o.root}
+		OK   bool   `json:"ok"`
+		Path string `json:"path"`
+		Root string `json:"root"`
+	}{true, p.Path, o.root}
 	return printResult(e, cmd, res, func(w io.Writer) {
-		fmt.Fprintf(w, "OK %s is leaf %d of %d under root %s\n", p.Path, p.LeafIndex, p.TreeSize, o.root)
+		fmt.Fprintf(w, "OK %s is in the tree of root %s\n", p.Path, o.root)
 	})
 }
