@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -302,14 +303,41 @@ func runJobs(ctx context.Context, cfg Config, jobs []job, sel *selection) error 
 	return nil
 }
 
+// smallDoc is the size up to which a document is read into memory once and
+// parsed there; larger ones are streamed and read a second time by
+// canonjson.Raw. Raw itself holds up to 4 MiB of a document in memory.
+const smallDoc = 4 << 20
+
+var docBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readDoc hashes one document, extracts what selectors and ordering need,
+// and checks that run can canonicalise it: the run-time canonicaliser,
+// canonjson.Raw, is the validator, so what run would refuse plan refuses
+// (or records as invalid). A document up to smallDoc bytes is read once;
+// a larger one is streamed through the hash and the extractor and then
+// validated by Raw from the open file.
 func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
 	f, err := os.Open(filepath.Join(cfg.Source, filepath.FromSlash(j.rel)))
 	if err != nil {
 		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, unwrapPathErr(err))}
 	}
 	defer f.Close()
+	buf := docBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer docBufs.Put(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(f, smallDoc+1)); err != nil {
+		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, err)}
+	}
+	head := buf.Bytes()
+	small := len(head) <= smallDoc
 	h := sha256.New()
-	cr := &countReader{r: io.TeeReader(f, h)}
+	h.Write(head)
+	cr := &countReader{r: bytes.NewReader(head)}
+	var whole io.ReaderAt = bytes.NewReader(head)
+	if !small {
+		cr.r = io.MultiReader(bytes.NewReader(head), io.TeeReader(f, h))
+		whole = f
+	}
 	hit := false
 	m, err := extract(cr, j.typ, func(p string) {
 		if !hit && sel.purl(p) {
@@ -335,10 +363,29 @@ func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, err)}
 	}
+	if err := canonical(whole, cr.n); err != nil {
+		if errors.Is(err, exitcode.ErrInvalid) {
+			return nil, "", err
+		}
+		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, err)}
+	}
 	d := &Doc{Type: j.typ, Tenant: j.tenant, ID: m.id, Subject: m.subject, Path: j.rel,
 		SHA256: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: cr.n, Time: m.time,
 		Ecosystems: InternAll(sortedKeys(m.ecos)), Products: InternAll(sortedKeys(m.about)), Format: Intern(m.format)}
 	return d, sel.decide(d, m, hit), nil
+}
+
+// canonical checks that run's canonicaliser accepts the document in
+// r[0:size]: UTF-8, paired surrogates, no duplicate key in any object
+// however large, keys and numbers up to 4 MiB, nesting within
+// canonjson.MaxRawDepth. A refusal wraps exitcode.ErrInvalid.
+func canonical(r io.ReaderAt, size int64) error {
+	_, err := canonjson.Raw(io.Discard, r, size)
+	var se *canonjson.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON: %w", se)
+	}
+	return err
 }
 
 type readErr struct{ error }
@@ -390,6 +437,11 @@ func readSnapshot(source, dir string, cfg Config) (*Snapshot, error) {
 		return nil, exitcode.Invalidf("%s: larger than 64 MiB", rel)
 	}
 	s, errs := parseSnapshot(b)
+	if len(errs) == 0 {
+		if err := canonical(bytes.NewReader(b), int64(len(b))); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
 	if len(errs) > 0 {
 		return nil, &InvalidError{Docs: []Invalid{{Path: rel, Reason: strings.Join(errs, "; ")}}}
 	}
