@@ -27,6 +27,7 @@ type verifyOptions struct {
 	maxEntries   int
 	maxBytes     int64
 	maxRatio     int64
+	maxNameBytes int64
 
 	key         string
 	requireSig  bool
@@ -51,6 +52,7 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.sigBundle, "bundle", "", "Sigstore bundle to check (default BUNDLE.sigstore.json, when present)")
 	f.StringVar(&o.attestation, "attestation", "", "DSSE attestation to check: subject and materials (default BUNDLE.intoto.jsonl, when present)")
 	f.Int64Var(&o.maxRatio, "max-ratio", tarball.DefaultLimits.MaxRatio, "refuse archives whose compression ratio exceeds this (decompression bombs)")
+	f.Int64Var(&o.maxNameBytes, "max-name-bytes", tarball.DefaultLimits.MaxNameBytes, "refuse archives whose entry names total more bytes (verify's memory grows with them)")
 }
 
 func (o *verifyOptions) validate(args []string) error {
@@ -73,7 +75,7 @@ func (o *verifyOptions) validate(args []string) error {
 	if sigFlags && o.key == "" {
 		return exitcode.Usagef("--require-signature, --signature, --bundle and --attestation need --key PUB")
 	}
-	if o.maxDepth < 0 || o.maxEntries <= 0 || o.maxBytes <= 0 || o.maxRatio <= 0 {
+	if o.maxDepth < 0 || o.maxEntries <= 0 || o.maxBytes <= 0 || o.maxRatio <= 0 || o.maxNameBytes <= 0 {
 		return exitcode.Usagef("--max-* limits must be positive")
 	}
 	return nil
@@ -129,7 +131,7 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 	}
 	opt := verify.Options{
 		ExpectRoot: o.root, ExpectSHA256: o.expectSHA256, MaxDepth: depth,
-		Limits: tarball.Limits{MaxEntries: o.maxEntries, MaxBytes: o.maxBytes, MaxRatio: o.maxRatio},
+		Limits: tarball.Limits{MaxEntries: o.maxEntries, MaxBytes: o.maxBytes, MaxRatio: o.maxRatio, MaxNameBytes: o.maxNameBytes},
 	}
 	if p := newProgress(e); p != nil {
 		if st, err := os.Stat(path); err == nil {
@@ -154,7 +156,7 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 			return fmt.Errorf("%s: %w", path, context.Cause(ctx))
 		}
 		if errors.Is(err, tarball.ErrTooLarge) {
-			return withHint(fmt.Errorf("%s: %w", path, err), "if the archive is trusted, raise --max-entries, --max-bytes or --max-ratio")
+			return withHint(fmt.Errorf("%s: %w", path, err), "if the archive is trusted, raise --max-entries, --max-bytes, --max-name-bytes or --max-ratio")
 		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
