@@ -141,6 +141,9 @@ func Write(ctx context.Context, w io.Writer, sources []Source, render func(Summa
 			return nil, exitcode.Invalidf("%s: duplicate payload name %q", s.origin(), s.Name)
 		}
 	}
+	if err := checkVerifiable(srcs, verifyLimits); err != nil {
+		return nil, err
+	}
 
 	sum, err := hashAll(ctx, srcs, opt)
 	if err != nil {

@@ -156,7 +156,11 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (*Plan, *evid
 		AllowCrossTenant: c.AllowCrossTenant && opt.AllowCrossTenant, SkipInvalid: opt.SkipInvalid, Workers: opt.Workers,
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: %w", c.Where("source"), err)
+		field := "source"
+		if se := (*evidence.SnapshotError)(nil); errors.As(err, &se) {
+			field = "policy_snapshot"
+		}
+		return nil, nil, nil, fmt.Errorf("%s: %w", c.Where(field), err)
 	}
 	var base *adapters.BaseMirror
 	if c.Profile == contract.ProfileMirrorDelta {

@@ -176,9 +176,13 @@ type verifier struct {
 	opt Options
 }
 
-type fileInfo struct {
-	digest merkle.Hash
-	size   int64
+func isSignedDoc(name string) bool {
+	for _, d := range signedDocs {
+		if name == d || name == d+sigSuffix {
+			return true
+		}
+	}
+	return false
 }
 
 type progressReader struct {
@@ -219,8 +223,14 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		rep.add("", "gzip-header", "FNAME or FCOMMENT present, a bundle has neither")
 	}
 
-	files := map[string]fileInfo{}
-	dirs := map[string]bool{}
+	cmp := &comparer{}
+	dirs := newNameSet()
+	var digests map[string]merkle.Hash
+	if top {
+		digests = make(map[string]merkle.Hash, 4)
+	}
+	lim := v.opt.Limits.WithDefaults()
+	sumsLimit := max(checksums.MaxSize, checksums.SizeFor(lim.MaxEntries, lim.MaxNameBytes))
 	var (
 		last     string
 		manifest []byte
@@ -246,14 +256,13 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 			last = e.Name
 			checkHeader(rep, e, mtime)
 			for _, p := range safepath.Parents(e.Name) {
-				if !dirs[p] {
+				if dirs.add(p) {
 					rep.add(e.Name, "directory-entry", "parent directory %q has no entry of its own before it", p)
-					dirs[p] = true // report once
 				}
 			}
 		}
 		if e.Dir {
-			dirs[e.Name] = true
+			dirs.add(e.Name)
 			continue
 		}
 		h := sha256.New()
@@ -261,7 +270,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		switch {
 		case e.Name == checksums.Name:
 			cr := &countingReader{r: io.TeeReader(tr, h)}
-			sums, sumsErr = checksums.Parse(cr)
+			sums, sumsErr = checksums.ParseLimit(cr, sumsLimit)
 			var rest int64
 			rest, err = io.CopyBuffer(h, tr, buf) // what Parse left unread (only on error)
 			n = cr.n + rest
@@ -286,20 +295,20 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		}
 		rep.Files++
 		rep.Bytes += n
-		files[e.Name] = fileInfo{digest: merkle.Hash(h.Sum(nil)), size: n}
+		d := merkle.Hash(h.Sum(nil))
+		if top && isSignedDoc(e.Name) {
+			digests[e.Name] = d
+		}
+		if e.Name == checksums.Name {
+			if sums != nil {
+				cmp.setSums(sums)
+			}
+			continue
+		}
+		cmp.file(e.Name, d)
 	}
 	rep.SHA256 = hex.EncodeToString(whole.Sum(nil))
-	delete(files, checksums.Name)
-	if top {
-		rep.digests = make(map[string]merkle.Hash, 4)
-		for _, name := range signedDocs {
-			for _, n := range []string{name, name + sigSuffix} {
-				if fi, ok := files[n]; ok {
-					rep.digests[n] = fi.digest
-				}
-			}
-		}
-	}
+	rep.digests = digests
 
 	var mismatch *checksums.RootMismatchError
 	switch {
@@ -315,20 +324,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		rep.Root = sums.Root.String()
 	}
 	rep.checksums = sums
-	for _, ent := range sums.Entries {
-		got, ok := files[ent.Path]
-		if !ok {
-			rep.add(ent.Path, "missing", "listed in checksums.txt but not in the archive")
-			continue
-		}
-		if got.digest != ent.Digest {
-			rep.add(ent.Path, "digest", "SHA-256 is %s, checksums.txt says %s", got.digest.Hex(), ent.Digest.Hex())
-		}
-		delete(files, ent.Path)
-	}
-	for _, p := range sortedKeys(files) {
-		rep.add(p, "extra", "in the archive but not listed in checksums.txt")
-	}
+	cmp.report(rep)
 	if format {
 		for _, req := range []string{"README.md", "export.json", "verify-export.sh"} {
 			if sums.Index(req) < 0 {
