@@ -20,6 +20,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 // Config says what to resolve.
@@ -317,7 +318,13 @@ var docBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // a larger one is streamed through the hash and the extractor and then
 // validated by Raw from the open file.
 func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
-	f, err := os.Open(filepath.Join(cfg.Source, filepath.FromSlash(j.rel)))
+	// The walker saw a regular file; opening without following a link and
+	// checking the descriptor keeps a file swapped since then (for a FIFO,
+	// a device or a link) from blocking or leading outside the source.
+	f, err := safefile.OpenNoFollow(filepath.Join(cfg.Source, filepath.FromSlash(j.rel)))
+	if nr := (*safefile.NotRegularError)(nil); errors.As(err, &nr) {
+		return nil, "", &ioError{exitcode.Invalidf("evidence %s: is a %s, not a regular file", j.rel, nr.Kind)}
+	}
 	if err != nil {
 		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, unwrapPathErr(err))}
 	}
@@ -421,7 +428,10 @@ func readSnapshot(source, dir string, cfg Config) (*Snapshot, error) {
 		}
 		return nil, exitcode.Invalidf("%s: not a regular file", rel)
 	}
-	f, err := os.Open(filepath.Join(source, filepath.FromSlash(rel)))
+	f, err := safefile.OpenNoFollow(filepath.Join(source, filepath.FromSlash(rel)))
+	if nr := (*safefile.NotRegularError)(nil); errors.As(err, &nr) {
+		return nil, exitcode.Invalidf("policy snapshot %q: %s is a %s, not a regular file", cfg.PolicySnapshot, rel, nr.Kind)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, exitcode.Invalidf("policy snapshot %q: %s does not exist", cfg.PolicySnapshot, rel)

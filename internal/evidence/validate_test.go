@@ -3,11 +3,16 @@ package evidence
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
 // hostileDocs are documents the plan-time reader once accepted although
@@ -80,6 +85,41 @@ func TestSnapshotRefusesWhatRunRefuses(t *testing.T) {
 		cfg := Config{Source: root, Tenant: "acme", PolicySnapshot: "s", SkipInvalid: true}
 		if _, err := Resolve(context.Background(), cfg); err == nil {
 			t.Errorf("%s: snapshot accepted", name)
+		}
+	}
+}
+
+// TestReadDocRefusesSwappedFile: a document the walker saw as a regular
+// file but that is a FIFO or a symbolic link by the time it is opened is
+// refused at once (exit 3), without blocking on the FIFO or following the
+// link out of the source.
+func TestReadDocRefusesSwappedFile(t *testing.T) {
+	src := t.TempDir()
+	dir := filepath.Join(src, "acme", "advisories")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "secret.json")
+	os.WriteFile(outside, []byte(`{"id":"GO-1"}`), 0o644)
+	if err := os.Symlink(outside, filepath.Join(dir, "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"fifo.json", "link.json"} {
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := readDoc(Config{Source: src}, &job{rel: "acme/advisories/" + name, typ: Advisory, tenant: "acme"}, newSelection(contract.Selectors{}))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if exitcode.For(err) != exitcode.Invalid || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s: %v (exit %d), want exit 3 not a regular file", name, err, exitcode.For(err))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: readDoc blocked", name)
 		}
 	}
 }
