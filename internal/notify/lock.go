@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 // LockName is the lock file a relay holds in its outbox.
@@ -72,7 +73,7 @@ func (o Outbox) acquireLock(ctx context.Context, wait time.Duration, now func() 
 const pollEvery = 100 * time.Millisecond
 
 func holder(path string) string {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadAll(path, 200)
 	if err != nil {
 		return ""
 	}
