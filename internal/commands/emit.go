@@ -346,8 +346,8 @@ func readSecret(e *env, file string) ([]byte, error) {
 			return nil, fmt.Errorf("secret file: %w", err)
 		}
 		defer f.Close()
-		if w := safefile.PrivateWarning(f, file); w != "" && !e.global.quiet {
-			fmt.Fprintf(e.stderr, "stella-export: %s\n", w)
+		if w := safefile.PrivateWarning(f, file); w != "" {
+			warner(e)(w)
 		}
 		b, err := safefile.ReadFrom(f, file, safefile.MaxSecret)
 		if err != nil {
