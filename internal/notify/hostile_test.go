@@ -81,3 +81,26 @@ func TestRelayNonRegularPending(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayLockSymlink: a symbolic link planted as relay.lock is refused
+// (exit 3) instead of having its target truncated.
+func TestRelayLockSymlink(t *testing.T) {
+	clock := newFakeClock()
+	o, keys := fill(t, 1)
+	_, srv := newReceiver(t, clock, o, keys, func(string, int) int { return 200 })
+	victim := filepath.Join(t.TempDir(), "victim.txt")
+	if err := os.WriteFile(victim, []byte("keep me\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(o.Dir, LockName)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := relayWith(t, o, srv.URL, clock)
+	var nr *safefile.NotRegularError
+	if !errors.As(err, &nr) || nr.Kind != "symbolic link" || exitcode.For(err) != exitcode.Invalid {
+		t.Fatalf("%v (exit %d), want the link refused with exit 3", err, exitcode.For(err))
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep me\n" {
+		t.Errorf("the link's target was changed: %q", b)
+	}
+}

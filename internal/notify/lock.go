@@ -2,10 +2,12 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -40,9 +42,16 @@ type lock struct{ f *os.File }
 // *LockedError.
 func (o Outbox) acquireLock(ctx context.Context, wait time.Duration, now func() time.Time, sleep func(context.Context, time.Duration) error) (*lock, error) {
 	path := filepath.Join(o.Dir, LockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|lockFlags, 0o644)
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, &safefile.NotRegularError{Path: path, Kind: "symbolic link"}
+		}
 		return nil, fmt.Errorf("open lock: %w", err)
+	}
+	if err := safefile.Regular(f, path); err != nil {
+		f.Close()
+		return nil, err
 	}
 	deadline := now().Add(wait)
 	for {
