@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	ctx, stop := commands.SignalContext(context.Background())
+	ctx, stop := commands.SignalContext(context.Background(), os.Stderr)
 	code := commands.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

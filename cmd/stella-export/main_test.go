@@ -151,3 +151,65 @@ func interrupt(t *testing.T, cmd *exec.Cmd, sig syscall.Signal, code int, timeou
 	}
 	return stderr.String()
 }
+
+// TestSignalStuckRead sends one SIGTERM (and, separately, two SIGINTs) to
+// `verify -` blocked reading a pipe that never delivers data: a read that
+// cannot be cancelled. The process must exit 143 by itself ForceExitAfter
+// (5 s) after the signal, or 130 at once on the second signal, with one
+// line on stderr.
+func TestSignalStuckRead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	for _, tc := range []struct {
+		name  string
+		sigs  []syscall.Signal
+		code  int
+		match string
+	}{
+		{"one sigterm", []syscall.Signal{syscall.SIGTERM}, 143, "stella-export: terminated: still running 5s after the signal; forced exit\n"},
+		{"two sigints", []syscall.Signal{syscall.SIGINT, syscall.SIGINT}, 130, "stella-export: interrupted: second signal; forced exit\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close() // held open: the read never ends by itself
+			cmd := exec.Command(bin, "verify", "-")
+			cmd.Stdin = pr
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pr.Close()
+			time.Sleep(300 * time.Millisecond) // let it install its handlers and block
+			start := time.Now()
+			for _, s := range tc.sigs {
+				cmd.Process.Signal(s)
+				time.Sleep(50 * time.Millisecond)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("still running 20s after %v; stderr: %s", tc.sigs, stderr.String())
+			}
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
+				t.Fatalf("exit %v, want %d; stderr: %s", err, tc.code, stderr.String())
+			}
+			if got := stderr.String(); got != tc.match {
+				t.Errorf("stderr %q, want %q", got, tc.match)
+			}
+			if len(tc.sigs) > 1 && time.Since(start) > 4*time.Second {
+				t.Errorf("second signal: exited after %s, want at once", time.Since(start))
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 // ErrLink is wrapped when the input holds a symbolic or hard link and links
@@ -101,9 +102,16 @@ func (w *walker) walk(dir, rel string) error {
 			if !w.follow && linkCount(fi) > 1 {
 				return exitcode.Invalidf("%s: hard link (the file has %d names): %w", path, linkCount(fi), ErrLink)
 			}
-			p := path
+			// The name is opened again later, when its content is written:
+			// it may have been swapped for a FIFO, a device or (unless
+			// links are followed) a symbolic link meanwhile. safefile
+			// refuses those without blocking.
+			p, open := path, safefile.OpenNoFollow
+			if w.follow {
+				open = safefile.Open
+			}
 			w.out = append(w.out, Source{Name: name, Size: fi.Size(), Origin: path,
-				Open: func() (io.ReadCloser, error) { return os.Open(p) }})
+				Open: func() (io.ReadCloser, error) { return open(p) }})
 		default:
 			return exitcode.Invalidf("%s: %s is not a regular file or directory", path, kind(fi.Mode()))
 		}

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 func lookupEnv(k string) string { return os.Getenv(k) }
@@ -66,10 +68,16 @@ func applyConfig(e *env, cmd *cobra.Command) error {
 		_, err := os.Stat(path)
 		switch {
 		case err == nil:
+			// Read under a limit, without blocking on a FIFO or a device
+			// (--config /dev/zero), and hand viper the bytes.
+			data, err := safefile.ReadAll(path, safefile.MaxConfig)
+			if err != nil {
+				return fmt.Errorf("config %w", err) // its message starts with the path
+			}
 			v = viper.New()
 			v.SetConfigFile(path)
 			v.SetConfigType("yaml")
-			if err := v.ReadInConfig(); err != nil {
+			if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 				return exitcode.Invalidf("config %s: %s", path, oneLine(err.Error()))
 			}
 			if err := checkKeys(path, v, cmd.Root()); err != nil {

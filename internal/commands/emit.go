@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/notify"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/verify"
 )
 
@@ -59,6 +59,9 @@ func (o *emitOptions) validate(args []string) error {
 	}
 	if o.outbox == "" {
 		return exitcode.Usagef("--outbox DIR is required")
+	}
+	if err := safefile.CheckToken("--artifact-uri", o.artifactURI); err != nil {
+		return exitcode.WithCode(exitcode.Usage, err)
 	}
 	var err error
 	if o.createdAt != "" {
@@ -114,7 +117,7 @@ func runEmit(ctx context.Context, e *env, cmd *cobra.Command, o *emitOptions, pa
 	if path == "-" {
 		r = e.stdin
 	} else {
-		f, err := os.Open(path)
+		f, err := safefile.Open(path)
 		if err != nil {
 			return fmt.Errorf("open bundle: %w", err)
 		}
@@ -166,6 +169,7 @@ type relayOptions struct {
 	retryBase     time.Duration
 	timeout       time.Duration
 	wait          time.Duration
+	deadline      time.Duration
 	dlqRetry      bool
 }
 
@@ -179,6 +183,7 @@ func (o *relayOptions) addFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.retryBase, "retry-base", time.Second, "base of the waits between attempts: 1, 2, 4 and 8 times it")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "time limit of one delivery attempt")
 	f.DurationVar(&o.wait, "wait", 0, "wait this long for another relay to release the outbox (default: exit 5 at once)")
+	f.DurationVar(&o.deadline, "deadline", 0, "stop after this long in all, leaving what was not delivered in pending/, and exit 6 (default: no limit)")
 	f.BoolVar(&o.dlqRetry, "dlq-retry", false, "move dead letters back to pending/ first (then deliver, if a receiver is given)")
 }
 
@@ -202,8 +207,20 @@ func (o *relayOptions) validate(e *env, args []string) error {
 	if o.webhook == "" && o.nats == "" && !o.dlqRetry {
 		return withHint(exitcode.Usagef("nothing to deliver to"), "give --webhook URL and/or --nats URL (or --dlq-retry to only requeue dead letters)")
 	}
-	if o.retryBase <= 0 || o.timeout <= 0 || o.wait < 0 {
-		return exitcode.Usagef("--retry-base and --timeout must be positive, --wait not negative")
+	if o.retryBase <= 0 || o.timeout <= 0 || o.wait < 0 || o.deadline < 0 {
+		return exitcode.Usagef("--retry-base and --timeout must be positive, --wait and --deadline not negative")
+	}
+	// A URL that can never work is a usage error now, not five failed
+	// attempts and a dead letter later.
+	if o.webhook != "" {
+		if _, err := notify.CheckURL("--webhook", o.webhook, notify.WebhookSchemes); err != nil {
+			return err
+		}
+	}
+	if o.nats != "" {
+		if _, err := notify.CheckURL("--nats", o.nats, notify.NATSSchemes); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -227,7 +244,11 @@ back to pending/.
 
 Webhooks are off unless --allow-webhooks and a secret (--secret-file or
 $STELLA_EXPORT_WEBHOOK_SECRET) are given. One relay per outbox: a second one
-exits 5 at once, or waits up to --wait.`,
+exits 5 at once, or waits up to --wait. --deadline bounds the whole run:
+when it passes, what was not delivered stays in pending/ and the relay exits 6.
+Receiver URLs are checked before anything is read (exit 2). A pending entry
+that is not a regular file, is larger than 16 MiB or is not a payload is
+left in place and reported (exit 3, after delivering the others).`,
 		PreRunE: func(cmd *cobra.Command, args []string) error { return o.validate(e, args) },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			markRan(cmd)
@@ -238,7 +259,20 @@ exits 5 at once, or waits up to --wait.`,
 	return cmd
 }
 
+// DeadlineError says the relay's --deadline passed (exit 6); what was not
+// delivered stays in pending/.
+type DeadlineError struct{ Deadline time.Duration }
+
+func (d *DeadlineError) Error() string { return fmt.Sprintf("--deadline %s passed", d.Deadline) }
+
+func (d *DeadlineError) Unwrap() error { return exitcode.ErrDelivery }
+
 func runRelay(ctx context.Context, e *env, cmd *cobra.Command, o *relayOptions) error {
+	if o.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.deadline, &DeadlineError{Deadline: o.deadline})
+		defer cancel()
+	}
 	var transports []notify.Transport
 	defer func() {
 		for _, t := range transports {
@@ -300,11 +334,22 @@ func runRelay(ctx context.Context, e *env, cmd *cobra.Command, o *relayOptions) 
 
 // readSecret returns the webhook secret: the bytes of file (without trailing
 // newlines, as $(cat file) gives them to openssl), else $STELLA_EXPORT_WEBHOOK_SECRET.
+// The file must be a regular file of at most safefile.MaxSecret bytes; a
+// file others can read gets a warning. A secret shorter than
+// safefile.MinSecret bytes is refused (exit 3).
 func readSecret(e *env, file string) ([]byte, error) {
 	var secret []byte
 	src := "$" + SecretEnv
 	if file != "" {
-		b, err := os.ReadFile(file)
+		f, err := safefile.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("secret file: %w", err)
+		}
+		defer f.Close()
+		if w := safefile.PrivateWarning(f, file); w != "" {
+			warner(e)(w)
+		}
+		b, err := safefile.ReadFrom(f, file, safefile.MaxSecret)
 		if err != nil {
 			return nil, fmt.Errorf("secret file: %w", err)
 		}
@@ -313,12 +358,17 @@ func readSecret(e *env, file string) ([]byte, error) {
 		secret = []byte(e.getenv(SecretEnv))
 	}
 	secret = bytes.TrimRight(secret, "\r\n")
-	if len(secret) == 0 {
-		err := exitcode.Invalidf("%s: the webhook secret is empty", src)
+	hint := func(err error) error {
 		if file == "" {
-			return nil, withHint(err, "pass --secret-file FILE or set $%s", SecretEnv)
+			return withHint(err, "pass --secret-file FILE or set $%s, e.g. to the output of openssl rand -hex 32", SecretEnv)
 		}
-		return nil, withHint(err, "put the shared secret in it, e.g. openssl rand -hex 32 > %s", file)
+		return withHint(err, "put the shared secret in it, e.g. openssl rand -hex 32 > %s", file)
+	}
+	switch {
+	case len(secret) == 0:
+		return nil, hint(exitcode.Invalidf("%s: the webhook secret is empty", src))
+	case len(secret) < safefile.MinSecret:
+		return nil, hint(exitcode.Invalidf("%s: the webhook secret is %d bytes; at least %d are required", src, len(secret), safefile.MinSecret))
 	}
 	return secret, nil
 }

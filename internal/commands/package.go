@@ -17,7 +17,9 @@ import (
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/portable"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -105,7 +107,7 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 		}
 		for _, id := range []struct{ flag, v string }{{"--export-id", o.exportID}, {"--profile", o.profile}} {
 			if id.v != "" {
-				if err := manifest.CheckID(id.flag, id.v); err != nil {
+				if err := checkID(id.flag, id.v); err != nil {
 					return err
 				}
 			}
@@ -120,6 +122,11 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 		if o.followLinks || o.force {
 			return exitcode.Usagef("--follow-links and --force do not apply with --portable (outputs are write-once)")
 		}
+		for _, id := range []struct{ flag, v string }{{"--bundle-id", o.bundleID}, {"--export-id", o.exportID}, {"--tenant", o.tenant}, {"--source-uri", o.sourceURI}} {
+			if err := safefile.CheckToken(id.flag, id.v); err != nil {
+				return exitcode.WithCode(exitcode.Usage, err)
+			}
+		}
 	}
 	if o.output == "" {
 		return exitcode.Usagef("-o/--output is required")
@@ -130,6 +137,15 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 	var err error
 	o.modTime, o.created, err = bundleTimes(e, o.mtime, o.createdAt)
 	return err
+}
+
+// checkID checks an id given as a flag: first its length, so that a huge
+// value is refused without being echoed, then its form (exit 2).
+func checkID(flag, v string) error {
+	if err := safefile.CheckToken(flag, v); err != nil {
+		return exitcode.WithCode(exitcode.Usage, err)
+	}
+	return manifest.CheckID(flag, v)
 }
 
 // bundleTimes resolves --mtime (with SOURCE_DATE_EPOCH and the default)
@@ -194,6 +210,7 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 		return withHint(err, "remove %s or pass --force", o.output)
 	}
 	defer f.Abort()
+	defer partial.Track(ctx, f.TempName())()
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
 		return err

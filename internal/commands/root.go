@@ -15,6 +15,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/partial"
 )
 
 // env is what every command gets from Main instead of globals.
@@ -63,6 +64,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(ctx)
+	// From here on the command reports its own result; a forced exit
+	// (see SignalContext) no longer cuts in.
+	partial.From(ctx).Close()
 	if err == nil {
 		return exitcode.OK
 	}

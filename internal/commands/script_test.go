@@ -27,7 +27,7 @@ var update = flag.Bool("update", false, "rewrite golden files and testscript exp
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"stella-export": func() {
-			ctx, stop := SignalContext(context.Background())
+			ctx, stop := SignalContext(context.Background(), os.Stderr)
 			code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 			stop()
 			os.Exit(code)

@@ -140,12 +140,21 @@ func passwords(e *env) signing.PassFunc {
 	return signing.Passwords(lookup, prompt)
 }
 
+// warner prints one warning line to stderr, unless --quiet.
+func warner(e *env) func(string) {
+	return func(msg string) {
+		if !e.global.quiet {
+			fmt.Fprintf(e.stderr, "stella-export: %s\n", msg)
+		}
+	}
+}
+
 // optionalSigner loads --sign-key when it is given.
 func optionalSigner(e *env, ref string) (signing.Signer, error) {
 	if ref == "" {
 		return nil, nil
 	}
-	return signing.LoadSigner("--sign-key", ref, passwords(e))
+	return signing.LoadSigner("--sign-key", ref, passwords(e), warner(e))
 }
 
 func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {
@@ -183,7 +192,7 @@ func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {
 }
 
 func runSign(e *env, cmd *cobra.Command, o *signOptions, artifact string) error {
-	s, err := signing.LoadSigner("--key", o.key, passwords(e))
+	s, err := signing.LoadSigner("--key", o.key, passwords(e), warner(e))
 	if err != nil {
 		return err
 	}

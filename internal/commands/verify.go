@@ -202,7 +202,7 @@ func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions,
 		so.Key = pub
 	}
 	if path != "-" {
-		so.OpenArtifact = func() (io.ReadCloser, error) { return os.Open(path) }
+		so.OpenArtifact = func() (io.ReadCloser, error) { return safefile.Open(path) }
 	}
 	for _, d := range []struct {
 		kind, flag, explicit, suffix string
@@ -234,9 +234,16 @@ func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions,
 	return so, nil
 }
 
+// readLimited reads a detached signature file: a regular file (a FIFO or
+// device beside the bundle is refused without blocking, exit 3) of at most
+// limit bytes (exit 3).
 func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	f, err := safefile.Open(path)
+	var nr *safefile.NotRegularError
+	switch {
+	case errors.As(err, &nr):
+		return nil, exitcode.Invalidf("is a %s, not a regular file", nr.Kind)
+	case err != nil:
 		return nil, exitcode.WithCode(exitcode.IO, errors.Unwrap(err))
 	}
 	defer f.Close()

@@ -505,9 +505,11 @@ func TestErrorClasses(t *testing.T) {
 	if err != nil && strings.Count(err.Error(), "missing.yaml") != 1 {
 		t.Errorf("the path is not named once: %q", err)
 	}
+	// Not a regular file: refused as invalid input (exit 3); a FIFO in
+	// TestLoadFIFO.
 	_, err = Load(t.TempDir())
-	if err == nil || exitcode.For(err) != exitcode.IO || !strings.Contains(err.Error(), "is a directory") {
-		t.Errorf("directory: %v (exit %d), want an I/O error", err, exitcode.For(err))
+	if err == nil || exitcode.For(err) != exitcode.Invalid || !strings.Contains(err.Error(), "is a directory, not a regular file") {
+		t.Errorf("directory: %v (exit %d), want exit 3", err, exitcode.For(err))
 	}
 }
 

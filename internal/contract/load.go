@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 // Load reads and parses the contract file at path. A file that cannot be
@@ -26,7 +27,13 @@ func Load(path string) (*Contract, error) {
 // readContract reads at most maxSize+1 bytes, so that Parse can refuse a
 // file that is too large without reading all of it.
 func readContract(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// A FIFO or device named as a contract (or as a *.yaml in a directory
+	// given to plan --check) is refused without blocking.
+	f, err := safefile.Open(path)
+	var nr *safefile.NotRegularError
+	if errors.As(err, &nr) {
+		return nil, fmt.Errorf("read contract %w", err) // its message starts with the path
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read contract %s: %w", path, bare(err))
 	}

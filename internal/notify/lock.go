@@ -2,13 +2,16 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 // LockName is the lock file a relay holds in its outbox.
@@ -39,9 +42,16 @@ type lock struct{ f *os.File }
 // *LockedError.
 func (o Outbox) acquireLock(ctx context.Context, wait time.Duration, now func() time.Time, sleep func(context.Context, time.Duration) error) (*lock, error) {
 	path := filepath.Join(o.Dir, LockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|lockFlags, 0o644)
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, &safefile.NotRegularError{Path: path, Kind: "symbolic link"}
+		}
 		return nil, fmt.Errorf("open lock: %w", err)
+	}
+	if err := safefile.Regular(f, path); err != nil {
+		f.Close()
+		return nil, err
 	}
 	deadline := now().Add(wait)
 	for {
@@ -72,7 +82,7 @@ func (o Outbox) acquireLock(ctx context.Context, wait time.Duration, now func() 
 const pollEvery = 100 * time.Millisecond
 
 func holder(path string) string {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadAll(path, 200)
 	if err != nil {
 		return ""
 	}

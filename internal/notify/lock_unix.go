@@ -9,6 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// lockFlags open the lock file without following a symbolic link (a link
+// planted as relay.lock would otherwise have its target truncated) and
+// without blocking on a FIFO.
+const lockFlags = unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+
 // tryLock takes an exclusive flock(2) on f without blocking.
 func tryLock(f *os.File) (bool, error) {
 	for {

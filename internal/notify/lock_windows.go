@@ -9,6 +9,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+// lockFlags adds nothing on Windows.
+const lockFlags = 0
+
 // tryLock takes an exclusive LockFileEx lock on f without blocking.
 func tryLock(f *os.File) (bool, error) {
 	var ol windows.Overlapped

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
 // NATS publishes messages to JetStream: the payload on subject
@@ -30,17 +27,11 @@ type NATS struct {
 }
 
 // NewNATS checks rawURL (nats://, tls://, ws:// or wss://, optionally with
-// credentials) and returns its transport; each attempt is bounded by
+// credentials; see CheckURL) and returns its transport; each attempt is bounded by
 // timeout.
 func NewNATS(rawURL string, timeout time.Duration) (*NATS, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
-		return nil, exitcode.Usagef("--nats: %q is not a URL such as nats://127.0.0.1:4222", rawURL)
-	}
-	switch u.Scheme {
-	case "nats", "tls", "ws", "wss":
-	default:
-		return nil, exitcode.Usagef("--nats: %q: scheme %q is not one of nats, tls, ws, wss", redact(rawURL), u.Scheme)
+	if _, err := CheckURL("--nats", rawURL, NATSSchemes); err != nil {
+		return nil, err
 	}
 	return &NATS{url: rawURL, timeout: timeout}, nil
 }

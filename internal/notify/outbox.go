@@ -15,6 +15,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 // States of an outbox entry; each is a directory of <key>.json files.
@@ -163,11 +164,27 @@ func (o Outbox) find(key string, body []byte) (state, path string, err error) {
 	return "", "", nil
 }
 
+// MaxEntry bounds every outbox file read. A payload is a few KiB (each of
+// its strings is at most safefile.MaxToken bytes); a dead-letter record
+// adds a reason of a few hundred bytes.
+const MaxEntry = 1 << 20
+
+// readEntry reads an outbox file: a regular file (not a symbolic link, FIFO
+// or directory, refused without blocking, exit 3) of at most MaxEntry bytes.
+func readEntry(path string) ([]byte, error) {
+	f, err := safefile.OpenNoFollow(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return safefile.ReadFrom(f, path, MaxEntry)
+}
+
 // readPayload returns the payload bytes of key in state: the file itself,
 // or the payload inside a dead-letter record.
 func (o Outbox) readPayload(state, key string) ([]byte, error) {
 	path := o.Path(state, key)
-	b, err := os.ReadFile(path)
+	b, err := readEntry(path)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +279,7 @@ func putOnce(path string, data []byte) error {
 	if !errors.As(err, &exists) {
 		return err
 	}
-	got, rerr := os.ReadFile(path)
+	got, rerr := readEntry(path)
 	if rerr != nil {
 		return rerr
 	}
@@ -273,7 +290,9 @@ func putOnce(path string, data []byte) error {
 }
 
 // Keys lists the keys in state, sorted. Files whose names are not
-// "<key>.json" (temporary files, notes) are ignored.
+// "<key>.json" (temporary files, notes) are ignored; one with such a name
+// is listed whatever it is, so that a symbolic link, FIFO or directory
+// there is refused when it is read rather than skipped in silence.
 func (o Outbox) Keys(state string) ([]string, error) {
 	ents, err := os.ReadDir(filepath.Join(o.Dir, state))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -285,39 +304,70 @@ func (o Outbox) Keys(state string) ([]string, error) {
 	var keys []string
 	for _, e := range ents {
 		k, ok := strings.CutSuffix(e.Name(), ".json")
-		if ok && e.Type().IsRegular() && ValidKey(k) {
+		if ok && ValidKey(k) {
 			keys = append(keys, k)
 		}
 	}
 	return keys, nil // os.ReadDir sorts by name
 }
 
-// loadPending reads pending/<key>.json and checks that it is a canonical
-// payload whose key is its file name.
+// loadPending reads pending/<key>.json: a regular file of at most MaxEntry
+// bytes that ParsePending accepts.
 func (o Outbox) loadPending(key string) (*Payload, []byte, error) {
 	path := o.Path(StatePending, key)
-	body, err := os.ReadFile(path)
+	body, err := readEntry(path)
 	if err != nil {
 		return nil, nil, err
 	}
+	p, err := ParsePending(path, key, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, body, nil
+}
+
+// ParsePending checks body, the content of the pending entry path, and
+// returns its payload. body must be exactly what Emit writes: the
+// canonical JSON of a Payload (every field present, none unknown, strings
+// of at most safefile.MaxToken bytes) and one LF, of type EventType, whose
+// idempotency key is key (the file name). Anything else is an
+// invalid-input error (exit 3) naming path.
+func ParsePending(path, key string, body []byte) (*Payload, error) {
 	c, err := canonjson.Canonicalize(bytes.TrimSuffix(body, []byte("\n")))
 	if err != nil {
-		return nil, nil, exitcode.Invalidf("%s: not a notification payload: %v", path, err)
+		return nil, exitcode.Invalidf("%s: not a notification payload: %v", path, err)
 	}
 	if !bytes.Equal(append(c, '\n'), body) {
-		return nil, nil, exitcode.Invalidf("%s: not canonical JSON (RFC 8785 and one LF)", path)
+		return nil, exitcode.Invalidf("%s: not canonical JSON (RFC 8785 and one LF)", path)
 	}
 	var p Payload
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, nil, exitcode.Invalidf("%s: not a notification payload: %v", path, err)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, exitcode.Invalidf("%s: not a notification payload: %v", path, err)
 	}
 	if p.Type != EventType {
-		return nil, nil, exitcode.Invalidf("%s: type: %q is not %s", path, p.Type, EventType)
+		return nil, exitcode.Invalidf("%s: type: %q is not %s", path, clipString(p.Type, 80), EventType)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"export_id", p.ExportID}, {"bundle_id", p.BundleID}, {"tenant_id", p.TenantID},
+		{"profile_id", p.ProfileID}, {"portable_version", p.PortableVersion}, {"root_hash", p.RootHash},
+		{"artifact_uri", p.ArtifactURI}, {"artifact_sha256", p.ArtifactSHA256}, {"created_at", p.CreatedAt},
+		{"expires_at", p.ExpiresAt}, {"metadata.source_uri", p.Metadata.SourceURI},
+	} {
+		if err := safefile.CheckToken(path+": "+f.name, f.v); err != nil {
+			return nil, err
+		}
 	}
 	if got := p.Key(); got != key {
-		return nil, nil, exitcode.Invalidf("%s: the file name is not the payload's idempotency key %s", path, got)
+		return nil, exitcode.Invalidf("%s: the file name is not the payload's idempotency key %s", path, got)
 	}
-	return &p, body, nil
+	// Missing fields decode as zero values; the payload must give back the
+	// very bytes that will be sent.
+	if b, err := p.Bytes(); err != nil || !bytes.Equal(b, body) {
+		return nil, exitcode.Invalidf("%s: not a notification payload: fields are missing (emit writes every field)", path)
+	}
+	return &p, nil
 }
 
 // markSent moves pending/<key>.json to sent/ and drops a stale dead letter

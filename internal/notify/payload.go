@@ -14,6 +14,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/portable"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
 )
@@ -85,6 +86,9 @@ func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions)
 		if f.v == "" {
 			return nil, rep, exitcode.Invalidf("%s: export.json: %s: missing", name, f.field)
 		}
+		if err := safefile.CheckToken(name+": export.json: "+f.field, f.v); err != nil {
+			return nil, rep, err
+		}
 		if err := manifest.CheckID(f.field, f.v); err != nil {
 			return nil, rep, exitcode.Invalidf("%s: export.json: %v", name, err)
 		}
@@ -92,8 +96,11 @@ func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions)
 	if m.SourceURI == "" {
 		return nil, rep, exitcode.Invalidf("%s: export.json: sourceUri: missing", name)
 	}
+	if err := safefile.CheckToken(name+": export.json: sourceUri", m.SourceURI); err != nil {
+		return nil, rep, err
+	}
 	if m.PortableVersion != manifest.PortableVersion {
-		return nil, rep, exitcode.Invalidf("%s: export.json: portableVersion: %q is not supported (want %q)", name, m.PortableVersion, manifest.PortableVersion)
+		return nil, rep, exitcode.Invalidf("%s: export.json: portableVersion: %q is not supported (want %q)", name, clipString(m.PortableVersion, 80), manifest.PortableVersion)
 	}
 	if sc.innerSize < 0 {
 		return nil, rep, exitcode.Invalidf("%s: %s: missing from the bundle", name, portable.InnerName)
@@ -105,7 +112,7 @@ func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions)
 	if created.IsZero() {
 		created, err = time.Parse(time.RFC3339, m.CreatedAtUTC)
 		if err != nil {
-			return nil, rep, exitcode.Invalidf("%s: export.json: createdAtUtc: %q is not an RFC 3339 time", name, m.CreatedAtUTC)
+			return nil, rep, exitcode.Invalidf("%s: export.json: createdAtUtc: %q is not an RFC 3339 time", name, clipString(m.CreatedAtUTC, 80))
 		}
 	}
 	p := &Payload{

@@ -34,12 +34,11 @@ type Webhook struct {
 	now    func() time.Time
 }
 
-// NewWebhook checks rawURL (http or https) and returns its transport. Each
+// NewWebhook checks rawURL (http or https, see CheckURL) and returns its transport. Each
 // attempt is bounded by timeout; now is the clock of X-Stella-Sent-At.
 func NewWebhook(rawURL string, secret []byte, timeout time.Duration, now func() time.Time) (*Webhook, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, exitcode.Usagef("--webhook: %q is not an http:// or https:// URL", rawURL)
+	if _, err := CheckURL("--webhook", rawURL, WebhookSchemes); err != nil {
+		return nil, err
 	}
 	if len(secret) == 0 {
 		return nil, exitcode.Usagef("--webhook: a signing secret is required")

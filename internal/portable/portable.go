@@ -28,7 +28,9 @@ import (
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/readme"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
 	"github.com/stella-ops/stella-export/internal/version"
@@ -150,9 +152,14 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	// 1. The input must be sealed; this pass also gives its digest and root.
-	in, err := os.Open(cfg.Input)
+	in, err := safefile.Open(cfg.Input)
 	if err != nil {
 		return nil, fmt.Errorf("open portable bundle: %w", err)
+	}
+	st, err := in.Stat()
+	if err != nil {
+		in.Close()
+		return nil, err
 	}
 	rep, err := verify.Verify(ctx, in, verify.Options{ContentOnly: true, Limits: cfg.Limits, MaxDepth: 1})
 	in.Close()
@@ -164,10 +171,6 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.Input, err)
 	}
 	res.InputRoot, res.InputSHA256 = rep.Root, rep.SHA256
-	st, err := os.Stat(cfg.Input)
-	if err != nil {
-		return nil, err
-	}
 
 	// 2. Build the export into a temporary file beside the target.
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
@@ -179,9 +182,10 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer f.Abort()
+	defer partial.Track(ctx, f.TempName())()
 	h := sha256.New()
 	src := bundle.Source{Name: InnerName, Size: st.Size(), Origin: cfg.Input,
-		Open: func() (io.ReadCloser, error) { return os.Open(cfg.Input) }}
+		Open: func() (io.ReadCloser, error) { return safefile.Open(cfg.Input) }}
 	mt := cfg.ModTime
 	if mt.IsZero() {
 		mt = tarball.DefaultModTime
@@ -276,14 +280,23 @@ func check(cfg *Config) error {
 		if id.v == "" {
 			return exitcode.Usagef("%s is required with --portable", id.flag)
 		}
+		if err := safefile.CheckToken(id.flag, id.v); err != nil {
+			return exitcode.WithCode(exitcode.Usage, err)
+		}
 		if err := manifest.CheckID(id.flag, id.v); err != nil {
 			return err
 		}
+	}
+	if err := safefile.CheckToken("--source-uri", cfg.SourceURI); err != nil {
+		return exitcode.WithCode(exitcode.Usage, err)
 	}
 	if cfg.SourceURI == "" {
 		cfg.SourceURI = "/evidence/" + cfg.BundleID + "/portable"
 	}
 	if cfg.ExpectSHA256 != "" {
+		if err := safefile.CheckToken("--expect-sha256", cfg.ExpectSHA256); err != nil {
+			return exitcode.WithCode(exitcode.Usage, err)
+		}
 		if _, err := merkle.ParseHash(cfg.ExpectSHA256); err != nil || bytes.ContainsRune([]byte(cfg.ExpectSHA256), ':') {
 			return exitcode.Usagef("--expect-sha256: %q is not 64 lowercase hex digits", cfg.ExpectSHA256)
 		}
@@ -302,7 +315,7 @@ func check(cfg *Config) error {
 }
 
 func digestOf(path string) (string, bool) {
-	f, err := os.Open(path)
+	f, err := safefile.OpenNoFollow(path)
 	if err != nil {
 		return "", false
 	}

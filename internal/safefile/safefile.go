@@ -27,7 +27,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"syscall"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
 )
@@ -104,18 +103,15 @@ func Kind(m fs.FileMode) string {
 
 // Open opens path for reading, refusing anything but a regular file without
 // ever blocking on it. Symbolic links are followed.
-func Open(path string) (*os.File, error) { return open(path, 0) }
+func Open(path string) (*os.File, error) { return open(path, false) }
 
 // OpenNoFollow is Open that also refuses a symbolic link as the last
 // component of path.
-func OpenNoFollow(path string) (*os.File, error) { return open(path, syscall.O_NOFOLLOW) }
+func OpenNoFollow(path string) (*os.File, error) { return open(path, true) }
 
-func open(path string, extra int) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC|extra, 0)
+func open(path string, noFollow bool) (*os.File, error) {
+	f, err := openFile(path, noFollow)
 	if err != nil {
-		if extra&syscall.O_NOFOLLOW != 0 && errors.Is(err, syscall.ELOOP) {
-			return nil, &NotRegularError{Path: path, Kind: "symbolic link"}
-		}
 		return nil, err
 	}
 	if err := Regular(f, path); err != nil {
@@ -138,7 +134,7 @@ func Regular(f *os.File, path string) error {
 	}
 	// Regular files never block; clearing the flag keeps the descriptor's
 	// behaviour ordinary for everything that reads it later.
-	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
+	if err := setBlocking(f); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil

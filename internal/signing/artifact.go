@@ -13,6 +13,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -84,7 +85,7 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 		}
 		prov = inner
 	}
-	open := func() (io.ReadCloser, error) { return os.Open(o.Artifact) }
+	open := func() (io.ReadCloser, error) { return safefile.Open(o.Artifact) }
 	sig, err := o.Signer.Sign(d, open)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", o.Artifact, err)
@@ -110,8 +111,17 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 	// Check every output before writing any, so a conflict leaves nothing half done.
 	fresh := outs[:0:0] // the outputs whose bytes are not already in place
 	for _, out := range outs {
-		old, err := os.ReadFile(out.path)
+		// An existing output is read up to one byte more than the new one:
+		// that is enough to compare, and a FIFO there is refused.
+		old, err := safefile.ReadAll(out.path, int64(len(out.data)))
+		var tl *safefile.TooLargeError
+		var nr *safefile.NotRegularError
+		if errors.As(err, &tl) {
+			old, err = nil, nil // longer, so other content
+		}
 		switch {
+		case errors.As(err, &nr):
+			return nil, err
 		case err == nil && bytes.Equal(old, out.data):
 			continue
 		case err == nil && !o.Force:
@@ -133,8 +143,12 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 }
 
 func readProvenanceFile(path string) (*Provenance, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	f, err := safefile.Open(path)
+	var nr *safefile.NotRegularError
+	switch {
+	case errors.As(err, &nr):
+		return nil, fmt.Errorf("--provenance %w", err)
+	case err != nil:
 		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("--provenance: %w", err))
 	}
 	defer f.Close()
@@ -150,14 +164,15 @@ func readProvenanceFile(path string) (*Provenance, error) {
 // (nil when it is not a bundle or has none).
 func digestArtifact(ctx context.Context, path string, wantProv bool) (Digest, *Provenance, error) {
 	var d Digest
-	f, err := os.Open(path)
-	if err != nil {
+	f, err := safefile.Open(path)
+	var nr *safefile.NotRegularError
+	switch {
+	case errors.As(err, &nr):
+		return d, nil, err
+	case err != nil:
 		return d, nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("open artefact: %w", err))
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
-		return d, nil, exitcode.Invalidf("%s: not a regular file", path)
-	}
 	h := sha256.New()
 	src := io.TeeReader(ctxio.NewReader(ctx, f), h)
 	var prov *Provenance

@@ -13,6 +13,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 // PassFunc returns the password of an encrypted key; confirm asks twice
@@ -45,7 +46,10 @@ func Passwords(getenv func(string) (string, bool), prompt func(confirm bool) ([]
 var kmsSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://", "k8s://", "pkcs11:"}
 
 // readRef reads the PEM a key reference names: a file path or env://VAR.
-func readRef(ref, what string) ([]byte, error) {
+// A file must be a regular file (a FIFO or device is refused without
+// blocking, exit 3) of at most safefile.MaxSecret bytes. With warn set
+// (private keys), a file its group or others can read is reported to it.
+func readRef(ref, what string, warn func(string)) ([]byte, error) {
 	for _, s := range kmsSchemes {
 		if strings.HasPrefix(ref, s) {
 			return nil, exitcode.Usagef("%s %s: KMS and hardware key references are not supported by this build; use a key file or env://VAR", what, ref)
@@ -59,21 +63,35 @@ func readRef(ref, what string) ([]byte, error) {
 		if !set || v == "" {
 			return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %s: the variable %s is not set", what, ref, name))
 		}
+		if len(v) > safefile.MaxSecret {
+			return nil, exitcode.Invalidf("%s %s: larger than %s", what, ref, safefile.Size(safefile.MaxSecret))
+		}
 		return []byte(v), nil
 	}
 	if ref == "" {
 		return nil, exitcode.Usagef("%s: empty key reference", what)
 	}
-	st, err := os.Stat(ref)
-	if err != nil {
+	f, err := safefile.Open(ref)
+	var nr *safefile.NotRegularError
+	switch {
+	case errors.As(err, &nr):
+		return nil, fmt.Errorf("%s %w", what, err) // its message starts with the path
+	case err != nil:
 		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %s: %w", what, ref, errors.Unwrap(err)))
 	}
-	if st.Size() > 1<<20 {
-		return nil, exitcode.Invalidf("%s %s: %d bytes is too large for a PEM key", what, ref, st.Size())
+	defer f.Close()
+	if warn != nil {
+		if w := safefile.PrivateWarning(f, ref); w != "" {
+			warn(w)
+		}
 	}
-	b, err := os.ReadFile(ref)
-	if err != nil {
-		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %s: %w", what, ref, err))
+	b, err := safefile.ReadFrom(f, ref, safefile.MaxSecret)
+	var tl *safefile.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return nil, exitcode.Invalidf("%s %s: larger than %s, too large for a PEM key", what, ref, safefile.Size(tl.Limit))
+	case err != nil:
+		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %w", what, err))
 	}
 	return b, nil
 }
@@ -82,9 +100,10 @@ func readRef(ref, what string) ([]byte, error) {
 // PRIVATE KEY", or the older "ENCRYPTED COSIGN PRIVATE KEY"), or a PKCS#8
 // ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY") PEM, from a file or env://VAR.
 // Encrypted keys ask pf for their password. Errors name flag (--key,
-// --sign-key).
-func LoadSigner(flag, ref string, pf PassFunc) (Signer, error) {
-	b, err := readRef(ref, flag)
+// --sign-key). warn, when not nil, receives a one-line warning when the key
+// file can be read by its group or others.
+func LoadSigner(flag, ref string, pf PassFunc, warn func(string)) (Signer, error) {
+	b, err := readRef(ref, flag, warn)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +144,7 @@ func isPublicPEM(b []byte) bool {
 // LoadPublicKey loads a PEM public key ("PUBLIC KEY", PKIX) from a file or
 // env://VAR. Only ECDSA and Ed25519 keys are accepted.
 func LoadPublicKey(ref string) (crypto.PublicKey, error) {
-	b, err := readRef(ref, "--key")
+	b, err := readRef(ref, "--key", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ func TestGenerateAndLoad(t *testing.T) {
 	}
 	keyPath := writeFile(t, "k.key", privPEM)
 	pubPath := writeFile(t, "k.pub", pubPEM)
-	s, err := LoadSigner("--key", keyPath, pf)
+	s, err := LoadSigner("--key", keyPath, pf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,16 +105,16 @@ func TestGenerateAndLoad(t *testing.T) {
 
 	// The older cosign PEM type holds the same bytes.
 	old := bytes.ReplaceAll(privPEM, []byte("SIGSTORE"), []byte("COSIGN"))
-	if _, err := LoadSigner("--key", writeFile(t, "old.key", old), pf); err != nil {
+	if _, err := LoadSigner("--key", writeFile(t, "old.key", old), pf, nil); err != nil {
 		t.Fatalf("ENCRYPTED COSIGN PRIVATE KEY: %v", err)
 	}
 	// COSIGN_PASSWORD is the fallback.
-	if _, err := LoadSigner("--key", keyPath, Passwords(env(map[string]string{"COSIGN_PASSWORD": "s3cret"}), nil)); err != nil {
+	if _, err := LoadSigner("--key", keyPath, Passwords(env(map[string]string{"COSIGN_PASSWORD": "s3cret"}), nil), nil); err != nil {
 		t.Fatalf("COSIGN_PASSWORD: %v", err)
 	}
 	// env://VAR holds the PEM itself.
 	t.Setenv("STELLA_TEST_KEY", string(privPEM))
-	if _, err := LoadSigner("--key", "env://STELLA_TEST_KEY", pf); err != nil {
+	if _, err := LoadSigner("--key", "env://STELLA_TEST_KEY", pf, nil); err != nil {
 		t.Fatalf("env://: %v", err)
 	}
 
@@ -134,7 +134,7 @@ func TestGenerateAndLoad(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := LoadSigner("--key", c.ref, c.pf)
+			_, err := LoadSigner("--key", c.ref, c.pf, nil)
 			if err == nil || exitcode.For(err) != c.code || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v (exit %d), want exit %d containing %q", err, exitcode.For(err), c.code, c.want)
 			}
@@ -156,7 +156,7 @@ func TestPKCS8Keys(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := writeFile(t, "k.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-		s, err := LoadSigner("--key", p, Passwords(env(nil), nil)) // plain keys need no password
+		s, err := LoadSigner("--key", p, Passwords(env(nil), nil), nil) // plain keys need no password
 		if err != nil {
 			t.Fatal(err)
 		}
