@@ -69,6 +69,11 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		}
 		return nil
 	}
+	if o.pkg != "" {
+		if err := runner.CheckPackage(o.pkg, o.output, nil); err != nil {
+			return err
+		}
+	}
 	if o.signKey != "" && o.pkg == "" {
 		return exitcode.Usagef("--sign-key signs inside the bundle; it needs --package OUT.tgz")
 	}
@@ -166,7 +171,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		}
 	}
 	ev.State("planning", map[string]any{"input": filepath.ToSlash(arg)})
-	p, source, base, err := loadWork(ctx, e, cmd, o, arg)
+	p, source, base, protect, err := loadWork(ctx, e, cmd, o, arg)
 	if err != nil {
 		state := "failed"
 		if ctx.Err() != nil {
@@ -177,7 +182,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	}
 	res, err := runner.Execute(ctx, p, source, base, runner.Options{
 		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
-		Events: ev, Progress: bar.asProgress(), Signer: signer,
+		Events: ev, Progress: bar.asProgress(), Signer: signer, Protect: protect,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -213,55 +218,71 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 
 func withRunHint(err error, o *runOptions) error {
 	var ce *runner.ChangedError
+	var re *runner.ReplaceError
 	switch {
 	case asErr(err, &ce):
 		return withHint(err, "run `stella-export plan` again to plan the current evidence")
+	case asErr(err, &re):
+		return withHint(err, "pick another -o, or remove %s yourself if nothing in it is needed", re.Path)
 	case exitcode.For(err) == exitcode.Conflict && strings.Contains(err.Error(), "already exists"):
 		return withHint(err, "remove it or pass --force")
 	}
 	return err
 }
 
-// loadWork returns the plan to execute, the evidence directory and, for a
-// delta, the verified base mirror.
-func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (*plan.Plan, string, *adapters.BaseMirror, error) {
+// loadWork returns the plan to execute, the evidence directory, for a
+// delta the verified base mirror, and the inputs the run must not delete.
+func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (*plan.Plan, string, *adapters.BaseMirror, []runner.Protected, error) {
 	if strings.HasSuffix(arg, ".json") {
 		p, err := plan.Read(arg)
 		if err != nil {
-			return nil, "", nil, err
+			return nil, "", nil, nil, err
 		}
 		if o.skipInvalid || o.allowCrossTenant {
-			return nil, "", nil, exitcode.Usagef("--skip-invalid and --allow-cross-tenant are fixed by the plan; give them to `stella-export plan`")
+			return nil, "", nil, nil, exitcode.Usagef("--skip-invalid and --allow-cross-tenant are fixed by the plan; give them to `stella-export plan`")
 		}
 		cpath := filepath.Join(filepath.Dir(arg), filepath.FromSlash(p.Contract.Path))
 		c, err := contract.Load(cpath)
 		if err != nil {
-			return nil, "", nil, printErrors(e, cmd, contractErrors(err))
+			return nil, "", nil, nil, printErrors(e, cmd, contractErrors(err))
 		}
 		if c.Digest != p.Contract.Digest {
-			return nil, "", nil, exitcode.Conflictf("%s: the contract changed since planning (%s, the plan says %s); plan again", cpath, c.Digest, p.Contract.Digest)
+			return nil, "", nil, nil, exitcode.Conflictf("%s: the contract changed since planning (%s, the plan says %s); plan again", cpath, c.Digest, p.Contract.Digest)
 		}
 		var base *adapters.BaseMirror
 		if p.Base != nil {
 			base, err = adapters.LoadBase(ctx, c.BasePath)
 			if err != nil {
-				return nil, "", nil, err
+				return nil, "", nil, nil, err
 			}
 			if base.SHA256 != p.Base.SHA256 {
-				return nil, "", nil, exitcode.Conflictf("%s: the base mirror changed since planning (%s, the plan says %s); plan again", c.BasePath, base.SHA256, p.Base.SHA256)
+				return nil, "", nil, nil, exitcode.Conflictf("%s: the base mirror changed since planning (%s, the plan says %s); plan again", c.BasePath, base.SHA256, p.Base.SHA256)
 			}
 		}
-		return p, c.SourceDir, base, nil
+		return p, c.SourceDir, base, protected(c, arg, cpath), nil
 	}
 	c, err := contract.Load(arg)
 	if err != nil {
-		return nil, "", nil, printErrors(e, cmd, contractErrors(err))
+		return nil, "", nil, nil, printErrors(e, cmd, contractErrors(err))
 	}
 	p, _, base, err := plan.Build(ctx, c, plan.Options{PlanDir: filepath.Dir(arg), AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid})
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, nil, err
 	}
-	return p, c.SourceDir, base, nil
+	return p, c.SourceDir, base, protected(c, "", arg), nil
+}
+
+// protected lists what a run reads and must never delete: the evidence
+// source, the contract, the plan and the base bundle.
+func protected(c *contract.Contract, planPath, contractPath string) []runner.Protected {
+	ps := []runner.Protected{{What: "evidence source", Path: c.SourceDir}, {What: "contract", Path: contractPath}}
+	if planPath != "" {
+		ps = append(ps, runner.Protected{What: "plan", Path: planPath})
+	}
+	if c.BasePath != "" {
+		ps = append(ps, runner.Protected{What: "base bundle", Path: c.BasePath})
+	}
+	return ps
 }
 
 type applyResult struct {
@@ -275,7 +296,7 @@ type applyResult struct {
 func runApply(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions) error {
 	res, err := runner.ApplyDelta(ctx, o.applyDelta, o.base, o.output, o.force)
 	if err != nil {
-		return interrupted(ctx, err)
+		return withRunHint(interrupted(ctx, err), o)
 	}
 	out := applyResult{Output: o.output, Files: res.Files, Added: res.Added, Changed: res.Changed, Removed: res.Removed}
 	return printResult(e, cmd, out, func(w io.Writer) {

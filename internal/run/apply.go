@@ -35,9 +35,11 @@ type ApplyResult struct {
 // against the delta's manifests/mirror.json. Every file operation happens
 // below the staging directory through an os.Root, and nothing outside it is
 // ever removed: a name in a bundle only ever selects what is extracted.
-// Nothing is left behind on failure.
+// Nothing is left behind on failure. With force, outDir may replace only an
+// earlier output of stella-export that holds neither bundle (checkTarget).
 func ApplyDelta(ctx context.Context, deltaPath, basePath, outDir string, force bool) (res *ApplyResult, err error) {
-	if err := checkFree(outDir, force); err != nil {
+	protect := []Protected{{What: "delta bundle", Path: deltaPath}, {What: "base bundle", Path: basePath}}
+	if err := checkTarget(outDir, force, protect); err != nil {
 		return nil, err
 	}
 	deltaRep, err := verifyFile(ctx, deltaPath)
@@ -117,7 +119,7 @@ func ApplyDelta(ctx context.Context, deltaPath, basePath, outDir string, force b
 		return nil, err
 	}
 	root.Close()
-	if err := replaceDir(stage, outDir, force); err != nil {
+	if err := replaceDir(stage, outDir, force, protect); err != nil {
 		return nil, err
 	}
 	return &ApplyResult{Files: len(man.Files) + 1, Added: len(dd.Added), Changed: len(dd.Changed), Removed: len(dd.Removed)}, nil

@@ -52,6 +52,10 @@ type Options struct {
 	// Signer, if set, signs export.json and provenance.json inside the
 	// bundle (with Package).
 	Signer signing.Signer
+	// Protect lists the inputs (evidence source, contract, plan, base
+	// bundle) that OutDir must not hold and Package must not name: --force
+	// never deletes them.
+	Protect []Protected
 }
 
 // Result describes a finished run.
@@ -84,11 +88,14 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFree(opt.OutDir, opt.Force); err != nil {
+	if err := checkTarget(opt.OutDir, opt.Force, opt.Protect); err != nil {
 		return nil, err
 	}
-	if opt.Package != "" && !opt.Force {
-		if _, err := os.Lstat(opt.Package); err == nil {
+	if opt.Package != "" {
+		if err := CheckPackage(opt.Package, opt.OutDir, opt.Protect); err != nil {
+			return nil, err
+		}
+		if _, err := os.Lstat(opt.Package); err == nil && !opt.Force {
 			return nil, &atomicfile.ExistsError{Path: opt.Package}
 		}
 	}
@@ -191,7 +198,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
-	if err := replaceDir(stageDir, opt.OutDir, opt.Force); err != nil {
+	if err := replaceDir(stageDir, opt.OutDir, opt.Force, opt.Protect); err != nil {
 		return nil, err
 	}
 	if pkg != nil {
@@ -204,23 +211,15 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	return res, nil
 }
 
-func checkFree(dir string, force bool) error {
-	if _, err := os.Lstat(dir); err == nil && !force {
-		return &atomicfile.ExistsError{Path: dir}
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("check output: %w", err)
+// replaceDir renames stage to dir. With force an existing dir, checked
+// again to be an earlier export holding none of protect, is moved aside
+// first and removed after the rename.
+func replaceDir(stage, dir string, force bool, protect []Protected) error {
+	if err := checkTarget(dir, force, protect); err != nil {
+		return err
 	}
-	return nil
-}
-
-// replaceDir renames stage to dir; with force an existing dir is moved
-// aside first and removed after the rename.
-func replaceDir(stage, dir string, force bool) error {
 	var old string
 	if _, err := os.Lstat(dir); err == nil {
-		if !force {
-			return &atomicfile.ExistsError{Path: dir}
-		}
 		old = stage + ".old"
 		if err := os.Rename(dir, old); err != nil {
 			return fmt.Errorf("replace %s: %w", dir, err)
