@@ -249,6 +249,9 @@ func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, ar
 		if c.Digest != p.Contract.Digest {
 			return nil, "", nil, nil, exitcode.Conflictf("%s: the contract changed since planning (%s, the plan says %s); plan again", cpath, c.Digest, p.Contract.Digest)
 		}
+		if err := p.Check(c); err != nil {
+			return nil, "", nil, nil, fmt.Errorf("%s: %w", arg, err)
+		}
 		var base *adapters.BaseMirror
 		if p.Base != nil {
 			base, err = adapters.LoadBase(ctx, c.BasePath)

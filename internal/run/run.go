@@ -31,6 +31,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/readme"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
@@ -122,6 +123,11 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		}
 	}()
 	ev.State("running", map[string]any{"exportId": p.Contract.ExportID, "profile": p.Contract.Profile, "documents": len(p.Inputs)})
+	src, err := safefile.OpenDir(source)
+	if err != nil {
+		return nil, fmt.Errorf("read evidence: %w", err)
+	}
+	defer src.Close()
 	stage := adapters.NewStage(stageDir)
 	small := opt.SmallDoc
 	if small <= 0 {
@@ -130,7 +136,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	in := &adapters.Input{Docs: p.Inputs, Snapshot: p.Snapshot(), Base: base,
 		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level}}
 	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
-		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, source, d, small) }}
+		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, d, small) }}
 	for _, a := range ads {
 		if err := a.Run(ctx, job); err != nil {
 			if ctx.Err() != nil {
@@ -237,9 +243,11 @@ func replaceDir(stage, dir string, force bool, protect []Protected) error {
 	return nil
 }
 
-// open opens a planned document and checks it still is what the plan says.
-func open(ctx context.Context, source string, d *evidence.Doc, small int64) (*adapters.Doc, error) {
-	f, err := os.Open(filepath.Join(source, filepath.FromSlash(d.Path)))
+// open opens a planned document below the source, without following any
+// symbolic link and refusing anything but a regular file without blocking
+// on it, and checks it still is what the plan says.
+func open(ctx context.Context, src *safefile.Dir, d *evidence.Doc, small int64) (*adapters.Doc, error) {
+	f, err := src.Open(d.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &ChangedError{Path: d.Path, Detail: "the file no longer exists"}
