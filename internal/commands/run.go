@@ -55,6 +55,12 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 	if o.output == "" {
 		return exitcode.Usagef("-o/--output (the export directory) is required")
 	}
+	if o.output == "-" {
+		return exitcode.Usagef("-o -: run writes an export directory, not a stream; name the directory")
+	}
+	if o.pkg == "-" {
+		return exitcode.Usagef("--package -: run writes the bundle to a file, not to standard output; name the .tgz")
+	}
 	if o.applyDelta != "" {
 		if o.base == "" {
 			return exitcode.Usagef("--apply-delta needs --base FULL.tgz (the mirror bundle the delta was made against)")

@@ -99,6 +99,9 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		if _, err := os.Lstat(opt.Package); err == nil && !opt.Force {
 			return nil, &atomicfile.ExistsError{Path: opt.Package}
 		}
+		if err := safefile.Replaceable(opt.Package); opt.Force && err != nil {
+			return nil, err
+		}
 	}
 	parent := filepath.Dir(filepath.Clean(opt.OutDir))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
