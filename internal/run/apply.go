@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/canonjson"
@@ -84,11 +83,7 @@ func ApplyDelta(ctx context.Context, deltaPath, basePath, outDir string, force b
 	if err := CheckDelta(dd, baseTree, deltaTree); err != nil {
 		return nil, exitcode.Invalidf("%s: %s: %v", deltaPath, adapters.DeltaManifest, err)
 	}
-	parent := filepath.Dir(filepath.Clean(outDir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, err
-	}
-	stage, err := os.MkdirTemp(parent, ".stella-export-apply-")
+	stage, err := makeStage(outDir, ".stella-export-apply-")
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ package run
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -103,13 +104,9 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			return nil, err
 		}
 	}
-	parent := filepath.Dir(filepath.Clean(opt.OutDir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("create output directory: %w", err)
-	}
-	stageDir, err := os.MkdirTemp(parent, ".stella-export-stage-")
+	stageDir, err := makeStage(opt.OutDir, ".stella-export-stage-")
 	if err != nil {
-		return nil, fmt.Errorf("create staging directory: %w", err)
+		return nil, err
 	}
 	var pkg *atomicfile.File
 	defer func() {
@@ -218,6 +215,31 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	ev.State("completed", map[string]any{"exportId": m.ExportID, "documents": len(p.Inputs), "files": m.FileCount,
 		"payloadRoot": m.PayloadRoot, "output": opt.OutDir})
 	return res, nil
+}
+
+// makeStage creates the staging directory of the export directory dir,
+// beside it (so that the final rename stays on one file system), named
+// prefix and random hex. Unlike os.MkdirTemp's 0700 it is created 0755, the
+// umask applying as it does to every directory and file inside: the
+// export directory has the permissions of its contents.
+func makeStage(dir, prefix string) (string, error) {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("create output directory: %w", err)
+	}
+	for range 100 {
+		var b [8]byte
+		rand.Read(b[:])
+		p := filepath.Join(parent, prefix+hex.EncodeToString(b[:]))
+		err := os.Mkdir(p, 0o755)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("create staging directory: %w", err)
+		}
+	}
+	return "", fmt.Errorf("create staging directory in %s: no free name", parent)
 }
 
 // replaceDir renames stage to dir. With force an existing dir, checked
