@@ -40,7 +40,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&o.output, "output", "o", "", "export directory to create (written to a staging directory and renamed)")
 	f.StringVar(&o.pkg, "package", "", "also write the export as a reproducible bundle (.tgz) in the same run")
-	f.BoolVar(&o.force, "force", false, "replace an existing export directory or bundle")
+	f.BoolVar(&o.force, "force", false, "replace an earlier export directory (only one stella-export wrote, holding none of the inputs) or bundle (a regular file)")
 	f.StringVar(&o.eventsFile, "events", "", "write run and adapter events as JSON lines to this file")
 	f.StringVar(&o.mtime, "mtime", "", "pinned time of the bundle entries, RFC 3339 (default $SOURCE_DATE_EPOCH, else 2025-01-01T00:00:00Z)")
 	f.StringVar(&o.createdAt, "created-at", "", "createdAtUtc in export.json, RFC 3339 (default: the pinned time)")
@@ -103,8 +103,12 @@ func newRunCmd(e *env) *cobra.Command {
 profile's adapters write into a staging directory beside OUTDIR, then
 provenance.json and export.json are added and the directory is renamed into
 place; --package also writes the SPEC bundle. A plan whose inputs changed since
-planning is refused (exit 5, file named). On error or Ctrl-C the staging
-directory and partial bundle are removed (exit 130/143 for signals).
+planning is refused (exit 5, file named); a plan file is untrusted, and an
+input outside its tenant's directories or reached through a symbolic link is
+refused (exit 3). On error or Ctrl-C the staging directory and partial bundle
+are removed (exit 130/143 for signals). --force replaces only an export
+directory stella-export wrote, never one that is or holds the evidence
+source, the contract, the plan or a bundle being read (exit 5).
 
 --apply-delta rebuilds a full mirror tree from a mirror:full bundle and a
 mirror:delta bundle made against it, checking the result file by file.`,
