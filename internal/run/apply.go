@@ -16,6 +16,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/safepath"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
@@ -223,7 +224,7 @@ func isOrNot(in bool) string {
 }
 
 func verifyFile(ctx context.Context, path string) (*verify.Report, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read bundle: %w", err)
 	}
@@ -236,7 +237,7 @@ func verifyFile(ctx context.Context, path string) (*verify.Report, error) {
 }
 
 func readEntry(path, name string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read bundle: %w", err)
 	}
@@ -251,7 +252,7 @@ func readEntry(path, name string) ([]byte, error) {
 // eachTreeFile calls fn for every regular file of a (verified) bundle's
 // mirror tree, with the archive positioned at its content.
 func eachTreeFile(ctx context.Context, bundlePath string, fn func(name string, r io.Reader) error) error {
-	f, err := os.Open(bundlePath)
+	f, err := safefile.Open(bundlePath)
 	if err != nil {
 		return err
 	}
