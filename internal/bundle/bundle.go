@@ -1,4 +1,4 @@
-// Package bundle assembles a SPEC.md bundle from payload sources: it hashes
+// Package bundle assembles a bundle (docs/format.md) from payload sources: it hashes
 // every payload file, lets the caller render export.json and README.md from
 // that summary, writes checksums.txt (with its Merkle root) and
 // verify-export.sh, and streams everything through package tarball in
@@ -140,6 +140,9 @@ func Write(ctx context.Context, w io.Writer, sources []Source, render func(Summa
 		if i > 0 && srcs[i-1].Name == s.Name {
 			return nil, exitcode.Invalidf("%s: duplicate payload name %q", s.origin(), s.Name)
 		}
+	}
+	if err := checkVerifiable(srcs, verifyLimits); err != nil {
+		return nil, err
 	}
 
 	sum, err := hashAll(ctx, srcs, opt)

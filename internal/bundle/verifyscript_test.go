@@ -30,8 +30,8 @@ type scriptEnv struct {
 	path  string   // PATH for the script
 }
 
-// minimalPath is the PATH of the system-tools environments (SPEC.md section
-// 5: the script must not need anything else).
+// minimalPath is the PATH of the system-tools environments
+// (docs/format.md#verify-export-sh: the script must not need anything else).
 const minimalPath = "/usr/bin:/bin"
 
 // toolDir makes a directory of symlinks named after tools; target(name)
@@ -288,12 +288,12 @@ func TestScriptEmbedded(t *testing.T) {
 	}
 }
 
-// The SPEC.md section 3 test vector, with the script run from outside the
+// The test vector of docs/format.md#test-vector, with the script run from outside the
 // bundle directory (the vector's verify-export.sh is not the real script).
 func TestScriptSpecVector(t *testing.T) {
 	dir, f := makeBundle(t, specVectorFiles, false)
 	if f.Root.String() != specVectorRoot {
-		t.Fatalf("Go root %s, SPEC says %s", f.Root, specVectorRoot)
+		t.Fatalf("Go root %s, docs/format.md says %s", f.Root, specVectorRoot)
 	}
 	script := outsideScript(t)
 	for _, e := range scriptEnvs(t) {

@@ -1,4 +1,4 @@
-// Package canonjson writes canonical JSON as SPEC.md section 6 requires:
+// Package canonjson writes canonical JSON (docs/format.md#canonical-json):
 // RFC 8785 (JSON Canonicalization Scheme) bytes followed by one LF.
 //
 // Only the subset of JSON stella-export uses is accepted: objects, arrays,
@@ -165,7 +165,7 @@ func encodeObject(dec *json.Decoder, buf *bytes.Buffer, depth int) error {
 func writeNumber(buf *bytes.Buffer, n json.Number) error {
 	i, err := strconv.ParseInt(string(n), 10, 64)
 	if err != nil {
-		return fmt.Errorf("canonjson: number %s is not an integer (SPEC.md section 6 allows integers only)", n)
+		return fmt.Errorf("canonjson: number %s is not an integer (canonical JSON allows integers only)", n)
 	}
 	if i > maxSafeInt || i < -maxSafeInt {
 		return fmt.Errorf("canonjson: integer %s is outside the exact range of IEEE 754 doubles", n)

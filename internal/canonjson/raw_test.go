@@ -200,8 +200,8 @@ func TestRawReadError(t *testing.T) {
 	}
 }
 
-// TestRawMatchesCanonicalize: on documents within SPEC.md section 6 (integers
-// only), Raw and Canonicalize are the same function.
+// TestRawMatchesCanonicalize: on documents within docs/format.md#canonical-json
+// (integers only), Raw and Canonicalize are the same function.
 func TestRawMatchesCanonicalize(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 2000 {
@@ -426,7 +426,7 @@ func genSBOM(size int) []byte {
 
 type genOptions struct {
 	maxDepth int
-	integers bool // only integers in the safe range (SPEC.md section 6)
+	integers bool // only integers in the safe range (docs/format.md#canonical-json)
 	wide     bool // large arrays and objects
 }
 

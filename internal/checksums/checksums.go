@@ -1,4 +1,4 @@
-// Package checksums reads and writes checksums.txt (SPEC.md section 2):
+// Package checksums reads and writes checksums.txt (docs/format.md#checksums):
 //
 //	root sha256:<merkle root>
 //	<sha256 hex>  <path>
@@ -12,6 +12,7 @@ package checksums
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,9 +27,19 @@ import (
 // Name is the file's name at the top of every bundle.
 const Name = "checksums.txt"
 
-// MaxSize bounds how much of a checksums.txt is read (256 MiB: several
+// MaxSize bounds how much of a checksums.txt Parse reads (256 MiB: several
 // million entries).
 const MaxSize = 256 << 20
+
+// rootLineSize is the length of line 1 with its LF.
+const rootLineSize = len("root sha256:") + 64 + 1
+
+// SizeFor is the largest checksums.txt that can list at most entries files
+// whose paths total at most nameBytes bytes: a reader that refuses more
+// entries or name bytes than that need not read a larger file.
+func SizeFor(entries int, nameBytes int64) int64 {
+	return int64(rootLineSize) + int64(entries)*(64+2+1) + nameBytes
+}
 
 // Entry is one file line.
 type Entry struct {
@@ -150,7 +161,7 @@ func (f *File) Index(path string) int {
 // ErrMalformed is wrapped by every *ParseError.
 var ErrMalformed = errors.New("malformed checksums.txt")
 
-// ParseError names the line that breaks SPEC.md section 2.
+// ParseError names the line that breaks docs/format.md#checksums.
 type ParseError struct {
 	Line   int // 1-based; 0 for the whole file
 	Reason string
@@ -180,47 +191,67 @@ func (e *RootMismatchError) Unwrap() error { return exitcode.ErrVerify }
 // unique safe paths, LF endings with a final LF, at most MaxSize bytes, and a
 // root on line 1 that equals the Merkle root of the other lines (else
 // *RootMismatchError).
-func Parse(r io.Reader) (*File, error) {
-	br := bufio.NewReaderSize(io.LimitReader(r, MaxSize+1), 64<<10)
+func Parse(r io.Reader) (*File, error) { return ParseLimit(r, MaxSize) }
+
+// ParseLimit is Parse with another size bound. Memory is the paths' bytes
+// plus about 50 bytes per entry: lines are read into one reused buffer and
+// the paths packed into shared blocks.
+func ParseLimit(r io.Reader, limit int64) (*File, error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, limit+1), 64<<10)
 	var (
 		f     File
 		total int64
 		b     merkle.Builder
 		n     int
+		paths arena
+		buf   []byte
 	)
 	for {
-		line, err := br.ReadString('\n')
+		buf = buf[:0]
+		var err error
+		for {
+			var chunk []byte
+			chunk, err = br.ReadSlice('\n')
+			buf = append(buf, chunk...)
+			if err != bufio.ErrBufferFull {
+				break
+			}
+			if total+int64(len(buf)) > limit {
+				break
+			}
+		}
+		line := buf
 		total += int64(len(line))
-		if total > MaxSize {
-			return nil, &ParseError{Reason: fmt.Sprintf("larger than %d bytes", MaxSize)}
+		if total > limit {
+			return nil, &ParseError{Reason: fmt.Sprintf("larger than %d bytes", limit)}
 		}
 		if err == io.EOF {
-			if line != "" {
+			if len(line) > 0 {
 				return nil, &ParseError{Line: n + 1, Reason: "no final LF"}
 			}
 			break
 		}
-		if err != nil {
+		if err != nil && err != bufio.ErrBufferFull {
 			return nil, err
 		}
 		n++
 		line = line[:len(line)-1]
-		if strings.HasSuffix(line, "\r") {
+		if bytes.HasSuffix(line, []byte("\r")) {
 			return nil, &ParseError{Line: n, Reason: "CRLF line end (want LF)"}
 		}
 		if n == 1 {
-			rest, ok := strings.CutPrefix(line, "root ")
+			rest, ok := strings.CutPrefix(string(line), "root ")
 			if !ok {
-				return nil, &ParseError{Line: 1, Reason: fmt.Sprintf("%q is not \"root sha256:<hex>\"", clip(line))}
+				return nil, &ParseError{Line: 1, Reason: fmt.Sprintf("%q is not \"root sha256:<hex>\"", clip(string(line)))}
 			}
 			h, err := merkle.ParseHash(rest)
 			if err != nil || !strings.HasPrefix(rest, "sha256:") {
-				return nil, &ParseError{Line: 1, Reason: fmt.Sprintf("%q is not \"root sha256:<64 lowercase hex>\"", clip(line))}
+				return nil, &ParseError{Line: 1, Reason: fmt.Sprintf("%q is not \"root sha256:<64 lowercase hex>\"", clip(string(line)))}
 			}
 			f.Root = h
 			continue
 		}
-		e, perr := parseLine(line)
+		e, perr := parseLine(line, &paths)
 		if perr != "" {
 			return nil, &ParseError{Line: n, Reason: perr}
 		}
@@ -231,7 +262,7 @@ func Parse(r io.Reader) (*File, error) {
 			return nil, &ParseError{Line: n, Reason: fmt.Sprintf("path %q is not in byte-wise order", clip(e.Path))}
 		}
 		f.Entries = append(f.Entries, e)
-		b.Add([]byte(line))
+		b.Add(line)
 	}
 	if n == 0 {
 		return nil, &ParseError{Reason: "empty file"}
@@ -242,29 +273,57 @@ func Parse(r io.Reader) (*File, error) {
 	return &f, nil
 }
 
-func parseLine(line string) (Entry, string) {
+func parseLine(line []byte, paths *arena) (Entry, string) {
 	var e Entry
-	if line == "" {
+	if len(line) == 0 {
 		return e, "blank line"
 	}
-	if len(line) < 67 || line[64:66] != "  " {
-		return e, fmt.Sprintf("%q is not \"<64 hex>  <path>\"", clip(line))
+	if len(line) < 67 || string(line[64:66]) != "  " {
+		return e, fmt.Sprintf("%q is not \"<64 hex>  <path>\"", clip(string(line)))
 	}
 	hx := line[:64]
-	if strings.ToLower(hx) != hx {
+	if !isLowerHex(hx) {
 		return e, "digest is not lowercase hex"
 	}
-	if _, err := hex.Decode(e.Digest[:], []byte(hx)); err != nil {
+	if _, err := hex.Decode(e.Digest[:], hx); err != nil {
 		return e, "digest is not lowercase hex"
 	}
-	e.Path = line[66:]
-	if err := safepath.Check(e.Path, false); err != nil {
+	p := line[66:]
+	if err := safepath.Check(string(p), false); err != nil {
 		return e, err.Error()
 	}
-	if e.Path == Name {
+	if string(p) == Name {
 		return e, Name + " lists itself"
 	}
+	e.Path = paths.add(p)
 	return e, ""
+}
+
+func isLowerHex(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// arena packs strings into shared blocks, so that a million short paths
+// cost their bytes and not a million allocations. strings.Builder never
+// changes bytes it has handed out, so each string stays valid while the
+// block grows.
+type arena struct{ b strings.Builder }
+
+const arenaBlock = 1 << 20
+
+func (a *arena) add(p []byte) string {
+	if a.b.Cap()-a.b.Len() < len(p) {
+		a.b = strings.Builder{}
+		a.b.Grow(max(arenaBlock, len(p)))
+	}
+	start := a.b.Len()
+	a.b.Write(p)
+	return a.b.String()[start:]
 }
 
 func clip(s string) string {

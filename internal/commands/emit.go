@@ -41,7 +41,7 @@ func (o *emitOptions) addFlags(cmd *cobra.Command) {
 }
 
 // parseWholeTime parses an RFC 3339 time with whole seconds, as every
-// timestamp of a payload must be (SPEC.md section 6).
+// timestamp of a payload must be (docs/format.md#canonical-json).
 func parseWholeTime(flag, s string) (time.Time, error) {
 	t, err := parseTime(flag, s)
 	if err != nil {

@@ -54,7 +54,7 @@ func cmdCopyRepo(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // keyenv VAR EXPORT_ID FILE: set VAR to the idempotency key of the export
-// whose artifact is FILE, computed here from SPEC.md section 8.
+// whose artifact is FILE, computed here from docs/format.md#notifications.
 func cmdKeyEnv(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 3 {
 		ts.Fatalf("usage: keyenv VAR EXPORT_ID FILE")

@@ -32,7 +32,7 @@ type packageOptions struct {
 	followLinks bool
 	signKey     string
 
-	// portable evidence mode (seed 57-001)
+	// portable evidence export v1 (docs/format.md#portable)
 	portable     string
 	bundleID     string
 	tenant       string
@@ -149,13 +149,13 @@ func newPackageCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "package DIR -o OUT.tgz | package --portable IN.tgz --bundle-id B --export-id E --tenant T -o OUTDIR",
 		Short: "Bundle a directory, or a sealed portable evidence bundle, into a reproducible .tgz",
-		Long: `package writes a bit-reproducible bundle (SPEC.md sections 1-6): the files of DIR
+		Long: `package writes a bit-reproducible bundle (docs/format.md): the files of DIR
 at the top of a sorted PAX tar.gz with pinned mtimes, plus checksums.txt (with
 its RFC 6962 Merkle root), verify-export.sh, README.md and export.json.
 Symbolic links, hard links and special files are refused unless
 --follow-links; names that stella-export generates are refused in DIR.
 
-With --portable (profile airgap-evidence, seed 57-001) it exports a sealed
+With --portable (profile airgap-evidence, portable evidence export v1) it exports a sealed
 portable evidence bundle as OUTDIR/export-portable-bundle-v1.tgz, copying the
 input bit for bit. The input must be sealed (its checksums.txt root verifies)
 or the command exits 5 (SealedRequired). Outputs are write-once: a re-run with

@@ -133,11 +133,16 @@ func jsonWritten(cmd *cobra.Command) bool { return cmd != nil && cmd.Annotations
 func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "stella-export",
-		Short: "Plan, package and verify reproducible offline exports",
-		Long: `stella-export packages local directories into bit-reproducible bundles
-(SPEC.md: sorted PAX tar.gz, checksums.txt with an RFC 6962 Merkle root,
-verify-export.sh, README.md, export.json) and verifies bundles offline.
-Only 'emit relay' opens network connections, to the receivers it is given.
+		Short: "Plan, run, package, sign, verify and announce reproducible offline exports",
+		Long: `stella-export makes offline (air-gapped) exports of security evidence: it
+plans an export contract against an evidence source (plan), runs the plan
+through the profile's adapters (run), packages directories and sealed
+portable evidence bundles into bit-reproducible bundles (package), signs them
+cosign-compatibly (sign), verifies bundles, signatures and inclusion proofs
+offline (verify), and queues and delivers their ready notifications (emit).
+A bundle is a sorted PAX tar.gz with checksums.txt and its RFC 6962 Merkle
+root, verify-export.sh, README.md and export.json (docs/format.md). Only
+'emit relay' opens network connections, to the receivers it is given.
 
 Configuration: flags win over STELLA_EXPORT_* environment variables (e.g.
 STELLA_EXPORT_QUIET=true, STELLA_EXPORT_PACKAGE_LEVEL=9), which win over the

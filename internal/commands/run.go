@@ -102,13 +102,13 @@ func newRunCmd(e *env) *cobra.Command {
 		Long: `run executes a contract (planning it first) or a plan written by ` + "`plan`" + `. The
 profile's adapters write into a staging directory beside OUTDIR, then
 provenance.json and export.json are added and the directory is renamed into
-place; --package also writes the SPEC bundle. A plan whose inputs changed since
-planning is refused (exit 5, file named); a plan file is untrusted, and an
-input outside its tenant's directories or reached through a symbolic link is
-refused (exit 3). On error or Ctrl-C the staging directory and partial bundle
-are removed (exit 130/143 for signals). --force replaces only an export
-directory stella-export wrote, never one that is or holds the evidence
-source, the contract, the plan or a bundle being read (exit 5).
+place; --package also writes the bundle (docs/format.md). A plan whose inputs
+changed since planning is refused (exit 5, file named); a plan file is
+untrusted, and an input outside its tenant's directories or reached through
+a symbolic link is refused (exit 3). On error or Ctrl-C the staging directory
+and partial bundle are removed (exit 130/143 for signals). --force replaces
+only an export directory stella-export wrote, never one that is or holds the
+evidence source, the contract, the plan or a bundle being read (exit 5).
 
 --apply-delta rebuilds a full mirror tree from a mirror:full bundle and a
 mirror:delta bundle made against it, checking the result file by file.`,

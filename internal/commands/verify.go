@@ -11,6 +11,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
@@ -26,6 +27,7 @@ type verifyOptions struct {
 	maxEntries   int
 	maxBytes     int64
 	maxRatio     int64
+	maxNameBytes int64
 
 	key         string
 	requireSig  bool
@@ -50,6 +52,7 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.sigBundle, "bundle", "", "Sigstore bundle to check (default BUNDLE.sigstore.json, when present)")
 	f.StringVar(&o.attestation, "attestation", "", "DSSE attestation to check: subject and materials (default BUNDLE.intoto.jsonl, when present)")
 	f.Int64Var(&o.maxRatio, "max-ratio", tarball.DefaultLimits.MaxRatio, "refuse archives whose compression ratio exceeds this (decompression bombs)")
+	f.Int64Var(&o.maxNameBytes, "max-name-bytes", tarball.DefaultLimits.MaxNameBytes, "refuse archives whose entry names total more bytes (verify's memory grows with them)")
 }
 
 func (o *verifyOptions) validate(args []string) error {
@@ -72,7 +75,7 @@ func (o *verifyOptions) validate(args []string) error {
 	if sigFlags && o.key == "" {
 		return exitcode.Usagef("--require-signature, --signature, --bundle and --attestation need --key PUB")
 	}
-	if o.maxDepth < 0 || o.maxEntries <= 0 || o.maxBytes <= 0 || o.maxRatio <= 0 {
+	if o.maxDepth < 0 || o.maxEntries <= 0 || o.maxBytes <= 0 || o.maxRatio <= 0 || o.maxNameBytes <= 0 {
 		return exitcode.Usagef("--max-* limits must be positive")
 	}
 	return nil
@@ -84,7 +87,7 @@ func newVerifyCmd(e *env) *cobra.Command {
 		Use:   "verify BUNDLE.tgz | verify --proof proof.json --file FILE --root sha256:<hex>",
 		Short: "Check a bundle offline: format, every digest, the Merkle root, inner bundles",
 		Long: `verify reads a bundle in one streaming pass, extracting nothing: the archive
-format of SPEC.md section 1, every line of checksums.txt, the Merkle root,
+format (docs/format.md#archive), every line of checksums.txt, the Merkle root,
 missing and extra files, the documents every bundle carries, and inner .tgz
 bundles that carry a checksums.txt (to --max-depth). Unsafe archives (path
 traversal, links, devices, duplicates, bombs, malformed or truncated data)
@@ -128,7 +131,7 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 	}
 	opt := verify.Options{
 		ExpectRoot: o.root, ExpectSHA256: o.expectSHA256, MaxDepth: depth,
-		Limits: tarball.Limits{MaxEntries: o.maxEntries, MaxBytes: o.maxBytes, MaxRatio: o.maxRatio},
+		Limits: tarball.Limits{MaxEntries: o.maxEntries, MaxBytes: o.maxBytes, MaxRatio: o.maxRatio, MaxNameBytes: o.maxNameBytes},
 	}
 	if p := newProgress(e); p != nil {
 		if st, err := os.Stat(path); err == nil {
@@ -153,7 +156,7 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 			return fmt.Errorf("%s: %w", path, context.Cause(ctx))
 		}
 		if errors.Is(err, tarball.ErrTooLarge) {
-			return withHint(fmt.Errorf("%s: %w", path, err), "if the archive is trusted, raise --max-entries, --max-bytes or --max-ratio")
+			return withHint(fmt.Errorf("%s: %w", path, err), "if the archive is trusted, raise --max-entries, --max-bytes, --max-name-bytes or --max-ratio")
 		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -248,7 +251,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 }
 
 func runCheckProof(e *env, cmd *cobra.Command, o *verifyOptions) error {
-	pf, err := os.Open(o.proof)
+	pf, err := safefile.Open(o.proof)
 	if err != nil {
 		return fmt.Errorf("open proof: %w", err)
 	}
@@ -257,7 +260,7 @@ func runCheckProof(e *env, cmd *cobra.Command, o *verifyOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.proof, err)
 	}
-	f, err := os.Open(o.file)
+	f, err := safefile.Open(o.file)
 	if err != nil {
 		return fmt.Errorf("open file: %w", err)
 	}
@@ -265,14 +268,15 @@ func runCheckProof(e *env, cmd *cobra.Command, o *verifyOptions) error {
 	if err := verify.CheckProof(p, f, o.root); err != nil {
 		return err
 	}
+	// The proof binds the file and its path to the root, not the tree size
+	// or the leaf index (other sizes fit the same audit path): only what was
+	// checked is printed.
 	res := struct {
-		OK        bool   `json:"ok"`
-		Path      string `json:"path"`
-		LeafIndex int    `json:"leafIndex"`
-		TreeSize  int    `json:"treeSize"`
-		Root      string `json:"root"`
-	}{true, p.Path, p.LeafIndex, p.TreeSize, o.root}
+		OK   bool   `json:"ok"`
+		Path string `json:"path"`
+		Root string `json:"root"`
+	}{true, p.Path, o.root}
 	return printResult(e, cmd, res, func(w io.Writer) {
-		fmt.Fprintf(w, "OK %s is leaf %d of %d under root %s\n", p.Path, p.LeafIndex, p.TreeSize, o.root)
+		fmt.Fprintf(w, "OK %s is in the tree of root %s\n", p.Path, o.root)
 	})
 }

@@ -44,8 +44,8 @@ func ExitCodesText() string {
 func newExitCodesTopic() *cobra.Command {
 	return &cobra.Command{
 		Use:   "exit-codes",
-		Short: "The exit codes of every command (SPEC.md section 7)",
-		Long: "Exit codes of stella-export (SPEC.md section 7):\n\n" + ExitCodesText() +
+		Short: "The exit codes of every command",
+		Long: "Exit codes of stella-export (docs/format.md#exit-codes):\n\n" + ExitCodesText() +
 			"\nErrors are one line on stderr: stella-export: <command>: <what failed>: <file>[: <field>]: <why>,\n" +
 			"sometimes followed by one 'stella-export: hint:' line. With --json, failures also print\n" +
 			"{\"error\":...,\"exitCode\":N} on stdout.",

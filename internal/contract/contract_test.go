@@ -219,7 +219,7 @@ var validCases = []struct {
 	{"bounds", mk("retention_days: 36500", "compression:\n  codec: zstd\n  level: 22")},
 	{"low bounds", mk("retention_days: 1", "compression: {level: 1}")},
 	{"output .tgz", mk("output: A_b-1.2.tgz")},
-	{"comments and anchors", mk("# a comment", "output: &o x.tgz # trailing")},
+	{"comments", mk("# a comment", "output: x.tgz # trailing")},
 	{"allow false", mk("allow_cross_tenant: false")},
 }
 
@@ -272,8 +272,17 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate in flow mapping", mk("compression: {level: 3, level: 4}"), []string{"c.yaml:7:25: compression.level: written twice on line 7; keep one"}},
 		{"sequence key", mk("? [a, b]\n: c"), []string{"c.yaml:7:3: a key is a sequence; keys are field names"}},
 		{"merge key", mk("<<: {output: a.tgz}"), []string{"c.yaml:7:1: merge keys (<<) are not supported; write the fields out"}},
-		{"alias", mk("selectors:\n  products: &p [pkg:npm/a]\n  sbom_subjects: *p"), []string{"c.yaml:9:18: selectors.sbom_subjects: aliases (*p) are not supported; write the value out"}},
-		{"alias item", mk("selectors:\n  tenants: [&t acme, *t]"), []string{"c.yaml:8:22: selectors.tenants[1]: aliases (*t) are not supported; write the value out"}},
+		{"alias", mk("selectors:\n  products: &p [pkg:npm/a]\n  sbom_subjects: *p"), []string{
+			"c.yaml:8:13: selectors.products: anchors (&p) are not supported; write the value out",
+			"c.yaml:9:18: selectors.sbom_subjects: aliases (*p) are not supported; write the value out",
+		}},
+		{"alias item", mk("selectors:\n  tenants: [&t acme, *t]"), []string{
+			"c.yaml:8:13: selectors.tenants[0]: anchors (&t) are not supported; write the value out",
+			"c.yaml:8:22: selectors.tenants[1]: aliases (*t) are not supported; write the value out",
+		}},
+		{"anchor without alias", mk("output: &o x.tgz"), []string{"c.yaml:7:9: output: anchors (&o) are not supported; write the value out"}},
+		{"anchored mapping", mk("compression: &c\n  level: 3"), []string{"c.yaml:7:14: compression: anchors (&c) are not supported; write the value out"}},
+		{"anchored key", mk("&k output: x.tgz"), []string{"c.yaml:7:1: output: anchors (&k) are not supported; write the value out"}},
 		{"encryption", mk("encryption:\n  recipients: [age1xyz]"), []string{"c.yaml:7:1: encryption: not supported by this version yet (planned); remove it"}},
 		{"delivery", mk("delivery: s3"), []string{"c.yaml:7:1: delivery: not supported by this version yet (planned); remove it"}},
 

@@ -37,6 +37,7 @@ func Parse(path string, data []byte) (*Contract, error) {
 		Digest:      "sha256:" + hex.EncodeToString(sum[:]),
 		Compression: Compression{Codec: "zstd", Level: defaultZstdLevel},
 	}
+	p.anchors(root, "")
 	p.contract(c, root)
 	if len(p.errs) > 0 {
 		return nil, p.sorted()
@@ -186,6 +187,31 @@ func (p *parser) document(data []byte) (root *yaml.Node) {
 		return nil
 	}
 	return root
+}
+
+// anchors reports every anchor (&a) below n, aliased or not: a contract
+// writes each value where it applies (docs/contract.md). Aliases and merge
+// keys are reported where the fields are read.
+func (p *parser) anchors(n *yaml.Node, path string) {
+	if n.Anchor != "" {
+		p.errorf(n, path, "anchors (&%s) are not supported; write the value out", n.Anchor)
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			kpath := path
+			if k.Kind == yaml.ScalarNode {
+				kpath = join(path, k.Value)
+			}
+			p.anchors(k, kpath)
+			p.anchors(v, kpath)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			p.anchors(item, fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
 }
 
 // syntax records a YAML syntax error at the line the YAML parser gave.

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 // Config says what to resolve.
@@ -77,6 +79,40 @@ func (e *CrossTenantError) Error() string {
 
 func (e *CrossTenantError) Unwrap() error { return exitcode.ErrInvalid }
 
+// SnapshotError is a problem with the policy snapshot the contract names
+// (its snapshot.json or findings), so that callers can point at the
+// contract's policy_snapshot rather than at its source.
+type SnapshotError struct{ Err error }
+
+func (e *SnapshotError) Error() string { return e.Err.Error() }
+func (e *SnapshotError) Unwrap() error { return e.Err }
+
+func linkError(rel string) error {
+	return exitcode.Invalidf("%s: a symbolic link; the evidence source must hold regular files and directories only", rel)
+}
+
+// checkDirs refuses a symbolic link or a non-directory at any component of
+// rel below source (source itself is the contract's choice and may be a
+// link). A missing component is not an error: ok is false.
+func checkDirs(source, rel string) (ok bool, err error) {
+	p := ""
+	for _, c := range strings.Split(rel, "/") {
+		p = path.Join(p, c)
+		st, err := os.Lstat(filepath.Join(source, filepath.FromSlash(p)))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("read evidence: %w", err)
+		case st.Mode()&fs.ModeSymlink != 0:
+			return false, linkError(p)
+		case !st.IsDir():
+			return false, exitcode.Invalidf("%s: not a directory", p)
+		}
+	}
+	return true, nil
+}
+
 // Resolve walks the source for the selected tenants and returns the
 // selected documents in export order.
 func Resolve(ctx context.Context, cfg Config) (*Result, error) {
@@ -100,7 +136,10 @@ func Resolve(ctx context.Context, cfg Config) (*Result, error) {
 	var jobs []job
 	for _, t := range slices.Sorted(slices.Values(tenants)) {
 		dir := filepath.Join(cfg.Source, t)
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
+			if err == nil && st.Mode()&fs.ModeSymlink != 0 {
+				return nil, linkError(t)
+			}
 			return nil, exitcode.Invalidf("source %s: no evidence for tenant %q (want the directory %s)", cfg.Source, t, dir)
 		}
 		for _, ty := range []Type{Advisory, VEX, SBOM} {
@@ -116,12 +155,12 @@ func Resolve(ctx context.Context, cfg Config) (*Result, error) {
 		snapDir := path.Join(cfg.Tenant, "policy", cfg.PolicySnapshot)
 		snap, err := readSnapshot(cfg.Source, snapDir, cfg)
 		if err != nil {
-			return nil, err
+			return nil, &SnapshotError{err}
 		}
 		res.Snapshot = snap
 		js, ign, err := list(cfg.Source, path.Join(snapDir, "findings"), Finding, cfg.Tenant)
 		if err != nil {
-			return nil, err
+			return nil, &SnapshotError{err}
 		}
 		jobs = append(jobs, js...)
 		res.Ignored = append(res.Ignored, ign...)
@@ -195,6 +234,9 @@ func isIO(err error) bool {
 // and the other files. Links and special files are refused.
 func list(source, rel string, t Type, tenant string) ([]job, []string, error) {
 	root := filepath.Join(source, filepath.FromSlash(rel))
+	if ok, err := checkDirs(source, path.Dir(rel)); !ok {
+		return nil, nil, err
+	}
 	if _, err := os.Lstat(root); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
@@ -262,14 +304,47 @@ func runJobs(ctx context.Context, cfg Config, jobs []job, sel *selection) error 
 	return nil
 }
 
+// smallDoc is the size up to which a document is read into memory once and
+// parsed there; larger ones are streamed and read a second time by
+// canonjson.Raw. Raw itself holds up to 4 MiB of a document in memory.
+const smallDoc = 4 << 20
+
+var docBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readDoc hashes one document, extracts what selectors and ordering need,
+// and checks that run can canonicalise it: the run-time canonicaliser,
+// canonjson.Raw, is the validator, so what run would refuse plan refuses
+// (or records as invalid). A document up to smallDoc bytes is read once;
+// a larger one is streamed through the hash and the extractor and then
+// validated by Raw from the open file.
 func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
-	f, err := os.Open(filepath.Join(cfg.Source, filepath.FromSlash(j.rel)))
+	// The walker saw a regular file; opening without following a link and
+	// checking the descriptor keeps a file swapped since then (for a FIFO,
+	// a device or a link) from blocking or leading outside the source.
+	f, err := safefile.OpenNoFollow(filepath.Join(cfg.Source, filepath.FromSlash(j.rel)))
+	if nr := (*safefile.NotRegularError)(nil); errors.As(err, &nr) {
+		return nil, "", &ioError{exitcode.Invalidf("evidence %s: is a %s, not a regular file", j.rel, nr.Kind)}
+	}
 	if err != nil {
 		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, unwrapPathErr(err))}
 	}
 	defer f.Close()
+	buf := docBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer docBufs.Put(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(f, smallDoc+1)); err != nil {
+		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, err)}
+	}
+	head := buf.Bytes()
+	small := len(head) <= smallDoc
 	h := sha256.New()
-	cr := &countReader{r: io.TeeReader(f, h)}
+	h.Write(head)
+	cr := &countReader{r: bytes.NewReader(head)}
+	var whole io.ReaderAt = bytes.NewReader(head)
+	if !small {
+		cr.r = io.MultiReader(bytes.NewReader(head), io.TeeReader(f, h))
+		whole = f
+	}
 	hit := false
 	m, err := extract(cr, j.typ, func(p string) {
 		if !hit && sel.purl(p) {
@@ -295,10 +370,29 @@ func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, err)}
 	}
+	if err := canonical(whole, cr.n); err != nil {
+		if errors.Is(err, exitcode.ErrInvalid) {
+			return nil, "", err
+		}
+		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, err)}
+	}
 	d := &Doc{Type: j.typ, Tenant: j.tenant, ID: m.id, Subject: m.subject, Path: j.rel,
 		SHA256: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: cr.n, Time: m.time,
 		Ecosystems: InternAll(sortedKeys(m.ecos)), Products: InternAll(sortedKeys(m.about)), Format: Intern(m.format)}
 	return d, sel.decide(d, m, hit), nil
+}
+
+// canonical checks that run's canonicaliser accepts the document in
+// r[0:size]: UTF-8, paired surrogates, no duplicate key in any object
+// however large, keys and numbers up to 4 MiB, nesting within
+// canonjson.MaxRawDepth. A refusal wraps exitcode.ErrInvalid.
+func canonical(r io.ReaderAt, size int64) error {
+	_, err := canonjson.Raw(io.Discard, r, size)
+	var se *canonjson.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON: %w", se)
+	}
+	return err
 }
 
 type readErr struct{ error }
@@ -324,7 +418,20 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 func readSnapshot(source, dir string, cfg Config) (*Snapshot, error) {
 	rel := path.Join(dir, "snapshot.json")
-	f, err := os.Open(filepath.Join(source, filepath.FromSlash(rel)))
+	ok, err := checkDirs(source, dir)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Lstat(filepath.Join(source, filepath.FromSlash(rel))); ok && err == nil && !st.Mode().IsRegular() {
+		if st.Mode()&fs.ModeSymlink != 0 {
+			return nil, linkError(rel)
+		}
+		return nil, exitcode.Invalidf("%s: not a regular file", rel)
+	}
+	f, err := safefile.OpenNoFollow(filepath.Join(source, filepath.FromSlash(rel)))
+	if nr := (*safefile.NotRegularError)(nil); errors.As(err, &nr) {
+		return nil, exitcode.Invalidf("policy snapshot %q: %s is a %s, not a regular file", cfg.PolicySnapshot, rel, nr.Kind)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, exitcode.Invalidf("policy snapshot %q: %s does not exist", cfg.PolicySnapshot, rel)
@@ -340,6 +447,11 @@ func readSnapshot(source, dir string, cfg Config) (*Snapshot, error) {
 		return nil, exitcode.Invalidf("%s: larger than 64 MiB", rel)
 	}
 	s, errs := parseSnapshot(b)
+	if len(errs) == 0 {
+		if err := canonical(bytes.NewReader(b), int64(len(b))); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
 	if len(errs) > 0 {
 		return nil, &InvalidError{Docs: []Invalid{{Path: rel, Reason: strings.Join(errs, "; ")}}}
 	}

@@ -1,5 +1,5 @@
-// Package exitcode holds the one exit-code table of stella-export (SPEC.md
-// section 7) and maps errors onto it.
+// Package exitcode holds the one exit-code table of stella-export
+// (docs/format.md#exit-codes) and maps errors onto it.
 //
 // Packages that detect a condition wrap one of the sentinel errors below
 // (fmt.Errorf("...: %w", exitcode.ErrInvalidInput)) or return a typed error
@@ -16,7 +16,7 @@ import (
 	"syscall"
 )
 
-// Exit codes, SPEC.md section 7.
+// Exit codes, docs/format.md#exit-codes.
 const (
 	OK          = 0   // success; for verify: everything checked holds
 	Verify      = 1   // verification failed: digest, root, signature or subject mismatch
@@ -35,8 +35,8 @@ type Entry struct {
 	Meaning string
 }
 
-// Table is SPEC.md section 7 in order; README.md and `help exit-codes` are
-// generated from it.
+// Table is the exit-code table in order; README.md, docs/format.md and
+// `help exit-codes` show it, and tests keep them identical.
 var Table = []Entry{
 	{OK, "success; for verify: everything checked holds"},
 	{Verify, "verification failed: a digest, Merkle root, signature or provenance subject does not match"},

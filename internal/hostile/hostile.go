@@ -73,7 +73,7 @@ func Corpus() []Case {
 			tgz(tarOf(dir("a/"), reg("a/../../evil.txt", "x")))),
 		arch("absolute.tgz", "absolute path", safepath.ErrUnsafe, "absolute path",
 			tgz(tarOf(reg("/etc/cron.d/evil", "x")))),
-		arch("dot-slash.tgz", "'./' prefix (SPEC 2 forbids it)", safepath.ErrUnsafe, "'.' component",
+		arch("dot-slash.tgz", "'./' prefix (entry names never start with ./)", safepath.ErrUnsafe, "'.' component",
 			tgz(tarOf(reg("./a.txt", "x")))),
 		arch("double-slash.tgz", "empty path component", safepath.ErrUnsafe, "empty path component",
 			tgz(tarOf(reg("a//b.txt", "x")))),
@@ -179,7 +179,7 @@ func bundleCases(good []byte) []Case {
 				i := bytes.IndexByte(c, '\n')
 				f[checksums.Name] = append([]byte("root sha256:"+strings.Repeat("0", 64)), c[i:]...)
 			}),
-		lie("checksums-malformed.tgz", "checksums.txt that is not in the SPEC format",
+		lie("checksums-malformed.tgz", "checksums.txt that is not in the checksums.txt format",
 			"checksums.txt", 3, func(f map[string][]byte) {
 				f[checksums.Name] = []byte("this is not a checksums file\n")
 			}),

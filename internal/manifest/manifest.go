@@ -1,7 +1,7 @@
 // Package manifest defines export.json, the canonical JSON manifest at the
-// top of every bundle (SPEC.md sections 4 and 6), for the profiles that
-// package writes: "directory" bundles of a staged tree and the
-// "airgap-evidence" portable bundle of seed 57-001.
+// top of every bundle (docs/format.md#export-json): "directory" bundles of
+// a staged tree, the "airgap-evidence" portable evidence export v1, and
+// run bundles.
 package manifest
 
 import (
@@ -38,8 +38,9 @@ type Export struct {
 	PayloadRoot string `json:"payloadRoot"`
 }
 
-// Portable is export.json of an airgap-evidence portable bundle (seed
-// 57-001): the seed's seven fields plus the format, profile and exporter.
+// Portable is export.json of a portable evidence export v1
+// (docs/format.md#portable): its seven fields plus the size, format,
+// profile and exporter.
 type Portable struct {
 	Format            string `json:"format"`
 	Profile           string `json:"profile"`

@@ -3,7 +3,7 @@
 // inclusion proofs (audit paths).
 //
 // In stella-export the leaves are lines 2..n of checksums.txt without their
-// LF (SPEC.md section 3):
+// LF (docs/format.md#merkle-root):
 //
 //	leaf  = SHA-256(0x00 || line)
 //	node  = SHA-256(0x01 || left || right)

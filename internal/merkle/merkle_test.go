@@ -9,7 +9,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 )
 
-// SPEC.md section 3 test vector.
+// The test vector of docs/format.md#test-vector.
 var specLines = []string{
 	"9e8b62f81ea5c66fa06ee53da032751386b37702153070c0e14dd1d316282fa7  README.md",
 	"e346432021b04179518d9614f3560ccd71354a4ee101ddcb893d6959a9d6301c  export.json",

@@ -1,5 +1,6 @@
-// Package notify announces finished portable evidence exports (seed 58-001,
-// SPEC.md section 8) through a file outbox that a relay delivers later.
+// Package notify announces finished portable evidence exports with the
+// ready notification v1 (docs/format.md#notifications) through a file
+// outbox that a relay delivers later.
 //
 // On the disconnected side Emit verifies an export-portable-bundle-v1.tgz
 // and writes its export.airgap.ready.v1 payload, canonical JSON, to
@@ -26,7 +27,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/canonjson"
 )
 
-// Names fixed by seed 58-001 and SPEC.md section 8.
+// Names fixed by the ready notification v1 (docs/format.md#notifications).
 const (
 	// EventType is the payload's type, and the NATS subject it is published to.
 	EventType = "export.airgap.ready.v1"
@@ -35,7 +36,7 @@ const (
 	TimelineType = "timeline.export.airgap.ready"
 	// DLQSubject receives dead-letter records over NATS.
 	DLQSubject = "export.airgap.ready.dlq"
-	// DefaultArtifactURI is the download endpoint of seed 57-001;
+	// DefaultArtifactURI is the export centre's download endpoint;
 	// {exportId} and {bundleId} are replaced.
 	DefaultArtifactURI = "/v1/exports/airgap/evidence/{exportId}/download"
 	// MaxAttempts is how often the relay tries one entry.

@@ -17,7 +17,8 @@ type RelayConfig struct {
 	// them accepted it. None is allowed with DLQRetry (requeue only).
 	Transports []Transport
 	// RetryBase scales the waits between attempts: 1, 2, 4 and 8 times it
-	// (SPEC.md section 8: 1, 2, 4, 8 s with the default of one second).
+	// (docs/format.md#notifications: 1, 2, 4, 8 s with the default of one
+	// second).
 	RetryBase time.Duration
 	// LockWait is how long to wait for another relay to release the
 	// outbox; 0 means fail at once with a *LockedError.

@@ -16,7 +16,8 @@ import (
 	"github.com/stella-ops/stella-export/internal/version"
 )
 
-// Webhook posts messages to one URL with the headers of SPEC.md section 8:
+// Webhook posts messages to one URL with the headers of
+// docs/format.md#notifications:
 //
 //	Content-Type: application/json
 //	X-Stella-Event-Type: <type>

@@ -1,7 +1,7 @@
 // Package plan resolves a contract against its evidence source into an
 // immutable plan: the contract's digest and settings, every selected input
 // with its path, SHA-256, size and ordering keys, what each adapter will
-// write, and totals. A plan is canonical JSON (SPEC.md section 6); the same
+// write, and totals. A plan is canonical JSON (docs/format.md#canonical-json); the same
 // contract and evidence give the same bytes on any machine and from any
 // working directory.
 package plan
@@ -156,7 +156,11 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (*Plan, *evid
 		AllowCrossTenant: c.AllowCrossTenant && opt.AllowCrossTenant, SkipInvalid: opt.SkipInvalid, Workers: opt.Workers,
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: %w", c.Where("source"), err)
+		field := "source"
+		if se := (*evidence.SnapshotError)(nil); errors.As(err, &se) {
+			field = "policy_snapshot"
+		}
+		return nil, nil, nil, fmt.Errorf("%s: %w", c.Where(field), err)
 	}
 	var base *adapters.BaseMirror
 	if c.Profile == contract.ProfileMirrorDelta {

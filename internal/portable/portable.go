@@ -1,5 +1,5 @@
-// Package portable writes the air-gap portable evidence export of seed
-// 57-001: export-portable-bundle-v1.tgz holding exactly README.md,
+// Package portable writes the portable evidence export v1
+// (docs/format.md#portable): export-portable-bundle-v1.tgz holding exactly README.md,
 // checksums.txt, export.json, portable-bundle-v1.tgz and verify-export.sh.
 //
 // The input is a sealed bundle (its checksums.txt root verifies) and is
@@ -34,7 +34,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/version"
 )
 
-// File names fixed by seed 57-001 (portable version v1).
+// File names fixed by the portable evidence export v1.
 const (
 	InnerName  = "portable-bundle-v1.tgz"
 	OutputName = "export-portable-bundle-v1.tgz"
@@ -73,8 +73,8 @@ type Result struct {
 	Acknowledged string `json:"acknowledged,omitempty"`
 }
 
-// SealedRequiredError says the input is not a sealed bundle (seed 57-001:
-// 409 SealedRequired).
+// SealedRequiredError says the input is not a sealed bundle (the export
+// centre's 409 SealedRequired).
 type SealedRequiredError struct {
 	Input  string
 	Reason string

@@ -1,6 +1,6 @@
 // Package run executes a plan: it runs the profile's adapters into a
 // staging directory next to the output, writes provenance.json and
-// export.json, optionally packages the result as a SPEC bundle, and only
+// export.json, optionally packages the result as a bundle, and only
 // then renames everything into place. On error or cancellation the staging
 // directory and any partial bundle are removed.
 package run

@@ -1,5 +1,5 @@
-// Package safepath decides which entry names a bundle may carry (SPEC.md
-// sections 1 and 2): relative, '/'-separated, no "./" prefix, no "." or ".."
+// Package safepath decides which entry names a bundle may carry
+// (docs/format.md#entry-names): relative, '/'-separated, no "./" prefix, no "." or ".."
 // component, no empty component, valid UTF-8, and no byte that cannot
 // round-trip through `sha256sum` text format (newline, backslash, NUL, and
 // the other ASCII control characters).

@@ -28,12 +28,16 @@ type Limits struct {
 	// more than RatioGrace bytes were inflated: a decompression bomb guard.
 	MaxRatio   int64
 	RatioGrace int64
+	// MaxNameBytes bounds the total length of all entry names: what a
+	// reader that remembers names (verify) holds in memory grows with it.
+	MaxNameBytes int64
 }
 
-// DefaultLimits: a million entries, 4 TiB, and a ratio of 1000:1 after the
-// first 64 MiB (deflate cannot exceed about 1032:1; legitimate bundles stay
-// far below).
-var DefaultLimits = Limits{MaxEntries: 1 << 20, MaxBytes: 4 << 40, MaxRatio: 1000, RatioGrace: 64 << 20}
+// DefaultLimits: a million entries, 4 TiB, 128 MiB of entry names (a
+// million names of 128 bytes), and a ratio of 1000:1 after the first 64 MiB
+// (deflate cannot exceed about 1032:1; legitimate bundles stay far below).
+// package refuses to write a bundle that verify would refuse under them.
+var DefaultLimits = Limits{MaxEntries: 1 << 20, MaxBytes: 4 << 40, MaxRatio: 1000, RatioGrace: 64 << 20, MaxNameBytes: 128 << 20}
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
@@ -49,8 +53,14 @@ func (l Limits) withDefaults() Limits {
 	if l.RatioGrace > 0 {
 		d.RatioGrace = l.RatioGrace
 	}
+	if l.MaxNameBytes > 0 {
+		d.MaxNameBytes = l.MaxNameBytes
+	}
 	return d
 }
+
+// WithDefaults returns l with every zero field set from DefaultLimits.
+func (l Limits) WithDefaults() Limits { return l.withDefaults() }
 
 // Sentinel errors of the reader; each *FormatError wraps one of them and
 // exitcode.ErrInvalid.
@@ -123,7 +133,8 @@ type Reader struct {
 	inflated *countReader
 	tr       *tar.Reader
 	lim      Limits
-	seen     map[string]struct{}
+	seen     nameSet
+	names    int64 // bytes of the entry names so far
 	cur      *Entry
 	done     bool
 	dataEnd  int64 // offset in the tar stream where the current entry's data ends
@@ -194,7 +205,7 @@ func NewReader(r io.Reader, lim Limits) (*Reader, error) {
 		return nil, &FormatError{Kind: ErrNotGzip, Detail: err.Error()}
 	}
 	gz.Multistream(false)
-	rd := &Reader{src: src, gz: gz, lim: lim, seen: map[string]struct{}{}}
+	rd := &Reader{src: src, gz: gz, lim: lim, seen: newNameSet()}
 	rd.GzipModTime = gz.Header.ModTime
 	rd.GzipOS = gz.Header.OS
 	rd.GzipName = gz.Header.Name
@@ -248,10 +259,13 @@ func (r *Reader) Next() (*Entry, error) {
 	if err != nil {
 		return nil, r.wrap(err, "")
 	}
-	if len(r.seen) >= r.lim.MaxEntries {
+	if r.seen.len() >= r.lim.MaxEntries {
 		return nil, &FormatError{Kind: ErrTooLarge, Detail: fmt.Sprintf("more than %d entries", r.lim.MaxEntries)}
 	}
 	name := hdr.Name
+	if r.names += int64(len(name)); r.names > r.lim.MaxNameBytes {
+		return nil, &FormatError{Kind: ErrTooLarge, Detail: fmt.Sprintf("more than %d bytes of entry names", r.lim.MaxNameBytes)}
+	}
 	e := &Entry{Name: name, Size: hdr.Size, Mode: hdr.Mode, UID: hdr.Uid, GID: hdr.Gid,
 		Uname: hdr.Uname, Gname: hdr.Gname, ModTime: hdr.ModTime, Format: hdr.Format}
 	switch hdr.Typeflag {
@@ -268,11 +282,9 @@ func (r *Reader) Next() (*Entry, error) {
 		return nil, &FormatError{Entry: name, Kind: ErrBadHeader, Detail: fmt.Sprintf("size %d", hdr.Size)}
 	}
 	// "a" and "a/" are one path on disk.
-	key := strings.TrimSuffix(name, "/")
-	if _, dup := r.seen[key]; dup {
+	if !r.seen.add(strings.TrimSuffix(name, "/")) {
 		return nil, &FormatError{Entry: name, Kind: ErrDuplicate, Detail: "the name appears twice"}
 	}
-	r.seen[key] = struct{}{}
 	for k := range hdr.PAXRecords {
 		switch {
 		case k == "path", k == "linkpath", k == "size", k == "mtime":

@@ -1,7 +1,7 @@
 // Package tarball writes reproducible PAX tar.gz bundles and reads untrusted
 // ones safely, both as streams.
 //
-// The writer's guarantees (SPEC.md section 1): one gzip member around one
+// The writer's guarantees (docs/format.md#archive): one gzip member around one
 // POSIX tar stream in PAX format; entries in strictly increasing byte-wise
 // path order, every parent directory an entry of its own ending in '/';
 // regular files 0644 and directories 0755; uid/gid 0, no user or group

@@ -3,8 +3,13 @@ package verify
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"runtime/metrics"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stella-ops/stella-export/internal/bundle"
 )
@@ -37,4 +42,82 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkVerifyNames measures verify's memory on bundles of many empty
+// files: 20,000 with 3.7 KB names (74 MB of names in a bundle of about
+// 1.3 MB), and 200,000 with short names. B/op is what Verify allocates,
+// peak-heap-MB the most heap seen while it ran (sampled every millisecond,
+// garbage not yet collected included; a measurement, not a test).
+func BenchmarkVerifyNames(b *testing.B) {
+	long := "data/" + strings.Repeat("d", 240) + "/"
+	for len(long) < 3600 {
+		long += strings.Repeat("e", 240) + "/"
+	}
+	for _, bc := range []struct {
+		name string
+		n    int
+		dir  string
+	}{
+		{"20000x3.7KB", 20000, long},
+		{"200000x20B", 200000, "data/x/"},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchNames(b, bc.n, bc.dir) })
+	}
+}
+
+func benchNames(b *testing.B, n int, dir string) {
+	srcs := make([]bundle.Source, n)
+	for i := range srcs {
+		srcs[i] = memSource(fmt.Sprintf("%s%06d.json", dir, i), nil)
+	}
+	var buf bytes.Buffer
+	if _, err := bundle.Write(context.Background(), &buf, srcs, docs, bundle.Options{}); err != nil {
+		b.Fatal(err)
+	}
+	raw := buf.Bytes()
+	srcs, buf = nil, bytes.Buffer{}
+	b.ReportAllocs()
+	var peak uint64
+	for b.Loop() {
+		runtime.GC()
+		base := liveHeap()
+		stop := make(chan struct{})
+		done := make(chan uint64)
+		go func() {
+			var top uint64
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			for {
+				if h := liveHeap(); h > top {
+					top = h
+				}
+				select {
+				case <-stop:
+					done <- top
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		rep, err := Verify(context.Background(), bytes.NewReader(raw), Options{ContentOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if h := liveHeap(); h > base { // the report, still referenced
+			peak = max(peak, h-base)
+		}
+		runtime.KeepAlive(rep)
+		close(stop)
+		if top := <-done; top > base {
+			peak = max(peak, top-base)
+		}
+	}
+	b.ReportMetric(float64(peak)/1e6, "peak-heap-MB")
+}
+
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

@@ -1,14 +1,17 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 
+	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/safepath"
 )
 
 // ProofAlgorithm names the tree a Proof belongs to.
@@ -45,9 +48,26 @@ func Prove(f *checksums.File, path string) (*Proof, error) {
 	return p, nil
 }
 
-// ParseProof reads a proof document; fields are checked strictly.
+// MaxProofSize bounds a proof document. A proof of a tree of 2^64 leaves
+// holds 64 hashes; the rest is one path and one leaf line.
+const MaxProofSize = 1 << 20
+
+// ParseProof reads a proof document strictly: one JSON object in UTF-8
+// without duplicate keys (checked by canonjson.Raw, as every third-party
+// document is), no unknown fields, at most MaxProofSize bytes, a safe path,
+// and indexes in range.
 func ParseProof(r io.Reader) (*Proof, error) {
-	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(r, MaxProofSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxProofSize {
+		return nil, exitcode.Invalidf("larger than %d bytes; not a proof document", MaxProofSize)
+	}
+	if _, err := canonjson.Raw(io.Discard, bytes.NewReader(b), int64(len(b))); err != nil {
+		return nil, exitcode.Invalidf("not a proof document: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var p Proof
 	if err := dec.Decode(&p); err != nil {
@@ -59,12 +79,21 @@ func ParseProof(r io.Reader) (*Proof, error) {
 	if p.Path == "" || p.TreeSize <= 0 || p.LeafIndex < 0 || p.LeafIndex >= p.TreeSize {
 		return nil, exitcode.Invalidf("path, leafIndex or treeSize missing or out of range")
 	}
+	if err := safepath.Check(p.Path, false); err != nil {
+		return nil, exitcode.Invalidf("path: %v", err)
+	}
+	if len(p.AuditPath) > 64 {
+		return nil, exitcode.Invalidf("auditPath: %d hashes; a tree of at most 2^64 leaves needs at most 64", len(p.AuditPath))
+	}
 	return &p, nil
 }
 
 // CheckProof hashes the file content from r and checks that the line
 // "<sha256>  <p.Path>" sits at p.LeafIndex of a tree whose root is root
-// ("sha256:<hex>"). It returns an error classified as exit 1 when the file
+// ("sha256:<hex>"). The check binds the file and its path to root; it does
+// not bind p.TreeSize or p.LeafIndex, which other sizes and positions with
+// the same audit path shape satisfy too, so callers must not present them
+// as checked. It returns an error classified as exit 1 when the file
 // or the proof does not lead to root, and exit 3 when the proof is malformed.
 func CheckProof(p *Proof, r io.Reader, root string) error {
 	want, err := merkle.ParseHash(root)

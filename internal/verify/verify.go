@@ -1,6 +1,6 @@
 // Package verify checks a bundle the way an auditor would, offline and in one
 // streaming pass with nothing extracted to disk: the archive format of
-// SPEC.md section 1 (gzip header, entry order, types, modes, owners, pinned
+// docs/format.md#archive (gzip header, entry order, types, modes, owners, pinned
 // times), every digest in checksums.txt, the Merkle root, missing and extra
 // files, the documents every bundle must carry, and inner .tgz bundles that
 // carry their own checksums.txt, recursively to a bounded depth.
@@ -40,7 +40,8 @@ type Options struct {
 	ExpectSHA256 string // bare hex of the whole archive; empty means not pinned
 	Limits       tarball.Limits
 	MaxDepth     int // 0 means DefaultMaxDepth; negative means inner bundles are only hashed
-	// ContentOnly skips the format checks of SPEC.md sections 1 and 4
+	// ContentOnly skips the format checks of docs/format.md#archive and
+	// docs/format.md#contents
 	// (header fields, order, directory entries, required documents) and
 	// checks only content: checksums.txt, its root, every digest, missing
 	// and extra files. Inner bundles are always checked this way, since
@@ -175,9 +176,13 @@ type verifier struct {
 	opt Options
 }
 
-type fileInfo struct {
-	digest merkle.Hash
-	size   int64
+func isSignedDoc(name string) bool {
+	for _, d := range signedDocs {
+		if name == d || name == d+sigSuffix {
+			return true
+		}
+	}
+	return false
 }
 
 type progressReader struct {
@@ -212,14 +217,20 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 	mtime := tr.GzipModTime.UTC()
 	rep.ModTime = mtime.Format(time.RFC3339)
 	if format && tr.GzipOS != 255 {
-		rep.add("", "gzip-header", "OS byte is %d, SPEC.md requires 255", tr.GzipOS)
+		rep.add("", "gzip-header", "OS byte is %d, must be 255", tr.GzipOS)
 	}
 	if format && (tr.GzipName != "" || tr.GzipComment != "") {
-		rep.add("", "gzip-header", "FNAME or FCOMMENT present, SPEC.md requires neither")
+		rep.add("", "gzip-header", "FNAME or FCOMMENT present, a bundle has neither")
 	}
 
-	files := map[string]fileInfo{}
-	dirs := map[string]bool{}
+	cmp := &comparer{}
+	dirs := newNameSet()
+	var digests map[string]merkle.Hash
+	if top {
+		digests = make(map[string]merkle.Hash, 4)
+	}
+	lim := v.opt.Limits.WithDefaults()
+	sumsLimit := max(checksums.MaxSize, checksums.SizeFor(lim.MaxEntries, lim.MaxNameBytes))
 	var (
 		last     string
 		manifest []byte
@@ -240,19 +251,18 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		}
 		if format {
 			if e.Name <= last {
-				rep.add(e.Name, "order", "entry comes after %q; SPEC.md requires byte-wise sorted entries", last)
+				rep.add(e.Name, "order", "entry comes after %q; entries must be sorted byte-wise", last)
 			}
 			last = e.Name
 			checkHeader(rep, e, mtime)
 			for _, p := range safepath.Parents(e.Name) {
-				if !dirs[p] {
+				if dirs.add(p) {
 					rep.add(e.Name, "directory-entry", "parent directory %q has no entry of its own before it", p)
-					dirs[p] = true // report once
 				}
 			}
 		}
 		if e.Dir {
-			dirs[e.Name] = true
+			dirs.add(e.Name)
 			continue
 		}
 		h := sha256.New()
@@ -260,7 +270,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		switch {
 		case e.Name == checksums.Name:
 			cr := &countingReader{r: io.TeeReader(tr, h)}
-			sums, sumsErr = checksums.Parse(cr)
+			sums, sumsErr = checksums.ParseLimit(cr, sumsLimit)
 			var rest int64
 			rest, err = io.CopyBuffer(h, tr, buf) // what Parse left unread (only on error)
 			n = cr.n + rest
@@ -285,20 +295,20 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		}
 		rep.Files++
 		rep.Bytes += n
-		files[e.Name] = fileInfo{digest: merkle.Hash(h.Sum(nil)), size: n}
+		d := merkle.Hash(h.Sum(nil))
+		if top && isSignedDoc(e.Name) {
+			digests[e.Name] = d
+		}
+		if e.Name == checksums.Name {
+			if sums != nil {
+				cmp.setSums(sums)
+			}
+			continue
+		}
+		cmp.file(e.Name, d)
 	}
 	rep.SHA256 = hex.EncodeToString(whole.Sum(nil))
-	delete(files, checksums.Name)
-	if top {
-		rep.digests = make(map[string]merkle.Hash, 4)
-		for _, name := range signedDocs {
-			for _, n := range []string{name, name + sigSuffix} {
-				if fi, ok := files[n]; ok {
-					rep.digests[n] = fi.digest
-				}
-			}
-		}
-	}
+	rep.digests = digests
 
 	var mismatch *checksums.RootMismatchError
 	switch {
@@ -314,24 +324,11 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		rep.Root = sums.Root.String()
 	}
 	rep.checksums = sums
-	for _, ent := range sums.Entries {
-		got, ok := files[ent.Path]
-		if !ok {
-			rep.add(ent.Path, "missing", "listed in checksums.txt but not in the archive")
-			continue
-		}
-		if got.digest != ent.Digest {
-			rep.add(ent.Path, "digest", "SHA-256 is %s, checksums.txt says %s", got.digest.Hex(), ent.Digest.Hex())
-		}
-		delete(files, ent.Path)
-	}
-	for _, p := range sortedKeys(files) {
-		rep.add(p, "extra", "in the archive but not listed in checksums.txt")
-	}
+	cmp.report(rep)
 	if format {
 		for _, req := range []string{"README.md", "export.json", "verify-export.sh"} {
 			if sums.Index(req) < 0 {
-				rep.add(req, "layout", "every bundle must carry %s (SPEC.md section 4)", req)
+				rep.add(req, "layout", "every bundle must carry %s", req)
 			}
 		}
 		if manifest != nil {
@@ -399,10 +396,10 @@ func checkHeader(rep *Report, e *tarball.Entry, mtime time.Time) {
 		wantMode = 0o755
 	}
 	if e.Mode != wantMode {
-		rep.add(e.Name, "mode", "mode %o, SPEC.md requires %o", e.Mode, wantMode)
+		rep.add(e.Name, "mode", "mode %o, must be %o", e.Mode, wantMode)
 	}
 	if e.UID != 0 || e.GID != 0 || e.Uname != "" || e.Gname != "" {
-		rep.add(e.Name, "owner", "owner %d/%d (%q/%q), SPEC.md requires 0/0 and no names", e.UID, e.GID, e.Uname, e.Gname)
+		rep.add(e.Name, "owner", "owner %d/%d (%q/%q), must be 0/0 with no names", e.UID, e.GID, e.Uname, e.Gname)
 	}
 	if !e.ModTime.Equal(mtime) {
 		rep.add(e.Name, "mtime", "mtime %s differs from the pinned time %s in the gzip header", e.ModTime.UTC().Format(time.RFC3339Nano), mtime.Format(time.RFC3339))
@@ -419,7 +416,7 @@ func checkManifest(rep *Report, b []byte) {
 		return
 	}
 	if !bytes.Equal(append(c, '\n'), b) {
-		rep.add("export.json", "manifest", "not in canonical form (RFC 8785 bytes and one LF, SPEC.md section 6)")
+		rep.add("export.json", "manifest", "not in canonical form (RFC 8785 bytes and one LF)")
 	}
 	var m struct {
 		ExportID string `json:"exportId"`
