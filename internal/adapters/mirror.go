@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
 )
@@ -277,7 +277,7 @@ func makeDelta(job *Job, man MirrorManifestDoc) error {
 
 // LoadBase verifies a base mirror bundle and reads its tree's file list.
 func LoadBase(ctx context.Context, path string) (*BaseMirror, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read base mirror: %w", err)
 	}

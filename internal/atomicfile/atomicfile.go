@@ -2,7 +2,8 @@
 // all: data goes to a hidden temporary file in the target directory, which is
 // synced and then renamed into place. Without Force an existing target is
 // never replaced, not even by a race: the final step is a hard link, which
-// fails if the name exists.
+// fails if the name exists. With Force only a regular file is replaced,
+// never a device, FIFO, directory or symbolic link.
 package atomicfile
 
 import (
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 // ExistsError says the target exists and Force was not given.
@@ -32,12 +34,16 @@ type File struct {
 }
 
 // Create starts writing path. It fails with *ExistsError when path exists
-// and force is false.
+// and force is false. With force only a regular file is ever replaced
+// (safefile.Replaceable, checked here and again at Commit): a device, FIFO,
+// directory or symbolic link at path is refused with exit 5.
 func Create(path string, force bool) (*File, error) {
 	if !force {
 		if _, err := os.Lstat(path); err == nil {
 			return nil, &ExistsError{Path: path}
 		}
+	} else if err := safefile.Replaceable(path); err != nil {
+		return nil, err
 	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -79,6 +85,10 @@ func (f *File) Commit() error {
 		return fmt.Errorf("write %s: %w", f.final, err)
 	}
 	if f.force {
+		if err := safefile.Replaceable(f.final); err != nil {
+			os.Remove(tmp)
+			return err
+		}
 		if err := os.Rename(tmp, f.final); err != nil {
 			os.Remove(tmp)
 			return fmt.Errorf("rename into %s: %w", f.final, err)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -105,6 +107,67 @@ func TestWriteFile(t *testing.T) {
 		t.Fatalf("content %q", b)
 	}
 	if got := entries(t, dir); len(got) != 1 {
+		t.Fatalf("temporary files left: %v", got)
+	}
+}
+
+// --force replaces regular files only: never a FIFO, a device, a directory
+// or a symbolic link (which would be replaced, not followed), whether the
+// special file was there at Create or appeared before Commit.
+func TestForceReplacesOnlyRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("target", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ path, kind string }{
+		// No device node here: on code that replaced them, a test run as
+		// root would turn /dev/null into a file. A FIFO takes the same path.
+		{fifo, "FIFO"}, {sub, "directory"}, {link, "symbolic link"},
+	} {
+		t.Run(tt.kind, func(t *testing.T) {
+			before, err := os.Lstat(tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Create(tt.path, true)
+			if err == nil || !strings.Contains(err.Error(), "is a "+tt.kind) || exitcode.For(err) != exitcode.Conflict {
+				t.Fatalf("Create(%s, force) = %v, want a refusal (exit 5) naming a %s", tt.path, err, tt.kind)
+			}
+			if err := WriteFile(tt.path, []byte("x"), 0o644, true); exitcode.For(err) != exitcode.Conflict {
+				t.Fatalf("WriteFile: %v", err)
+			}
+			after, err := os.Lstat(tt.path)
+			if err != nil || after.Mode() != before.Mode() || !os.SameFile(before, after) {
+				t.Fatalf("%s was replaced", tt.path)
+			}
+		})
+	}
+	// A FIFO made between Create and Commit is not replaced either.
+	p := filepath.Join(dir, "late")
+	f, err := Create(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("data")
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); exitcode.For(err) != exitcode.Conflict {
+		t.Fatalf("Commit over a FIFO: %v, want exit 5", err)
+	}
+	if st, err := os.Lstat(p); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the FIFO was replaced: %v %v", st, err)
+	}
+	if got := entries(t, dir); len(got) != 4 {
 		t.Fatalf("temporary files left: %v", got)
 	}
 }

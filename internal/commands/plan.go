@@ -26,7 +26,7 @@ type planOptions struct {
 func (o *planOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&o.output, "output", "o", "", "write the plan to this file (default: standard output)")
-	f.BoolVar(&o.force, "force", false, "replace an existing plan file")
+	f.BoolVar(&o.force, "force", false, "replace an existing plan file (a regular file only)")
 	f.BoolVar(&o.check, "check", false, "only validate the contracts (files or directories of *.yaml) and print one line per error")
 	f.BoolVar(&o.allowCrossTenant, "allow-cross-tenant", false, "confirm a cross-tenant export the contract allows (allow_cross_tenant: true)")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "record malformed evidence documents in the plan and export.json instead of failing")

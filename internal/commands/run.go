@@ -40,7 +40,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&o.output, "output", "o", "", "export directory to create (written to a staging directory and renamed)")
 	f.StringVar(&o.pkg, "package", "", "also write the export as a reproducible bundle (.tgz) in the same run")
-	f.BoolVar(&o.force, "force", false, "replace an existing export directory or bundle")
+	f.BoolVar(&o.force, "force", false, "replace an earlier export directory (only one stella-export wrote, holding none of the inputs) or bundle (a regular file)")
 	f.StringVar(&o.eventsFile, "events", "", "write run and adapter events as JSON lines to this file")
 	f.StringVar(&o.mtime, "mtime", "", "pinned time of the bundle entries, RFC 3339 (default $SOURCE_DATE_EPOCH, else 2025-01-01T00:00:00Z)")
 	f.StringVar(&o.createdAt, "created-at", "", "createdAtUtc in export.json, RFC 3339 (default: the pinned time)")
@@ -55,6 +55,12 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 	if o.output == "" {
 		return exitcode.Usagef("-o/--output (the export directory) is required")
 	}
+	if o.output == "-" {
+		return exitcode.Usagef("-o -: run writes an export directory, not a stream; name the directory")
+	}
+	if o.pkg == "-" {
+		return exitcode.Usagef("--package -: run writes the bundle to a file, not to standard output; name the .tgz")
+	}
 	if o.applyDelta != "" {
 		if o.base == "" {
 			return exitcode.Usagef("--apply-delta needs --base FULL.tgz (the mirror bundle the delta was made against)")
@@ -68,6 +74,11 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 			}
 		}
 		return nil
+	}
+	if o.pkg != "" {
+		if err := runner.CheckPackage(o.pkg, o.output, nil); err != nil {
+			return err
+		}
 	}
 	if o.signKey != "" && o.pkg == "" {
 		return exitcode.Usagef("--sign-key signs inside the bundle; it needs --package OUT.tgz")
@@ -92,8 +103,12 @@ func newRunCmd(e *env) *cobra.Command {
 profile's adapters write into a staging directory beside OUTDIR, then
 provenance.json and export.json are added and the directory is renamed into
 place; --package also writes the bundle (docs/format.md). A plan whose inputs
-changed since planning is refused (exit 5, file named). On error or Ctrl-C the staging
-directory and partial bundle are removed (exit 130/143 for signals).
+changed since planning is refused (exit 5, file named); a plan file is
+untrusted, and an input outside its tenant's directories or reached through
+a symbolic link is refused (exit 3). On error or Ctrl-C the staging directory
+and partial bundle are removed (exit 130/143 for signals). --force replaces
+only an export directory stella-export wrote, never one that is or holds the
+evidence source, the contract, the plan or a bundle being read (exit 5).
 
 --apply-delta rebuilds a full mirror tree from a mirror:full bundle and a
 mirror:delta bundle made against it, checking the result file by file.`,
@@ -166,7 +181,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		}
 	}
 	ev.State("planning", map[string]any{"input": filepath.ToSlash(arg)})
-	p, source, base, err := loadWork(ctx, e, cmd, o, arg)
+	p, source, base, protect, err := loadWork(ctx, e, cmd, o, arg)
 	if err != nil {
 		state := "failed"
 		if ctx.Err() != nil {
@@ -177,7 +192,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	}
 	res, err := runner.Execute(ctx, p, source, base, runner.Options{
 		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
-		Events: ev, Progress: bar.asProgress(), Signer: signer,
+		Events: ev, Progress: bar.asProgress(), Signer: signer, Protect: protect,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -213,55 +228,74 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 
 func withRunHint(err error, o *runOptions) error {
 	var ce *runner.ChangedError
+	var re *runner.ReplaceError
 	switch {
 	case asErr(err, &ce):
 		return withHint(err, "run `stella-export plan` again to plan the current evidence")
+	case asErr(err, &re):
+		return withHint(err, "pick another -o, or remove %s yourself if nothing in it is needed", re.Path)
 	case exitcode.For(err) == exitcode.Conflict && strings.Contains(err.Error(), "already exists"):
 		return withHint(err, "remove it or pass --force")
 	}
 	return err
 }
 
-// loadWork returns the plan to execute, the evidence directory and, for a
-// delta, the verified base mirror.
-func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (*plan.Plan, string, *adapters.BaseMirror, error) {
+// loadWork returns the plan to execute, the evidence directory, for a
+// delta the verified base mirror, and the inputs the run must not delete.
+func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (*plan.Plan, string, *adapters.BaseMirror, []runner.Protected, error) {
 	if strings.HasSuffix(arg, ".json") {
 		p, err := plan.Read(arg)
 		if err != nil {
-			return nil, "", nil, err
+			return nil, "", nil, nil, err
 		}
 		if o.skipInvalid || o.allowCrossTenant {
-			return nil, "", nil, exitcode.Usagef("--skip-invalid and --allow-cross-tenant are fixed by the plan; give them to `stella-export plan`")
+			return nil, "", nil, nil, exitcode.Usagef("--skip-invalid and --allow-cross-tenant are fixed by the plan; give them to `stella-export plan`")
 		}
 		cpath := filepath.Join(filepath.Dir(arg), filepath.FromSlash(p.Contract.Path))
 		c, err := contract.Load(cpath)
 		if err != nil {
-			return nil, "", nil, printErrors(e, cmd, contractErrors(err))
+			return nil, "", nil, nil, printErrors(e, cmd, contractErrors(err))
 		}
 		if c.Digest != p.Contract.Digest {
-			return nil, "", nil, exitcode.Conflictf("%s: the contract changed since planning (%s, the plan says %s); plan again", cpath, c.Digest, p.Contract.Digest)
+			return nil, "", nil, nil, exitcode.Conflictf("%s: the contract changed since planning (%s, the plan says %s); plan again", cpath, c.Digest, p.Contract.Digest)
+		}
+		if err := p.Check(c); err != nil {
+			return nil, "", nil, nil, fmt.Errorf("%s: %w", arg, err)
 		}
 		var base *adapters.BaseMirror
 		if p.Base != nil {
 			base, err = adapters.LoadBase(ctx, c.BasePath)
 			if err != nil {
-				return nil, "", nil, err
+				return nil, "", nil, nil, err
 			}
 			if base.SHA256 != p.Base.SHA256 {
-				return nil, "", nil, exitcode.Conflictf("%s: the base mirror changed since planning (%s, the plan says %s); plan again", c.BasePath, base.SHA256, p.Base.SHA256)
+				return nil, "", nil, nil, exitcode.Conflictf("%s: the base mirror changed since planning (%s, the plan says %s); plan again", c.BasePath, base.SHA256, p.Base.SHA256)
 			}
 		}
-		return p, c.SourceDir, base, nil
+		return p, c.SourceDir, base, protected(c, arg, cpath), nil
 	}
 	c, err := contract.Load(arg)
 	if err != nil {
-		return nil, "", nil, printErrors(e, cmd, contractErrors(err))
+		return nil, "", nil, nil, printErrors(e, cmd, contractErrors(err))
 	}
 	p, _, base, err := plan.Build(ctx, c, plan.Options{PlanDir: filepath.Dir(arg), AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid})
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, nil, err
 	}
-	return p, c.SourceDir, base, nil
+	return p, c.SourceDir, base, protected(c, "", arg), nil
+}
+
+// protected lists what a run reads and must never delete: the evidence
+// source, the contract, the plan and the base bundle.
+func protected(c *contract.Contract, planPath, contractPath string) []runner.Protected {
+	ps := []runner.Protected{{What: "evidence source", Path: c.SourceDir}, {What: "contract", Path: contractPath}}
+	if planPath != "" {
+		ps = append(ps, runner.Protected{What: "plan", Path: planPath})
+	}
+	if c.BasePath != "" {
+		ps = append(ps, runner.Protected{What: "base bundle", Path: c.BasePath})
+	}
+	return ps
 }
 
 type applyResult struct {
@@ -275,7 +309,7 @@ type applyResult struct {
 func runApply(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions) error {
 	res, err := runner.ApplyDelta(ctx, o.applyDelta, o.base, o.output, o.force)
 	if err != nil {
-		return interrupted(ctx, err)
+		return withRunHint(interrupted(ctx, err), o)
 	}
 	out := applyResult{Output: o.output, Files: res.Files, Added: res.Added, Changed: res.Changed, Removed: res.Removed}
 	return printResult(e, cmd, out, func(w io.Writer) {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/safepath"
 )
 
@@ -276,9 +276,11 @@ func Write(w io.Writer, p *Plan) error {
 // Read reads a plan file. The inputs array is decoded one element at a
 // time, so reading a plan costs its documents, not its file size twice.
 // Every input is checked (known type, safe relative path, digest form,
-// time), since a plan file is as untrusted as any other input.
+// time), since a plan file is as untrusted as any other input; a FIFO or
+// device is refused without blocking. Check then checks it against its
+// contract.
 func Read(path string) (*Plan, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}

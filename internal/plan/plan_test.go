@@ -13,7 +13,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
-func build(t *testing.T, name string) *Plan {
+func build(t testing.TB, name string) *Plan {
 	t.Helper()
 	c, err := contract.Load(filepath.Join("..", "..", "testdata", "contracts", name))
 	if err != nil {
@@ -26,7 +26,7 @@ func build(t *testing.T, name string) *Plan {
 	return p
 }
 
-func encode(t *testing.T, p *Plan) []byte {
+func encode(t testing.TB, p *Plan) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := Write(&b, p); err != nil {

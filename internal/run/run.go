@@ -7,6 +7,7 @@ package run
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -31,6 +32,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/readme"
+	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
@@ -52,6 +54,10 @@ type Options struct {
 	// Signer, if set, signs export.json and provenance.json inside the
 	// bundle (with Package).
 	Signer signing.Signer
+	// Protect lists the inputs (evidence source, contract, plan, base
+	// bundle) that OutDir must not hold and Package must not name: --force
+	// never deletes them.
+	Protect []Protected
 }
 
 // Result describes a finished run.
@@ -84,21 +90,23 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFree(opt.OutDir, opt.Force); err != nil {
+	if err := checkTarget(opt.OutDir, opt.Force, opt.Protect); err != nil {
 		return nil, err
 	}
-	if opt.Package != "" && !opt.Force {
-		if _, err := os.Lstat(opt.Package); err == nil {
+	if opt.Package != "" {
+		if err := CheckPackage(opt.Package, opt.OutDir, opt.Protect); err != nil {
+			return nil, err
+		}
+		if _, err := os.Lstat(opt.Package); err == nil && !opt.Force {
 			return nil, &atomicfile.ExistsError{Path: opt.Package}
 		}
+		if err := safefile.Replaceable(opt.Package); opt.Force && err != nil {
+			return nil, err
+		}
 	}
-	parent := filepath.Dir(filepath.Clean(opt.OutDir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, fmt.Errorf("create output directory: %w", err)
-	}
-	stageDir, err := os.MkdirTemp(parent, ".stella-export-stage-")
+	stageDir, err := makeStage(opt.OutDir, ".stella-export-stage-")
 	if err != nil {
-		return nil, fmt.Errorf("create staging directory: %w", err)
+		return nil, err
 	}
 	var pkg *atomicfile.File
 	defer func() {
@@ -115,6 +123,11 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		}
 	}()
 	ev.State("running", map[string]any{"exportId": p.Contract.ExportID, "profile": p.Contract.Profile, "documents": len(p.Inputs)})
+	src, err := safefile.OpenDir(source)
+	if err != nil {
+		return nil, fmt.Errorf("read evidence: %w", err)
+	}
+	defer src.Close()
 	stage := adapters.NewStage(stageDir)
 	small := opt.SmallDoc
 	if small <= 0 {
@@ -123,7 +136,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	in := &adapters.Input{Docs: p.Inputs, Snapshot: p.Snapshot(), Base: base,
 		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level}}
 	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
-		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, source, d, small) }}
+		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, d, small) }}
 	for _, a := range ads {
 		if err := a.Run(ctx, job); err != nil {
 			if ctx.Err() != nil {
@@ -191,7 +204,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
-	if err := replaceDir(stageDir, opt.OutDir, opt.Force); err != nil {
+	if err := replaceDir(stageDir, opt.OutDir, opt.Force, opt.Protect); err != nil {
 		return nil, err
 	}
 	if pkg != nil {
@@ -204,23 +217,40 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	return res, nil
 }
 
-func checkFree(dir string, force bool) error {
-	if _, err := os.Lstat(dir); err == nil && !force {
-		return &atomicfile.ExistsError{Path: dir}
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("check output: %w", err)
+// makeStage creates the staging directory of the export directory dir,
+// beside it (so that the final rename stays on one file system), named
+// prefix and random hex. Unlike os.MkdirTemp's 0700 it is created 0755, the
+// umask applying as it does to every directory and file inside: the
+// export directory has the permissions of its contents.
+func makeStage(dir, prefix string) (string, error) {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("create output directory: %w", err)
 	}
-	return nil
+	for range 100 {
+		var b [8]byte
+		rand.Read(b[:])
+		p := filepath.Join(parent, prefix+hex.EncodeToString(b[:]))
+		err := os.Mkdir(p, 0o755)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("create staging directory: %w", err)
+		}
+	}
+	return "", fmt.Errorf("create staging directory in %s: no free name", parent)
 }
 
-// replaceDir renames stage to dir; with force an existing dir is moved
-// aside first and removed after the rename.
-func replaceDir(stage, dir string, force bool) error {
+// replaceDir renames stage to dir. With force an existing dir, checked
+// again to be an earlier export holding none of protect, is moved aside
+// first and removed after the rename.
+func replaceDir(stage, dir string, force bool, protect []Protected) error {
+	if err := checkTarget(dir, force, protect); err != nil {
+		return err
+	}
 	var old string
 	if _, err := os.Lstat(dir); err == nil {
-		if !force {
-			return &atomicfile.ExistsError{Path: dir}
-		}
 		old = stage + ".old"
 		if err := os.Rename(dir, old); err != nil {
 			return fmt.Errorf("replace %s: %w", dir, err)
@@ -238,9 +268,11 @@ func replaceDir(stage, dir string, force bool) error {
 	return nil
 }
 
-// open opens a planned document and checks it still is what the plan says.
-func open(ctx context.Context, source string, d *evidence.Doc, small int64) (*adapters.Doc, error) {
-	f, err := os.Open(filepath.Join(source, filepath.FromSlash(d.Path)))
+// open opens a planned document below the source, without following any
+// symbolic link and refusing anything but a regular file without blocking
+// on it, and checks it still is what the plan says.
+func open(ctx context.Context, src *safefile.Dir, d *evidence.Doc, small int64) (*adapters.Doc, error) {
+	f, err := src.Open(d.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &ChangedError{Path: d.Path, Detail: "the file no longer exists"}
