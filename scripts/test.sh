@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh: the whole test suite, as CI runs it (.ci/run calls this).
-# gofmt, go vet, every Go test (unit, golden, testscript CLI scripts, interop
+# gofmt, go vet, staticcheck (pinned in go.mod as a tool), every Go test (unit, golden, testscript CLI scripts, interop
 # with GNU tar / busybox / dash / sha256sum and with the real cosign v3 and
 # v2 that scripts/cosign.sh builds, fuzz seed corpora, signal handling) and a small run of scripts/bench.sh to keep it working.
 set -euo pipefail
@@ -13,6 +13,8 @@ bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
 echo "== go vet"
 go vet ./...
+echo "== staticcheck"
+go tool staticcheck ./...
 echo "== real cosign v3 and v2 for the signing interop tests (scripts/cosign.sh, cached; ~25 min cold)"
 if cos=$(bash scripts/cosign.sh); then
   STELLA_EXPORT_COSIGN=$(printf '%s\n' "$cos" | awk 'NF==2 {printf "%s%s=%s", (n++ ? "," : ""), $1, $2}')

@@ -348,10 +348,9 @@ func (s *sbomVisitor) finish() {
 // --- policy findings ---
 
 type findingVisitor struct {
-	m                  *meta
-	purl, adv, status  string
-	evaluated          any
-	severity, tenantID string
+	m                 *meta
+	purl, adv, status string
+	evaluated         any
 }
 
 var findingStatus = []string{"affected", "fixed", "not_affected", "under_investigation"}

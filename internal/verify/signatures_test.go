@@ -82,6 +82,12 @@ func TestInBundleSignatures(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no signature of this bundle verifies") {
 		t.Fatalf("unsigned with Require: %v", err)
 	}
+	if got := statuses(rep); got != "export.json.sig=absent" {
+		t.Fatalf("unsigned with Require: signatures %s, want export.json.sig=absent", got)
+	}
+	if got := strings.Join(checks(rep), ","); got != " signature" {
+		t.Fatalf("unsigned with Require: problems %q, want one bundle-level signature problem", got)
+	}
 
 	// A detached signature of the archive counts for Require.
 	d := signing.Digest(sha256.Sum256(plain))
