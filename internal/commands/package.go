@@ -131,6 +131,11 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 	if o.output == "" {
 		return exitcode.Usagef("-o/--output is required")
 	}
+	if o.output == "-" {
+		// A bundle is written whole or not at all; on a pipe a failed or
+		// interrupted package could not take back what it had sent.
+		return exitcode.Usagef("-o -: package writes a file, not standard output (pipe the finished file instead)")
+	}
 	if o.level < 1 || o.level > 9 {
 		return exitcode.Usagef("--level: %d is not in 1..9", o.level)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
 )
 
@@ -171,6 +172,7 @@ func runPlan(ctx context.Context, e *env, cmd *cobra.Command, o *planOptions, pa
 		return withHint(err, "remove %s or pass --force", o.output)
 	}
 	defer f.Abort()
+	defer partial.Track(ctx, f.TempName())()
 	if err := plan.Write(f, p); err != nil {
 		return err
 	}

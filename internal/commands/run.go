@@ -2,21 +2,26 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
+	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/plan"
 	runner "github.com/stella-ops/stella-export/internal/run"
+	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
 type runOptions struct {
@@ -149,9 +154,9 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	var ev *events.Writer
 	switch {
 	case o.eventsFile != "":
-		f, ferr := os.Create(o.eventsFile)
+		f, ferr := createEvents(o.eventsFile, arg, o.force)
 		if ferr != nil {
-			return fmt.Errorf("create events file: %w", ferr)
+			return ferr
 		}
 		defer f.Close()
 		ev = events.New(f)
@@ -316,4 +321,32 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions) er
 		fmt.Fprintf(w, "%s: mirror tree of %d files (%d added, %d changed, %d removed), checked against manifests/mirror.json\n",
 			out.Output, out.Files, out.Added, out.Changed, out.Removed)
 	})
+}
+
+// createEvents opens the --events file for a stream of JSON lines. It is
+// written as the run goes (a reader may follow it), so it is not atomic;
+// instead an existing file is kept unless --force is given, --force
+// replaces only a regular file, and the file may not be the contract or
+// plan being run.
+func createEvents(path, input string, force bool) (*os.File, error) {
+	if st, err := os.Stat(path); err == nil {
+		if in, ierr := os.Stat(input); ierr == nil && os.SameFile(st, in) {
+			return nil, exitcode.Usagef("--events %s is the contract or plan being run", path)
+		}
+	}
+	flag := os.O_WRONLY | os.O_CREATE | os.O_EXCL | syscall.O_NOFOLLOW
+	if force {
+		if err := safefile.Replaceable(path); err != nil {
+			return nil, err
+		}
+		flag = os.O_WRONLY | os.O_CREATE | os.O_TRUNC | syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, withHint(&atomicfile.ExistsError{Path: path}, "remove %s or pass --force", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create events file: %w", err)
+	}
+	return f, nil
 }

@@ -118,7 +118,7 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 	if path == "-" {
 		r = e.stdin
 	} else {
-		f, err := os.Open(path)
+		f, err := safefile.Open(path)
 		if err != nil {
 			return fmt.Errorf("open bundle: %w", err)
 		}

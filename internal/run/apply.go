@@ -16,6 +16,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/safepath"
 	"github.com/stella-ops/stella-export/internal/tarball"
@@ -88,6 +89,7 @@ func ApplyDelta(ctx context.Context, deltaPath, basePath, outDir string, force b
 	if err != nil {
 		return nil, err
 	}
+	defer partial.Track(ctx, stage)()
 	defer func() {
 		if err != nil {
 			os.RemoveAll(stage)

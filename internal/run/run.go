@@ -30,6 +30,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/readme"
 	"github.com/stella-ops/stella-export/internal/safefile"
@@ -108,6 +109,8 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err != nil {
 		return nil, err
 	}
+	// A forced exit (internal/partial) removes the stage if run is stuck.
+	defer partial.Track(ctx, stageDir)()
 	var pkg *atomicfile.File
 	defer func() {
 		if err != nil {
@@ -180,6 +183,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		if err != nil {
 			return nil, err
 		}
+		defer partial.Track(ctx, pkg.TempName())()
 		srcs, err := bundle.DirSources(stageDir, false, filepath.Join(stageDir, bundle.ManifestName))
 		if err != nil {
 			return nil, err
