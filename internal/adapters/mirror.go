@@ -6,15 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
-	"github.com/stella-ops/stella-export/internal/safefile"
-	"github.com/stella-ops/stella-export/internal/tarball"
-	"github.com/stella-ops/stella-export/internal/verify"
 )
 
 func init() {
@@ -275,55 +272,53 @@ func makeDelta(job *Job, man MirrorManifestDoc) error {
 	return job.Stage.WriteFile(DeltaManifest, b, len(d.Added)+len(d.Changed)+len(d.Removed))
 }
 
-// LoadBase verifies a base mirror bundle and reads its tree's file list.
-func LoadBase(ctx context.Context, path string) (*BaseMirror, error) {
-	f, err := safefile.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read base mirror: %w", err)
-	}
-	defer f.Close()
-	rep, err := verify.Verify(ctx, f, verify.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("base mirror %s: %w", path, err)
-	}
-	if rep.Profile != "mirror:full" {
-		return nil, exitcode.Invalidf("base mirror %s: profile %q, want a mirror:full bundle", path, rep.Profile)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	b, err := ReadEntry(f, MirrorManifest)
-	if err != nil {
-		return nil, fmt.Errorf("base mirror %s: %w", path, err)
-	}
-	var man MirrorManifestDoc
-	if err := json.Unmarshal(b, &man); err != nil || man.Format != MirrorFormat {
-		return nil, exitcode.Invalidf("base mirror %s: %s is not a %s manifest", path, MirrorManifest, MirrorFormat)
-	}
-	bm := &BaseMirror{BaseRef: BaseRef{ExportID: rep.ExportID, RootHash: rep.Root, SHA256: "sha256:" + rep.SHA256}, Files: map[string]string{}}
-	for _, mf := range man.Files {
-		bm.Files[mf.Path] = mf.SHA256
-	}
-	return bm, nil
+// VerifiedBase is what the verification of a base mirror bundle
+// established, handed over by the caller that verified it (adapters reads
+// no bundle): the bundle's identity, its export.json profile, the bytes of
+// its manifests/mirror.json as they were verified (nil when it has none)
+// and the verified digest of each of its files.
+type VerifiedBase struct {
+	BaseRef
+	Profile  string
+	Manifest []byte
+	Sums     *checksums.File
 }
 
-// ReadEntry returns one small entry of a bundle (at most 1 GiB).
-func ReadEntry(r io.Reader, name string) ([]byte, error) {
-	tr, err := tarball.NewReader(r, tarball.Limits{})
-	if err != nil {
-		return nil, err
+// MaxBaseManifest bounds the manifests/mirror.json a verifier holds for
+// NewBase: it lists every file of the tree (a million files take about
+// 150 MiB).
+const MaxBaseManifest = 1 << 30
+
+// NewBase makes the base of a mirror:delta from a verified mirror:full
+// bundle (named name in messages). mirror.json must list exactly the files
+// of the bundle's mirror tree but itself, each with the digest verified for
+// it, so that the delta is computed from what was verified.
+func NewBase(name string, v VerifiedBase) (*BaseMirror, error) {
+	if v.Profile != "mirror:full" {
+		return nil, exitcode.Invalidf("base mirror %s: profile %q, want a mirror:full bundle", name, v.Profile)
 	}
-	defer tr.Close()
-	for {
-		e, err := tr.Next()
-		if err == io.EOF {
-			return nil, exitcode.Invalidf("no %s in the bundle", name)
+	if v.Manifest == nil {
+		return nil, exitcode.Invalidf("base mirror %s: no %s in the bundle", name, MirrorManifest)
+	}
+	var man MirrorManifestDoc
+	if err := json.Unmarshal(v.Manifest, &man); err != nil || man.Format != MirrorFormat {
+		return nil, exitcode.Invalidf("base mirror %s: %s is not a %s manifest", name, MirrorManifest, MirrorFormat)
+	}
+	bm := &BaseMirror{BaseRef: v.BaseRef, Files: make(map[string]string, len(man.Files))}
+	for _, mf := range man.Files {
+		i := v.Sums.Index(mf.Path)
+		if i < 0 || !IsTree(mf.Path) || mf.Path == MirrorManifest {
+			return nil, exitcode.Invalidf("base mirror %s: %s lists %q, which is not a file of the bundle's mirror tree", name, MirrorManifest, mf.Path)
 		}
-		if err != nil {
-			return nil, err
+		if got := v.Sums.Entries[i].Digest.String(); got != mf.SHA256 {
+			return nil, exitcode.Invalidf("base mirror %s: %s: %s has SHA-256 %s, %s says %s", name, MirrorManifest, mf.Path, got, MirrorManifest, mf.SHA256)
 		}
-		if e.Name == name {
-			return io.ReadAll(io.LimitReader(tr, 1<<30))
+		bm.Files[mf.Path] = mf.SHA256
+	}
+	for _, e := range v.Sums.Entries {
+		if _, ok := bm.Files[e.Path]; !ok && IsTree(e.Path) && e.Path != MirrorManifest {
+			return nil, exitcode.Invalidf("base mirror %s: %s is not in %s", name, e.Path, MirrorManifest)
 		}
 	}
+	return bm, nil
 }

@@ -269,7 +269,7 @@ func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, ar
 		}
 		var base *adapters.BaseMirror
 		if p.Base != nil {
-			base, err = adapters.LoadBase(ctx, c.BasePath)
+			base, err = plan.LoadBase(ctx, c.BasePath)
 			if err != nil {
 				return nil, "", nil, nil, err
 			}

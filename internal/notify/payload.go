@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -49,35 +48,28 @@ func (e *ProfileError) Unwrap() error { return exitcode.ErrInvalid }
 // messages) and builds its payload. A bundle that does not verify is refused
 // with the *verify.FailedError (exit 1); one that is not an airgap-evidence
 // export, or whose export.json lacks a field, with an invalid-input error
-// (exit 3). The bundle is read once: verification and the scan for
-// export.json and the inner bundle's size see the same bytes.
+// (exit 3). The bundle is read and parsed once: export.json and the inner
+// bundle's size come from the verifying pass (verify.Options.Extract) and
+// are used only once it has succeeded.
 func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions) (*Payload, *verify.Report, error) {
 	count := &countingReader{r: r}
-	pr, pw := io.Pipe()
-	scanned := make(chan scanResult, 1)
-	go func() {
-		res := scanBundle(pr, opt.Limits)
-		io.Copy(io.Discard, pr)
-		scanned <- res
-	}()
-	rep, err := verify.Verify(ctx, io.TeeReader(count, pw), verify.Options{Limits: opt.Limits})
+	sc := scanResult{innerSize: -1}
+	rep, err := verify.Verify(ctx, count, verify.Options{Limits: opt.Limits, Extract: sc.extract})
 	if err == nil {
 		// Whatever verification left unread still counts for the size.
-		_, err = io.Copy(pw, count)
+		_, err = io.Copy(io.Discard, count)
 	}
-	pw.CloseWithError(errOrEOF(err))
-	sc := <-scanned
 	if err != nil {
 		return nil, rep, fmt.Errorf("%s: %w", name, err)
 	}
-	if sc.err != nil {
-		return nil, rep, fmt.Errorf("%s: %w", name, sc.err)
+	if err := sc.check(); err != nil {
+		return nil, rep, fmt.Errorf("%s: %w", name, err)
 	}
 	if rep.Profile != manifest.ProfilePortable {
 		return nil, rep, &ProfileError{Name: name, Profile: rep.Profile}
 	}
 	var m manifest.Portable
-	if err := json.Unmarshal(sc.manifest, &m); err != nil {
+	if err := json.Unmarshal(sc.manifest.Bytes(), &m); err != nil {
 		return nil, rep, exitcode.Invalidf("%s: export.json: %v", name, err)
 	}
 	for _, f := range []struct{ field, v string }{
@@ -142,52 +134,47 @@ func ArtifactURI(tmpl, exportID, bundleID string) string {
 	return strings.NewReplacer("{exportId}", url.PathEscape(exportID), "{bundleId}", url.PathEscape(bundleID)).Replace(tmpl)
 }
 
+// maxManifest bounds the export.json FromBundle reads.
+const maxManifest = 1 << 20
+
+// scanResult is what FromBundle takes from the verifying pass: the
+// top-level export.json and the size of the inner portable bundle.
 type scanResult struct {
-	manifest  []byte
+	manifest  *bytes.Buffer
+	tooLarge  bool  // export.json is larger than maxManifest
 	innerSize int64 // -1 when the bundle has no portable-bundle-v1.tgz
-	err       error
 }
 
-// scanBundle reads the top-level export.json and the size of the inner
-// portable bundle from a bundle stream that verify checks at the same time.
-func scanBundle(r io.Reader, lim tarball.Limits) scanResult {
-	res := scanResult{innerSize: -1}
-	tr, err := tarball.NewReader(r, lim)
-	if err != nil {
-		res.err = err
-		return res
-	}
-	defer tr.Close()
-	for {
-		e, err := tr.Next()
-		if err == io.EOF {
-			break
+// extract is the verify.Options.Extract of FromBundle. A too large
+// export.json is not read, and refused once verification has succeeded.
+func (s *scanResult) extract(name string, size int64) (io.WriteCloser, error) {
+	switch name {
+	case "export.json":
+		if size > maxManifest {
+			s.tooLarge = true
+			return nil, nil
 		}
-		if err != nil {
-			res.err = err
-			return res
-		}
-		switch e.Name {
-		case "export.json":
-			var b bytes.Buffer
-			if _, err := io.Copy(&b, io.LimitReader(tr, 1<<20+1)); err != nil {
-				res.err = err
-				return res
-			}
-			if b.Len() > 1<<20 {
-				res.err = exitcode.Invalidf("export.json: larger than 1 MiB")
-				return res
-			}
-			res.manifest = b.Bytes()
-		case portable.InnerName:
-			res.innerSize = e.Size
-		}
+		s.manifest = bytes.NewBuffer(make([]byte, 0, size))
+		return nopCloser{s.manifest}, nil
+	case portable.InnerName:
+		s.innerSize = size
 	}
-	if res.manifest == nil {
-		res.err = exitcode.Invalidf("export.json: missing from the bundle")
-	}
-	return res
+	return nil, nil
 }
+
+func (s *scanResult) check() error {
+	switch {
+	case s.tooLarge:
+		return exitcode.Invalidf("export.json: larger than 1 MiB")
+	case s.manifest == nil:
+		return exitcode.Invalidf("export.json: missing from the bundle")
+	}
+	return nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
 
 type countingReader struct {
 	r io.Reader
@@ -198,11 +185,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
-}
-
-func errOrEOF(err error) error {
-	if err == nil {
-		return io.EOF
-	}
-	return errors.New("verification stopped")
 }

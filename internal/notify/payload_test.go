@@ -249,3 +249,18 @@ func flipInEntry(t *testing.T, raw []byte, name string) []byte {
 	}
 	return out.Bytes()
 }
+
+// TestManifestFromVerifyingPass: export.json is taken from the pass that
+// verifies it, and only once that pass has succeeded: a bundle whose
+// export.json was altered is refused as unverified (exit 1), never read as
+// a manifest.
+func TestManifestFromVerifyingPass(t *testing.T) {
+	raw, err := os.ReadFile(samplePortable(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fromFile(t, writeTemp(t, flipInEntry(t, raw, "export.json")), BuildOptions{})
+	if exitcode.For(err) != exitcode.Verify || !strings.Contains(err.Error(), "export.json") {
+		t.Errorf("altered export.json: %v (exit %d), want exit 1 naming export.json", err, exitcode.For(err))
+	}
+}

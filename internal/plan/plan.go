@@ -164,7 +164,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (*Plan, *evid
 	}
 	var base *adapters.BaseMirror
 	if c.Profile == contract.ProfileMirrorDelta {
-		base, err = adapters.LoadBase(ctx, c.BasePath)
+		base, err = LoadBase(ctx, c.BasePath)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("%s: base: %w", c.Where("base"), err)
 		}

@@ -3,23 +3,22 @@ package run
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"maps"
 	"os"
 	"path"
+	"slices"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/safepath"
-	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
 )
 
@@ -29,62 +28,51 @@ type ApplyResult struct {
 }
 
 // ApplyDelta rebuilds the mirror tree of full(B) in outDir from the bundle
-// full(A) (base) and the bundle delta(A→B): both are verified, the delta's
-// manifests/delta.json is checked against both trees (CheckDelta), the
-// base's tree is written without the files the delta removes or replaces,
-// the delta's files are added, and the result is checked file by file
-// against the delta's manifests/mirror.json. Every file operation happens
-// below the staging directory through an os.Root, and nothing outside it is
-// ever removed: a name in a bundle only ever selects what is extracted.
-// Nothing is left behind on failure. With force, outDir may replace only an
-// earlier output of stella-export that holds neither bundle (checkTarget).
-func ApplyDelta(ctx context.Context, deltaPath, basePath, outDir string, force bool) (res *ApplyResult, err error) {
+// full(A) (base) and the bundle delta(A→B), reading each bundle once: the
+// delta is verified while its mirror tree is extracted to a staging
+// directory and its manifests are held in memory, then the base is
+// verified while the files of its tree that the delta neither removes,
+// replaces nor carries are extracted beside them. Only then, with both
+// verified, is anything trusted: the delta's manifests/delta.json is
+// checked against both trees (CheckDelta) and the staged tree, file by file
+// with the digests verify checked, against the delta's
+// manifests/mirror.json. Every file operation happens below the staging
+// directory through an os.Root, and nothing outside it is ever removed: a
+// name in a bundle only ever selects what is extracted. Nothing is left
+// behind on failure. With force, outDir may replace only an earlier output
+// of stella-export that holds neither bundle (checkTarget).
+func ApplyDelta(ctx context.Context, deltaPath, basePath, outDir string, force bool) (*ApplyResult, error) {
+	return applyDelta(ctx, openBundle, deltaPath, basePath, outDir, force)
+}
+
+// openBundle opens a bundle to be read; tests count the reads through it.
+type opener func(path string) (io.ReadCloser, error)
+
+func openBundle(path string) (io.ReadCloser, error) { return safefile.Open(path) }
+
+// maxTreeManifest bounds manifests/mirror.json and manifests/delta.json,
+// which are held in memory while their bundle is verified: both list
+// files of the tree, so they grow with it (a million files take about
+// 150 MiB).
+const maxTreeManifest = 1 << 30
+
+func applyDelta(ctx context.Context, open opener, deltaPath, basePath, outDir string, force bool) (res *ApplyResult, err error) {
 	protect := []Protected{{What: "delta bundle", Path: deltaPath}, {What: "base bundle", Path: basePath}}
 	if err := checkTarget(outDir, force, protect); err != nil {
 		return nil, err
 	}
-	deltaRep, err := verifyFile(ctx, deltaPath)
+	// Open both first, so that a FIFO or a missing file is refused before
+	// anything is read.
+	deltaFile, err := open(deltaPath)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read bundle: %w", err)
 	}
-	if deltaRep.Profile != "mirror:delta" {
-		return nil, exitcode.Invalidf("%s: profile %q, want a mirror:delta bundle", deltaPath, deltaRep.Profile)
-	}
-	baseRep, err := verifyFile(ctx, basePath)
+	defer deltaFile.Close()
+	baseFile, err := open(basePath)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read bundle: %w", err)
 	}
-	db, err := readEntry(deltaPath, adapters.DeltaManifest)
-	if err != nil {
-		return nil, err
-	}
-	dd, err := ParseDelta(db)
-	if err != nil {
-		return nil, exitcode.Invalidf("%s: %s: %v", deltaPath, adapters.DeltaManifest, err)
-	}
-	mb, err := readEntry(deltaPath, adapters.MirrorManifest)
-	if err != nil {
-		return nil, err
-	}
-	man, err := parseMirror(mb)
-	if err != nil {
-		return nil, exitcode.Invalidf("%s: %s: %v", deltaPath, adapters.MirrorManifest, err)
-	}
-	if dd.Base.SHA256 != "sha256:"+baseRep.SHA256 {
-		return nil, exitcode.Conflictf("%s: the delta applies to the base bundle with SHA-256 %s (export %s), not to %s (SHA-256 %s)",
-			deltaPath, dd.Base.SHA256, dd.Base.ExportID, basePath, baseRep.SHA256)
-	}
-	baseTree, err := treeNames(ctx, basePath)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", basePath, err)
-	}
-	deltaTree, err := treeNames(ctx, deltaPath)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", deltaPath, err)
-	}
-	if err := CheckDelta(dd, baseTree, deltaTree); err != nil {
-		return nil, exitcode.Invalidf("%s: %s: %v", deltaPath, adapters.DeltaManifest, err)
-	}
+	defer baseFile.Close()
 	stage, err := makeStage(outDir, ".stella-export-apply-")
 	if err != nil {
 		return nil, err
@@ -100,20 +88,92 @@ func ApplyDelta(ctx context.Context, deltaPath, basePath, outDir string, force b
 		return nil, err
 	}
 	defer root.Close()
-	// The base's tree, minus what the delta removes or replaces.
+
+	// 1. The delta: its tree but delta.json extracted, both manifests kept.
+	var deltaDoc, mirrorDoc *bytes.Buffer
+	deltaRep, err := verifyFile(ctx, deltaFile, deltaPath, func(name string, size int64) (io.WriteCloser, error) {
+		switch {
+		case name == adapters.DeltaManifest:
+			deltaDoc = &bytes.Buffer{}
+			return keep(deltaDoc, name, size)
+		case name == adapters.MirrorManifest:
+			mirrorDoc = &bytes.Buffer{}
+			w, err := keep(mirrorDoc, name, size)
+			if err != nil {
+				return nil, err
+			}
+			return extractTo(root, name, w)
+		case adapters.IsTree(name):
+			return extractTo(root, name, nil)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if deltaRep.Profile != "mirror:delta" {
+		return nil, exitcode.Invalidf("%s: profile %q, want a mirror:delta bundle", deltaPath, deltaRep.Profile)
+	}
+	if deltaDoc == nil {
+		return nil, exitcode.Invalidf("%s: no %s in the bundle", deltaPath, adapters.DeltaManifest)
+	}
+	dd, err := ParseDelta(deltaDoc.Bytes())
+	if err != nil {
+		return nil, exitcode.Invalidf("%s: %s: %v", deltaPath, adapters.DeltaManifest, err)
+	}
+	if mirrorDoc == nil {
+		return nil, exitcode.Invalidf("%s: no %s in the bundle", deltaPath, adapters.MirrorManifest)
+	}
+	man, err := parseMirror(mirrorDoc.Bytes())
+	if err != nil {
+		return nil, exitcode.Invalidf("%s: %s: %v", deltaPath, adapters.MirrorManifest, err)
+	}
+	deltaTree := treeDigests(deltaRep)
+
+	// 2. The base: its tree but mirror.json, the files the delta lists
+	// (removed, or replaced by its own) and any other file the delta
+	// already wrote (which CheckDelta refuses below).
 	skip := map[string]bool{adapters.MirrorManifest: true}
 	for _, list := range [][]string{dd.Added, dd.Changed, dd.Removed} {
 		for _, p := range list {
 			skip[p] = true
 		}
 	}
-	if err := extractTree(ctx, basePath, root, func(name string) bool { return !skip[name] }); err != nil {
-		return nil, fmt.Errorf("%s: %w", basePath, err)
+	fromBase := func(name string) bool {
+		_, inDelta := deltaTree[name]
+		return adapters.IsTree(name) && !skip[name] && (!inDelta || name == adapters.DeltaManifest)
 	}
-	if err := extractTree(ctx, deltaPath, root, func(name string) bool { return name != adapters.DeltaManifest }); err != nil {
-		return nil, fmt.Errorf("%s: %w", deltaPath, err)
+	baseRep, err := verifyFile(ctx, baseFile, basePath, func(name string, size int64) (io.WriteCloser, error) {
+		if !fromBase(name) {
+			return nil, nil
+		}
+		return extractTo(root, name, nil)
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := checkTree(root, man); err != nil {
+	if dd.Base.SHA256 != "sha256:"+baseRep.SHA256 {
+		return nil, exitcode.Conflictf("%s: the delta applies to the base bundle with SHA-256 %s (export %s), not to %s (SHA-256 %s)",
+			deltaPath, dd.Base.SHA256, dd.Base.ExportID, basePath, baseRep.SHA256)
+	}
+	baseTree := treeDigests(baseRep)
+	if err := CheckDelta(dd, names(baseTree), names(deltaTree)); err != nil {
+		return nil, exitcode.Invalidf("%s: %s: %v", deltaPath, adapters.DeltaManifest, err)
+	}
+
+	// 3. The staged tree, by the digests verified, against mirror.json.
+	applied := map[string]merkle.Hash{}
+	for p, d := range deltaTree {
+		if p != adapters.DeltaManifest {
+			applied[p] = d
+		}
+	}
+	for p, d := range baseTree {
+		if fromBase(p) {
+			applied[p] = d
+		}
+	}
+	if err := checkTree(applied, man); err != nil {
 		return nil, err
 	}
 	root.Close()
@@ -225,141 +285,100 @@ func isOrNot(in bool) string {
 	return "is not in"
 }
 
-func verifyFile(ctx context.Context, path string) (*verify.Report, error) {
-	f, err := safefile.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read bundle: %w", err)
-	}
-	defer f.Close()
-	rep, err := verify.Verify(ctx, f, verify.Options{})
+// verifyFile verifies the bundle read from r (named path in messages),
+// handing its files to extract as they stream past.
+func verifyFile(ctx context.Context, r io.Reader, path string, extract func(string, int64) (io.WriteCloser, error)) (*verify.Report, error) {
+	rep, err := verify.Verify(ctx, r, verify.Options{Extract: extract})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return rep, nil
 }
 
-func readEntry(path, name string) ([]byte, error) {
-	f, err := safefile.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read bundle: %w", err)
+// treeDigests lists the mirror-tree files of a verified bundle with their
+// verified digests.
+func treeDigests(rep *verify.Report) map[string]merkle.Hash {
+	tree := map[string]merkle.Hash{}
+	for _, e := range rep.Checksums().Entries {
+		if adapters.IsTree(e.Path) {
+			tree[e.Path] = e.Digest
+		}
 	}
-	defer f.Close()
-	b, err := adapters.ReadEntry(f, name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
+	return tree
 }
 
-// eachTreeFile calls fn for every regular file of a (verified) bundle's
-// mirror tree, with the archive positioned at its content.
-func eachTreeFile(ctx context.Context, bundlePath string, fn func(name string, r io.Reader) error) error {
-	f, err := safefile.Open(bundlePath)
+func names(tree map[string]merkle.Hash) map[string]bool {
+	m := make(map[string]bool, len(tree))
+	for p := range tree {
+		m[p] = true
+	}
+	return m
+}
+
+// keep returns a writer that holds a manifest of size bytes in b, refusing
+// one larger than maxTreeManifest before reading it.
+func keep(b *bytes.Buffer, name string, size int64) (io.WriteCloser, error) {
+	if size > maxTreeManifest {
+		return nil, exitcode.Invalidf("%s: %d bytes, more than the %d a tree manifest may have", name, size, maxTreeManifest)
+	}
+	b.Grow(int(size))
+	return nopCloser{b}, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// extractTo creates the file name below root, never replacing one, and
+// returns a writer to it; also, when not nil, receives the same bytes.
+// The caller may use the file only once its bundle has verified.
+func extractTo(root *os.Root, name string, also io.WriteCloser) (io.WriteCloser, error) {
+	if err := safepath.Check(name, false); err != nil {
+		return nil, err
+	}
+	if dir := path.Dir(name); dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	tr, err := tarball.NewReader(f, tarball.Limits{})
-	if err != nil {
-		return err
+	if also == nil {
+		return out, nil
 	}
-	defer tr.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		e, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if e.Dir || !adapters.IsTree(e.Name) {
-			continue
-		}
-		if err := safepath.Check(e.Name, false); err != nil {
-			return err
-		}
-		if err := fn(e.Name, tr); err != nil {
-			return err
-		}
-	}
+	return teeFile{Writer: io.MultiWriter(out, also), f: out}, nil
 }
 
-// treeNames lists the mirror-tree files of a bundle.
-func treeNames(ctx context.Context, bundlePath string) (map[string]bool, error) {
-	names := map[string]bool{}
-	err := eachTreeFile(ctx, bundlePath, func(name string, _ io.Reader) error {
-		names[name] = true
-		return nil
-	})
-	return names, err
+type teeFile struct {
+	io.Writer
+	f *os.File
 }
 
-// extractTree writes the mirror-tree files of a (verified) bundle that keep
-// accepts below root, never replacing a file.
-func extractTree(ctx context.Context, bundlePath string, root *os.Root, keep func(string) bool) error {
-	return eachTreeFile(ctx, bundlePath, func(name string, r io.Reader) error {
-		if !keep(name) {
-			return nil
-		}
-		if dir := path.Dir(name); dir != "." {
-			if err := root.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-		}
-		out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, r); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
-}
+func (t teeFile) Close() error { return t.f.Close() }
 
-// checkTree compares the tree below root with the mirror manifest: every
-// listed file with its digest, and nothing else.
-func checkTree(root *os.Root, man *adapters.MirrorManifestDoc) error {
+// checkTree compares the applied tree, every file with the digest its
+// bundle verified, with the mirror manifest: every listed file with its
+// digest, and nothing else but the manifest itself.
+func checkTree(tree map[string]merkle.Hash, man *adapters.MirrorManifestDoc) error {
 	want := map[string]string{}
 	for _, f := range man.Files {
 		want[f.Path] = f.SHA256
 	}
 	n := 0
-	err := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return exitcode.Verifyf("applied tree: %s is not a regular file", p)
-		}
+	for _, p := range slices.Sorted(maps.Keys(tree)) {
 		if p == adapters.MirrorManifest {
-			return nil
+			continue
 		}
 		w, ok := want[p]
 		if !ok {
 			return exitcode.Verifyf("applied tree: %s is not in %s", p, adapters.MirrorManifest)
 		}
-		f, err := root.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			return err
-		}
-		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != w {
+		if got := tree[p].String(); got != w {
 			return exitcode.Verifyf("applied tree: %s: SHA-256 %s, %s says %s", p, got, adapters.MirrorManifest, w)
 		}
 		n++
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	if n != len(want) {
 		return exitcode.Verifyf("applied tree: %d of the %d files %s lists are missing", len(want)-n, len(want), adapters.MirrorManifest)

@@ -8,6 +8,26 @@
 // An archive that is unsafe to read (traversal, links, bombs, malformed
 // headers, truncation) is refused with an error (exit 3). Everything else
 // that does not hold is a Problem in the Report (exit 1).
+//
+// # Verify once, then use the verified bytes
+//
+// A caller that needs a bundle's content (applying a delta, loading a base
+// mirror, announcing an export) reads it in the same pass as the
+// verification, through Options.Extract: each regular file of the outer
+// bundle is offered to the caller as it streams past, and a writer the
+// caller returns receives exactly the bytes verify hashes, nothing more or
+// less. What verify knows when: entries are sorted byte-wise, so files
+// named before "checksums.txt" (README.md, for one) stream past before it,
+// and whether the archive holds exactly the files checksums.txt lists is
+// known only at its end. Nothing handed to Extract may therefore be
+// trusted, or acted on outside the caller's own scratch space, until Verify
+// has returned a nil error. Callers either write extracted files to a
+// staging directory they remove on failure, or hold a small document in
+// memory under a cap decided from the entry's size before any byte is read.
+// After success the digest of every file is the one Report.Checksums
+// lists: a caller compares other documents' claims (a mirror.json, a
+// delta.json) against those digests rather than hashing or reading the
+// bundle again.
 package verify
 
 import (
@@ -52,6 +72,15 @@ type Options struct {
 	// Signatures, if set, checks signatures: in-bundle ones and the
 	// detached files it lists (see signatures.go).
 	Signatures *SignatureOptions
+	// Extract, if set, is called for every regular file of the outer
+	// bundle, in archive order, with its name and size before its content
+	// is read. A non-nil writer it returns receives the file's content,
+	// exactly the bytes that are hashed, and is closed after the last of
+	// them, or when verification stops; an error from Extract, Write or
+	// Close stops the verification and is returned as is. The content is
+	// to be trusted only once Verify returns a nil error (see the package
+	// doc).
+	Extract func(name string, size int64) (io.WriteCloser, error)
 }
 
 // Problem is one check that failed.
@@ -265,30 +294,45 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 			dirs.add(e.Name)
 			continue
 		}
+		var src io.Reader = tr
+		var sink *sinkReader
+		if top && v.opt.Extract != nil {
+			w, err := v.opt.Extract(e.Name, e.Size)
+			if err != nil {
+				return nil, err
+			}
+			if w != nil {
+				sink = &sinkReader{r: tr, w: w}
+				src = sink
+			}
+		}
 		h := sha256.New()
 		var n int64
 		switch {
 		case e.Name == checksums.Name:
-			cr := &countingReader{r: io.TeeReader(tr, h)}
+			cr := &countingReader{r: io.TeeReader(src, h)}
 			sums, sumsErr = checksums.ParseLimit(cr, sumsLimit)
 			var rest int64
-			rest, err = io.CopyBuffer(h, tr, buf) // what Parse left unread (only on error)
+			rest, err = io.CopyBuffer(h, src, buf) // what Parse left unread (only on error)
 			n = cr.n + rest
 		case e.Name == "export.json" && e.Size <= 1<<20:
 			var b bytes.Buffer
-			n, err = io.CopyBuffer(io.MultiWriter(h, &b), tr, buf)
+			n, err = io.CopyBuffer(io.MultiWriter(h, &b), src, buf)
 			manifest = b.Bytes()
 			if top {
 				rep.keep(e.Name, manifest)
 			}
 		case top && e.Size <= captureLimit(e.Name, v.opt.Signatures != nil && v.opt.Signatures.Key != nil):
 			var b bytes.Buffer
-			n, err = io.CopyBuffer(io.MultiWriter(h, &b), tr, buf)
+			n, err = io.CopyBuffer(io.MultiWriter(h, &b), src, buf)
 			rep.keep(e.Name, b.Bytes())
 		case isTgz(e.Name) && depth+1 <= v.opt.MaxDepth:
-			n, err = v.inner(ctx, rep, tr, h, e.Name, depth)
+			n, err = v.inner(ctx, rep, src, h, e.Name, depth)
 		default:
-			n, err = io.CopyBuffer(h, tr, buf)
+			n, err = io.CopyBuffer(h, src, buf)
+		}
+		if sink != nil {
+			err = sink.close(err)
 		}
 		if err != nil {
 			return nil, err
@@ -375,6 +419,44 @@ func (v *verifier) inner(ctx context.Context, rep *Report, r io.Reader, h hash.H
 func isNotGzip(err error) bool {
 	var fe *tarball.FormatError
 	return errors.As(err, &fe) && errors.Is(fe.Kind, tarball.ErrNotGzip)
+}
+
+// sinkReader copies what is read from r to w, the writer Options.Extract
+// returned for the entry, so that w sees exactly the bytes that are hashed.
+// A write error stops the reading and is kept, so that it is reported even
+// where a reader of the entry (checksums.Parse, an inner bundle) would
+// swallow it.
+type sinkReader struct {
+	r   io.Reader
+	w   io.WriteCloser
+	err error
+}
+
+func (s *sinkReader) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.r.Read(p)
+	if n > 0 {
+		if _, werr := s.w.Write(p[:n]); werr != nil {
+			s.err = werr
+			return 0, werr
+		}
+	}
+	return n, err
+}
+
+// close closes the writer once the entry has been read, and returns the
+// first error of reading the entry (err), writing it, and closing.
+func (s *sinkReader) close(err error) error {
+	cerr := s.w.Close()
+	switch {
+	case s.err != nil:
+		return s.err
+	case err != nil:
+		return err
+	}
+	return cerr
 }
 
 type countingReader struct {
