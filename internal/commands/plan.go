@@ -169,7 +169,7 @@ func runPlan(ctx context.Context, e *env, cmd *cobra.Command, o *planOptions, pa
 	}
 	f, err := atomicfile.Create(o.output, o.force)
 	if err != nil {
-		return withHint(err, "remove %s or pass --force", o.output)
+		return existsHint(err)
 	}
 	defer f.Abort()
 	defer partial.Track(ctx, f.TempName())()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/partial"
@@ -47,6 +48,17 @@ func withHint(err error, format string, args ...any) error {
 		return nil
 	}
 	return &hintError{err: err, hint: fmt.Sprintf(format, args...)}
+}
+
+// existsHint adds "remove PATH or pass --force" to an output that exists;
+// other errors, such as --force refusing to replace a device, keep no
+// hint that --force would help.
+func existsHint(err error) error {
+	var ee *atomicfile.ExistsError
+	if errors.As(err, &ee) {
+		return withHint(err, "remove %s or pass --force", ee.Path)
+	}
+	return err
 }
 
 // Main runs stella-export with args and returns the process exit code.

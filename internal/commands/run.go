@@ -239,10 +239,8 @@ func withRunHint(err error, o *runOptions) error {
 		return withHint(err, "run `stella-export plan` again to plan the current evidence")
 	case asErr(err, &re):
 		return withHint(err, "pick another -o, or remove %s yourself if nothing in it is needed", re.Path)
-	case exitcode.For(err) == exitcode.Conflict && strings.Contains(err.Error(), "already exists"):
-		return withHint(err, "remove it or pass --force")
 	}
-	return err
+	return existsHint(err)
 }
 
 // loadWork returns the plan to execute, the evidence directory, for a
@@ -343,7 +341,7 @@ func createEvents(path, input string, force bool) (*os.File, error) {
 	}
 	f, err := os.OpenFile(path, flag, 0o644)
 	if errors.Is(err, fs.ErrExist) {
-		return nil, withHint(&atomicfile.ExistsError{Path: path}, "remove %s or pass --force", path)
+		return nil, existsHint(&atomicfile.ExistsError{Path: path})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create events file: %w", err)
