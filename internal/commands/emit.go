@@ -132,7 +132,7 @@ func runEmit(ctx context.Context, e *env, cmd *cobra.Command, o *emitOptions, pa
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s: %w", path, context.Cause(ctx))
+		return fmt.Errorf("%s: %w", path, exitcode.Cause(ctx, err))
 	case errors.As(err, &failed):
 		return withHint(err, "the bundle does not verify, so it is not announced; see: stella-export verify %s", path)
 	case errors.As(err, &profile):

@@ -284,20 +284,15 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 		case asErr(err, &marked):
 			return err
 		}
-		if ctx.Err() != nil {
-			cause := context.Cause(ctx)
-			return exitcode.WithCode(exitcode.For(cause), fmt.Errorf("%v; removed partial output", cause))
-		}
 	}
-	return err
+	return interrupted(ctx, err, "partial output")
 }
 
 // cleanupError removes the partial output and says so.
 func cleanupError(ctx context.Context, f *atomicfile.File, err error) error {
 	f.Abort()
 	if ctx.Err() != nil {
-		cause := context.Cause(ctx)
-		return exitcode.WithCode(exitcode.For(cause), fmt.Errorf("%v; removed partial output %s", cause, f.TempName()))
+		return interrupted(ctx, err, "partial output "+f.TempName())
 	}
 	return fmt.Errorf("%w (no output written)", err)
 }

@@ -153,7 +153,7 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 	}
 	if err != nil && rep == nil || err != nil && exitcode.For(err) != exitcode.Verify {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", path, context.Cause(ctx))
+			return fmt.Errorf("%s: %w", path, exitcode.Cause(ctx, err))
 		}
 		if errors.Is(err, tarball.ErrTooLarge) {
 			return withHint(fmt.Errorf("%s: %w", path, err), "if the archive is trusted, raise --max-entries, --max-bytes, --max-name-bytes or --max-ratio")

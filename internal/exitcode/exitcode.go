@@ -139,3 +139,16 @@ func Conflictf(format string, args ...any) error { return classed(ErrConflict, f
 
 // Verifyf formats an error classified as a failed verification (exit 1).
 func Verifyf(format string, args ...any) error { return classed(ErrVerify, format, args) }
+
+// Cause returns err, or the cause of ctx's cancellation when ctx is
+// done and err is not nil. After a cancel, the error of the operation that
+// stopped (a "context canceled" from a reader, a failed request, a closed
+// pipe) says less than why it stopped, and the cause carries the signal's
+// exit code (ErrInterrupted 130, ErrTerminated 143; context.Canceled when
+// ctx was cancelled without a cause).
+func Cause(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	return context.Cause(ctx)
+}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
 // NATS publishes messages to JetStream: the payload on subject
@@ -88,10 +90,7 @@ func (n *NATS) publish(ctx context.Context, subject, msgID string, data []byte) 
 func (n *NATS) Send(ctx context.Context, m Message) error {
 	_, err := n.publish(ctx, EventType, m.Key, m.Body)
 	if err != nil {
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		return &SendError{Transport: n.Name(), Err: err}
+		return exitcode.Cause(ctx, &SendError{Transport: n.Name(), Err: err})
 	}
 	return nil
 }

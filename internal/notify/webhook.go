@@ -78,14 +78,11 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	req.Header.Set("User-Agent", "stella-export/"+version.String())
 	resp, err := w.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL is in the message already
 		}
-		return &SendError{Transport: w.Name(), Err: fmt.Errorf("POST %s: %w", redact(w.url), err)}
+		return exitcode.Cause(ctx, &SendError{Transport: w.Name(), Err: fmt.Errorf("POST %s: %w", redact(w.url), err)})
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))

@@ -358,7 +358,7 @@ func (v *verifier) inner(ctx context.Context, rep *Report, r io.Reader, h hash.H
 	}
 	switch {
 	case ctx.Err() != nil:
-		return 0, ctx.Err()
+		return 0, context.Cause(ctx)
 	case err == nil && in.checksums == nil && len(in.Problems) > 0 && in.Problems[len(in.Problems)-1].Check == "checksums":
 		rep.InnerSkipped = append(rep.InnerSkipped, name)
 	case err == nil:
