@@ -516,10 +516,8 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// TestCancelled: a cancelled export leaves nothing behind. Its exit code
-// is not checked here: the reader reports the cancelled read as "not a gzip
-// stream" (exit 3), and internal/commands turns any error after
-// cancellation into 130.
+// TestCancelled: a cancelled export leaves nothing behind and exits as
+// interrupted (130), not as an archive that is "not a gzip stream" (3).
 func TestCancelled(t *testing.T) {
 	in := newSealed(t, evidenceFiles)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -528,6 +526,9 @@ func TestCancelled(t *testing.T) {
 	res, err := Export(ctx, config(in.path, out))
 	if err == nil || !strings.Contains(err.Error(), context.Canceled.Error()) || res != nil {
 		t.Fatalf("cancelled: %v, result %v", err, res)
+	}
+	if got := exitcode.For(err); got != exitcode.Interrupted {
+		t.Errorf("cancelled: exit %d (%v), want %d", got, err, exitcode.Interrupted)
 	}
 	if got := dirNames(t, out); len(got) != 0 {
 		t.Errorf("output directory holds %q", got)
