@@ -197,7 +197,7 @@ func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions,
 	if o.key != "" {
 		pub, err := signing.LoadPublicKey(o.key)
 		if err != nil {
-			return nil, err
+			return nil, keyFlag(err, "--key")
 		}
 		so.Key = pub
 	}

@@ -152,3 +152,30 @@ func Cause(ctx context.Context, err error) error {
 	}
 	return context.Cause(ctx)
 }
+
+// OptionError is an option value that a library refuses. Option names the
+// option in the library's terms (its Go field, "ExpectRoot"), never as a
+// command-line flag; Value, when not empty, is shown after it; Err says
+// why and carries the exit code. internal/commands names the flag that set
+// the option instead, and reports a value that is invalid (exit 3) as a
+// usage error (2).
+type OptionError struct {
+	Option string
+	Value  string
+	Err    error
+}
+
+func (e *OptionError) Error() string {
+	if e.Value != "" {
+		return e.Option + " " + e.Value + ": " + e.Err.Error()
+	}
+	return e.Option + ": " + e.Err.Error()
+}
+
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// Optionf returns an *OptionError for option whose reason is invalid input
+// (exit 3).
+func Optionf(option, format string, args ...any) error {
+	return &OptionError{Option: option, Err: Invalidf(format, args...)}
+}

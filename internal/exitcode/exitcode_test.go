@@ -71,3 +71,21 @@ func TestCause(t *testing.T) {
 		t.Errorf("cancelled without a cause: %v (exit %d), want context.Canceled (exit %d)", got, For(got), Interrupted)
 	}
 }
+
+func TestOptionError(t *testing.T) {
+	err := fmt.Errorf("export: %w", Optionf("Layout", "%q is not one of flat, objstore", "s3"))
+	var oe *OptionError
+	if !errors.As(err, &oe) || oe.Option != "Layout" {
+		t.Fatalf("errors.As: %v", err)
+	}
+	if got, want := err.Error(), `export: Layout: "s3" is not one of flat, objstore`; got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+	if For(err) != Invalid {
+		t.Errorf("exit %d, want %d", For(err), Invalid)
+	}
+	withValue := &OptionError{Option: "Key", Value: "a.pub", Err: WithCode(IO, errors.New("no such file"))}
+	if got, want := withValue.Error(), "Key a.pub: no such file"; got != want || For(withValue) != IO {
+		t.Errorf("%q (exit %d), want %q (exit %d)", got, For(withValue), want, IO)
+	}
+}

@@ -32,7 +32,7 @@ type NATS struct {
 // credentials; see CheckURL) and returns its transport; each attempt is bounded by
 // timeout.
 func NewNATS(rawURL string, timeout time.Duration) (*NATS, error) {
-	if _, err := CheckURL("--nats", rawURL, NATSSchemes); err != nil {
+	if _, err := CheckURL(NATSOption, rawURL, NATSSchemes); err != nil {
 		return nil, err
 	}
 	return &NATS{url: rawURL, timeout: timeout}, nil

@@ -131,7 +131,7 @@ func Relay(ctx context.Context, cfg RelayConfig) (*RelayResult, error) {
 		log = func(string) {}
 	}
 	if cfg.RetryBase <= 0 {
-		return nil, exitcode.Usagef("--retry-base must be positive")
+		return nil, exitcode.Optionf("RetryBase", "must be positive")
 	}
 	o := cfg.Outbox
 	res := &RelayResult{Sent: []string{}, DeadLettered: []DeadLetterRef{}, Requeued: []string{}, Invalid: []string{}}

@@ -37,11 +37,11 @@ type Webhook struct {
 // NewWebhook checks rawURL (http or https, see CheckURL) and returns its transport. Each
 // attempt is bounded by timeout; now is the clock of X-Stella-Sent-At.
 func NewWebhook(rawURL string, secret []byte, timeout time.Duration, now func() time.Time) (*Webhook, error) {
-	if _, err := CheckURL("--webhook", rawURL, WebhookSchemes); err != nil {
+	if _, err := CheckURL(WebhookOption, rawURL, WebhookSchemes); err != nil {
 		return nil, err
 	}
 	if len(secret) == 0 {
-		return nil, exitcode.Usagef("--webhook: a signing secret is required")
+		return nil, exitcode.Optionf(WebhookOption, "a signing secret is required")
 	}
 	if now == nil {
 		now = time.Now
