@@ -142,13 +142,13 @@ func Verify(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 	if opt.ExpectRoot != "" {
 		h, err := merkle.ParseHash(opt.ExpectRoot)
 		if err != nil || !strings.HasPrefix(opt.ExpectRoot, "sha256:") {
-			return nil, exitcode.Usagef("--root: %q is not sha256:<64 lowercase hex>", opt.ExpectRoot)
+			return nil, exitcode.Optionf("ExpectRoot", "%q is not sha256:<64 lowercase hex>", opt.ExpectRoot)
 		}
 		root = h
 	}
 	if opt.ExpectSHA256 != "" {
 		if _, err := merkle.ParseHash(opt.ExpectSHA256); err != nil || strings.Contains(opt.ExpectSHA256, ":") {
-			return nil, exitcode.Usagef("--expect-sha256: %q is not 64 lowercase hex digits", opt.ExpectSHA256)
+			return nil, exitcode.Optionf("ExpectSHA256", "%q is not 64 lowercase hex digits", opt.ExpectSHA256)
 		}
 	}
 	v := &verifier{opt: opt}
