@@ -500,9 +500,9 @@ func TestAdapterErrors(t *testing.T) {
 		{name: "cancelled mirror", profile: "mirror:full", fixture: newFixture(t, false, advNet), opts: runOpts{ctx: cancelled},
 			code: exitcode.Interrupted, is: context.Canceled},
 		{name: "json:policy without a snapshot", profile: "json:policy", fixture: newFixture(t, false, findLodash),
-			code: exitcode.IO, contains: "json:policy needs a policy snapshot"},
+			code: exitcode.Invalid, contains: "json:policy needs a policy snapshot"},
 		{name: "mirror:delta without a base", profile: "mirror:delta", fixture: newFixture(t, false, advNet),
-			code: exitcode.IO, contains: "mirror:delta needs a base mirror"},
+			code: exitcode.Invalid, contains: "mirror:delta needs a base mirror"},
 		{name: "two documents, one mirror path", profile: "mirror:full", fixture: newFixture(t, false, advH2, dup),
 			code: exitcode.Conflict, contains: "RUSTSEC-2024-0003.json: file exists", is: fs.ErrExist},
 	} {

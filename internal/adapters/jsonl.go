@@ -8,6 +8,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/evidence"
+	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
 func init() {
@@ -64,7 +65,7 @@ func (jsonPolicy) Outputs(in *Input) []Output {
 
 func (a jsonPolicy) Run(ctx context.Context, job *Job) error {
 	if job.Snapshot == nil {
-		return fmt.Errorf("json:policy needs a policy snapshot")
+		return exitcode.Invalidf("json:policy needs a policy snapshot")
 	}
 	if err := writeSnapshot(job, snapshotPath); err != nil {
 		return err

@@ -241,7 +241,7 @@ func IsTree(p string) bool {
 func makeDelta(job *Job, man MirrorManifestDoc) error {
 	base := job.Base
 	if base == nil {
-		return fmt.Errorf("mirror:delta needs a base mirror")
+		return exitcode.Invalidf("mirror:delta needs a base mirror")
 	}
 	d := DeltaDoc{Format: DeltaFormat, Base: base.BaseRef, Added: []string{}, Changed: []string{}, Removed: []string{}}
 	now := map[string]bool{}

@@ -275,14 +275,11 @@ func writeSource(ctx context.Context, tw *tarball.Writer, s *Source, want merkle
 	h := sha256.New()
 	r := io.TeeReader(ctxio.NewReader(ctx, &progressReader{r: rc, p: p}), h)
 	if err := tw.File(s.Name, s.Size, r); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		var sr *tarball.ShortReadError
 		if errors.As(err, &sr) {
-			return fmt.Errorf("%s: %w: %v", s.origin(), ErrChanged, err)
+			return exitcode.Cause(ctx, fmt.Errorf("%s: %w: %v", s.origin(), ErrChanged, err))
 		}
-		return fmt.Errorf("write %s: %w", s.origin(), err)
+		return exitcode.Cause(ctx, fmt.Errorf("write %s: %w", s.origin(), err))
 	}
 	if got := merkle.Hash(h.Sum(nil)); got != want {
 		return exitcode.Conflictf("%s: %w: its SHA-256 was %s and is now %s", s.origin(), ErrChanged, want.Hex(), got.Hex())

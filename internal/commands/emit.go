@@ -129,12 +129,15 @@ func runEmit(ctx context.Context, e *env, cmd *cobra.Command, o *emitOptions, pa
 	})
 	var failed *verify.FailedError
 	var profile *notify.ProfileError
+	var expiry *notify.ExpiryError
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s: %w", path, context.Cause(ctx))
+		return fmt.Errorf("%s: %w", path, exitcode.Cause(ctx, err))
 	case errors.As(err, &failed):
 		return withHint(err, "the bundle does not verify, so it is not announced; see: stella-export verify %s", path)
+	case errors.As(err, &expiry):
+		return exitcode.WithCode(exitcode.Usage, replacePart(err, expiry, fmt.Sprintf("--expires-at %s is not after created_at %s", expiry.ExpiresAt, expiry.CreatedAt)))
 	case errors.As(err, &profile):
 		return withHint(err, "make a portable evidence export first: stella-export package --portable portable-bundle-v1.tgz --bundle-id B --export-id E --tenant T -o OUTDIR")
 	default:
@@ -213,17 +216,20 @@ func (o *relayOptions) validate(e *env, args []string) error {
 	// A URL that can never work is a usage error now, not five failed
 	// attempts and a dead letter later.
 	if o.webhook != "" {
-		if _, err := notify.CheckURL("--webhook", o.webhook, notify.WebhookSchemes); err != nil {
-			return err
+		if _, err := notify.CheckURL(notify.WebhookOption, o.webhook, notify.WebhookSchemes); err != nil {
+			return flagged(err, relayFlags)
 		}
 	}
 	if o.nats != "" {
-		if _, err := notify.CheckURL("--nats", o.nats, notify.NATSSchemes); err != nil {
-			return err
+		if _, err := notify.CheckURL(notify.NATSOption, o.nats, notify.NATSSchemes); err != nil {
+			return flagged(err, relayFlags)
 		}
 	}
 	return nil
 }
+
+// relayFlags are the flags behind the options notify's errors name.
+var relayFlags = map[string]string{notify.WebhookOption: "--webhook", notify.NATSOption: "--nats", "RetryBase": "--retry-base"}
 
 func newRelayCmd(e *env) *cobra.Command {
 	o := &relayOptions{}
@@ -286,14 +292,14 @@ func runRelay(ctx context.Context, e *env, cmd *cobra.Command, o *relayOptions) 
 		}
 		w, err := notify.NewWebhook(o.webhook, secret, o.timeout, time.Now)
 		if err != nil {
-			return err
+			return flagged(err, relayFlags)
 		}
 		transports = append(transports, w)
 	}
 	if o.nats != "" {
 		n, err := notify.NewNATS(o.nats, o.timeout)
 		if err != nil {
-			return err
+			return flagged(err, relayFlags)
 		}
 		transports = append(transports, n)
 	}
@@ -306,6 +312,7 @@ func runRelay(ctx context.Context, e *env, cmd *cobra.Command, o *relayOptions) 
 		cfg.Log = func(msg string) { fmt.Fprintf(e.stderr, "stella-export: relay: %s\n", msg) }
 	}
 	res, err := notify.Relay(ctx, cfg)
+	err = flagged(err, relayFlags)
 	if res != nil {
 		perr := printResult(e, cmd, res, func(w io.Writer) {
 			s := fmt.Sprintf("%d sent, %d dead-lettered", len(res.Sent), len(res.DeadLettered))

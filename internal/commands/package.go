@@ -123,6 +123,9 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 			return exitcode.Usagef("--follow-links and --force do not apply with --portable (outputs are write-once)")
 		}
 		for _, id := range []struct{ flag, v string }{{"--bundle-id", o.bundleID}, {"--export-id", o.exportID}, {"--tenant", o.tenant}, {"--source-uri", o.sourceURI}} {
+			if id.v == "" && id.flag != "--source-uri" {
+				return exitcode.Usagef("%s is required with --portable", id.flag)
+			}
 			if err := safefile.CheckToken(id.flag, id.v); err != nil {
 				return exitcode.WithCode(exitcode.Usage, err)
 			}
@@ -150,7 +153,7 @@ func checkID(flag, v string) error {
 	if err := safefile.CheckToken(flag, v); err != nil {
 		return exitcode.WithCode(exitcode.Usage, err)
 	}
-	return manifest.CheckID(flag, v)
+	return exitcode.WithCode(exitcode.Usage, manifest.CheckID(flag, v))
 }
 
 // bundleTimes resolves --mtime (with SOURCE_DATE_EPOCH and the default)
@@ -249,6 +252,12 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 	})
 }
 
+// portableFlags are the flags that set portable.Config's fields.
+var portableFlags = map[string]string{
+	"Input": "--portable", "BundleID": "--bundle-id", "ExportID": "--export-id", "Tenant": "--tenant",
+	"SourceURI": "--source-uri", "ExpectSHA256": "--expect-sha256", "Layout": "--layout", "OutDir": "-o",
+}
+
 func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions) error {
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
@@ -262,6 +271,7 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress(), Signer: signer},
 	}
 	res, err := portable.Export(ctx, cfg)
+	err = flagged(err, portableFlags)
 	bar.finish()
 	if res != nil && err == nil || res != nil && exitcode.For(err) == exitcode.Verify {
 		perr := printResult(e, cmd, res, func(w io.Writer) {
@@ -284,20 +294,15 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 		case asErr(err, &marked):
 			return err
 		}
-		if ctx.Err() != nil {
-			cause := context.Cause(ctx)
-			return exitcode.WithCode(exitcode.For(cause), fmt.Errorf("%v; removed partial output", cause))
-		}
 	}
-	return err
+	return interrupted(ctx, err, "partial output")
 }
 
 // cleanupError removes the partial output and says so.
 func cleanupError(ctx context.Context, f *atomicfile.File, err error) error {
 	f.Abort()
 	if ctx.Err() != nil {
-		cause := context.Cause(ctx)
-		return exitcode.WithCode(exitcode.For(cause), fmt.Errorf("%v; removed partial output %s", cause, f.TempName()))
+		return interrupted(ctx, err, "partial output "+f.TempName())
 	}
 	return fmt.Errorf("%w (no output written)", err)
 }

@@ -162,7 +162,7 @@ func runPlan(ctx context.Context, e *env, cmd *cobra.Command, o *planOptions, pa
 	}
 	p, _, _, err := plan.Build(ctx, c, plan.Options{PlanDir: dir, AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid})
 	if err != nil {
-		return interrupted(ctx, err)
+		return interrupted(ctx, err, "partial output")
 	}
 	if o.output == "" || o.output == "-" {
 		return plan.Write(e.stdout, p)
@@ -187,12 +187,13 @@ func runPlan(ctx context.Context, e *env, cmd *cobra.Command, o *planOptions, pa
 	})
 }
 
-// interrupted turns a cancellation into the signal's exit code and says
-// what was cleaned up.
-func interrupted(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		cause := context.Cause(ctx)
-		return exitcode.WithCode(exitcode.For(cause), fmt.Errorf("%v; removed partial output", cause))
+// interrupted returns err, or, when ctx was cancelled, its cause (which
+// carries the signal's exit code) and what was cleaned up: "interrupted;
+// removed partial output".
+func interrupted(ctx context.Context, err error, removed string) error {
+	if err == nil || ctx.Err() == nil {
+		return err
 	}
-	return err
+	cause := exitcode.Cause(ctx, err)
+	return exitcode.WithCode(exitcode.For(cause), fmt.Errorf("%v; removed %s", cause, removed))
 }

@@ -193,7 +193,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 			state = "aborted"
 		}
 		ev.State(state, map[string]any{"message": oneLine(err.Error())})
-		return interrupted(ctx, err)
+		return interrupted(ctx, err, "partial output")
 	}
 	res, err := runner.Execute(ctx, p, source, base, runner.Options{
 		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
@@ -201,8 +201,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			cause := context.Cause(ctx)
-			return exitcode.WithCode(exitcode.For(cause), fmt.Errorf("%v; removed the staging directory and partial output", cause))
+			return interrupted(ctx, err, "the staging directory and partial output")
 		}
 		return withRunHint(err, o)
 	}
@@ -312,7 +311,7 @@ type applyResult struct {
 func runApply(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions) error {
 	res, err := runner.ApplyDelta(ctx, o.applyDelta, o.base, o.output, o.force)
 	if err != nil {
-		return withRunHint(interrupted(ctx, err), o)
+		return withRunHint(interrupted(ctx, err, "partial output"), o)
 	}
 	out := applyResult{Output: o.output, Files: res.Files, Added: res.Added, Changed: res.Changed, Removed: res.Removed}
 	return printResult(e, cmd, out, func(w io.Writer) {

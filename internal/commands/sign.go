@@ -154,7 +154,8 @@ func optionalSigner(e *env, ref string) (signing.Signer, error) {
 	if ref == "" {
 		return nil, nil
 	}
-	return signing.LoadSigner("--sign-key", ref, passwords(e), warner(e))
+	s, err := signing.LoadSigner(ref, passwords(e), warner(e))
+	return s, keyFlag(err, "--sign-key")
 }
 
 func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {
@@ -192,9 +193,9 @@ func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {
 }
 
 func runSign(e *env, cmd *cobra.Command, o *signOptions, artifact string) error {
-	s, err := signing.LoadSigner("--key", o.key, passwords(e), warner(e))
+	s, err := signing.LoadSigner(o.key, passwords(e), warner(e))
 	if err != nil {
-		return err
+		return keyFlag(err, "--key")
 	}
 	res, err := signing.SignFile(cmd.Context(), signing.FileOptions{
 		Artifact: artifact, Signer: s, Signature: o.signature, Bundle: o.bundle,

@@ -148,12 +148,13 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 		opt.Signatures = so
 	}
 	rep, err := verify.Verify(ctx, r, opt)
+	err = flagged(err, verifyFlags)
 	if rep != nil {
 		rep.Path = path
 	}
 	if err != nil && rep == nil || err != nil && exitcode.For(err) != exitcode.Verify {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", path, context.Cause(ctx))
+			return fmt.Errorf("%s: %w", path, exitcode.Cause(ctx, err))
 		}
 		if errors.Is(err, tarball.ErrTooLarge) {
 			return withHint(fmt.Errorf("%s: %w", path, err), "if the archive is trusted, raise --max-entries, --max-bytes, --max-name-bytes or --max-ratio")
@@ -163,7 +164,7 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 	if o.prove != "" && err == nil {
 		p, perr := verify.Prove(rep.Checksums(), o.prove)
 		if perr != nil {
-			return perr
+			return flagged(perr, verifyFlags)
 		}
 		b, perr := canonjson.MarshalLine(p)
 		if perr != nil {
@@ -197,7 +198,7 @@ func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions,
 	if o.key != "" {
 		pub, err := signing.LoadPublicKey(o.key)
 		if err != nil {
-			return nil, err
+			return nil, keyFlag(err, "--key")
 		}
 		so.Key = pub
 	}
@@ -257,6 +258,9 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+// verifyFlags are the flags behind the options verify's errors name.
+var verifyFlags = map[string]string{"ExpectRoot": "--root", "ExpectSHA256": "--expect-sha256", "path": "--prove", "root": "--root"}
+
 func runCheckProof(e *env, cmd *cobra.Command, o *verifyOptions) error {
 	pf, err := safefile.Open(o.proof)
 	if err != nil {
@@ -273,7 +277,7 @@ func runCheckProof(e *env, cmd *cobra.Command, o *verifyOptions) error {
 	}
 	defer f.Close()
 	if err := verify.CheckProof(p, f, o.root); err != nil {
-		return err
+		return flagged(err, verifyFlags)
 	}
 	// The proof binds the file and its path to the root, not the tree size
 	// or the leaf index (other sizes fit the same audit path): only what was

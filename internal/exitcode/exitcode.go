@@ -139,3 +139,43 @@ func Conflictf(format string, args ...any) error { return classed(ErrConflict, f
 
 // Verifyf formats an error classified as a failed verification (exit 1).
 func Verifyf(format string, args ...any) error { return classed(ErrVerify, format, args) }
+
+// Cause returns err, or the cause of ctx's cancellation when ctx is
+// done and err is not nil. After a cancel, the error of the operation that
+// stopped (a "context canceled" from a reader, a failed request, a closed
+// pipe) says less than why it stopped, and the cause carries the signal's
+// exit code (ErrInterrupted 130, ErrTerminated 143; context.Canceled when
+// ctx was cancelled without a cause).
+func Cause(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	return context.Cause(ctx)
+}
+
+// OptionError is an option value that a library refuses. Option names the
+// option in the library's terms (its Go field, "ExpectRoot"), never as a
+// command-line flag; Value, when not empty, is shown after it; Err says
+// why and carries the exit code. internal/commands names the flag that set
+// the option instead, and reports a value that is invalid (exit 3) as a
+// usage error (2).
+type OptionError struct {
+	Option string
+	Value  string
+	Err    error
+}
+
+func (e *OptionError) Error() string {
+	if e.Value != "" {
+		return e.Option + " " + e.Value + ": " + e.Err.Error()
+	}
+	return e.Option + ": " + e.Err.Error()
+}
+
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// Optionf returns an *OptionError for option whose reason is invalid input
+// (exit 3).
+func Optionf(option, format string, args ...any) error {
+	return &OptionError{Option: option, Err: Invalidf(format, args...)}
+}

@@ -47,3 +47,45 @@ func TestTableMatchesConstants(t *testing.T) {
 		}
 	}
 }
+
+func TestCause(t *testing.T) {
+	boom := errors.New("boom")
+	live := context.Background()
+	if got := Cause(live, boom); got != boom {
+		t.Errorf("live ctx: %v, want the error itself", got)
+	}
+	if got := Cause(live, nil); got != nil {
+		t.Errorf("live ctx, nil error: %v", got)
+	}
+	sig, cancel := context.WithCancelCause(context.Background())
+	cancel(ErrTerminated)
+	if got := Cause(sig, boom); got != ErrTerminated || For(got) != Terminated {
+		t.Errorf("cancelled with a cause: %v (exit %d), want %v (exit %d)", got, For(got), ErrTerminated, Terminated)
+	}
+	if got := Cause(sig, nil); got != nil {
+		t.Errorf("cancelled ctx, nil error: %v, want nil", got)
+	}
+	plain, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if got := Cause(plain, boom); !errors.Is(got, context.Canceled) || For(got) != Interrupted {
+		t.Errorf("cancelled without a cause: %v (exit %d), want context.Canceled (exit %d)", got, For(got), Interrupted)
+	}
+}
+
+func TestOptionError(t *testing.T) {
+	err := fmt.Errorf("export: %w", Optionf("Layout", "%q is not one of flat, objstore", "s3"))
+	var oe *OptionError
+	if !errors.As(err, &oe) || oe.Option != "Layout" {
+		t.Fatalf("errors.As: %v", err)
+	}
+	if got, want := err.Error(), `export: Layout: "s3" is not one of flat, objstore`; got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+	if For(err) != Invalid {
+		t.Errorf("exit %d, want %d", For(err), Invalid)
+	}
+	withValue := &OptionError{Option: "Key", Value: "a.pub", Err: WithCode(IO, errors.New("no such file"))}
+	if got, want := withValue.Error(), "Key a.pub: no such file"; got != want || For(withValue) != IO {
+		t.Errorf("%q (exit %d), want %q (exit %d)", got, For(withValue), want, IO)
+	}
+}

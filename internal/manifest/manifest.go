@@ -6,6 +6,7 @@ package manifest
 
 import (
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
@@ -71,10 +72,12 @@ var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$`)
 // CheckID validates an identifier given by the user (export, bundle or
 // tenant id): 1 to 200 characters of letters, digits and . _ : @ + -,
 // starting with a letter or digit, so that it is safe in file names and
-// object keys.
+// object keys. Errors are *exitcode.OptionError (exit 3) whose Option is
+// field.
 func CheckID(field, v string) error {
 	if !idRe.MatchString(v) {
-		return exitcode.Usagef("%s %q: want 1-200 characters of letters, digits and . _ : @ + - starting with a letter or digit", field, v)
+		return &exitcode.OptionError{Option: field, Value: strconv.Quote(v),
+			Err: exitcode.Invalidf("want 1-200 characters of letters, digits and . _ : @ + - starting with a letter or digit")}
 	}
 	return nil
 }

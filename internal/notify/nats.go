@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
 // NATS publishes messages to JetStream: the payload on subject
@@ -30,7 +32,7 @@ type NATS struct {
 // credentials; see CheckURL) and returns its transport; each attempt is bounded by
 // timeout.
 func NewNATS(rawURL string, timeout time.Duration) (*NATS, error) {
-	if _, err := CheckURL("--nats", rawURL, NATSSchemes); err != nil {
+	if _, err := CheckURL(NATSOption, rawURL, NATSSchemes); err != nil {
 		return nil, err
 	}
 	return &NATS{url: rawURL, timeout: timeout}, nil
@@ -88,10 +90,7 @@ func (n *NATS) publish(ctx context.Context, subject, msgID string, data []byte) 
 func (n *NATS) Send(ctx context.Context, m Message) error {
 	_, err := n.publish(ctx, EventType, m.Key, m.Body)
 	if err != nil {
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		return &SendError{Transport: n.Name(), Err: err}
+		return exitcode.Cause(ctx, &SendError{Transport: n.Name(), Err: err})
 	}
 	return nil
 }

@@ -18,6 +18,18 @@ import (
 	"github.com/stella-ops/stella-export/internal/verify"
 )
 
+// ExpiryError refuses BuildOptions.ExpiresAt when it is not after the
+// payload's created_at (exit 3).
+type ExpiryError struct {
+	ExpiresAt, CreatedAt string
+}
+
+func (e *ExpiryError) Error() string {
+	return fmt.Sprintf("expires_at %s is not after created_at %s", e.ExpiresAt, e.CreatedAt)
+}
+
+func (e *ExpiryError) Unwrap() error { return exitcode.ErrInvalid }
+
 // BuildOptions are the caller's part of a payload.
 type BuildOptions struct {
 	// ArtifactURI is where receivers download the export; "{exportId}" and
@@ -118,7 +130,7 @@ func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions)
 	}
 	if !opt.ExpiresAt.IsZero() {
 		if !opt.ExpiresAt.After(created) {
-			return nil, rep, exitcode.Usagef("--expires-at %s is not after created_at %s", manifest.Timestamp(opt.ExpiresAt), p.CreatedAt)
+			return nil, rep, &ExpiryError{ExpiresAt: manifest.Timestamp(opt.ExpiresAt), CreatedAt: p.CreatedAt}
 		}
 		p.ExpiresAt = manifest.Timestamp(opt.ExpiresAt)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -157,7 +158,8 @@ func TestPayloadOptions(t *testing.T) {
 	}
 
 	_, err = fromFile(t, path, BuildOptions{CreatedAt: created, ExpiresAt: created})
-	if exitcode.For(err) != exitcode.Usage || !strings.Contains(err.Error(), "is not after created_at") {
+	var expiry *ExpiryError
+	if exitcode.For(err) != exitcode.Invalid || !errors.As(err, &expiry) || !strings.Contains(err.Error(), "expires_at 2025-11-20T00:00:00Z is not after created_at") {
 		t.Errorf("expires_at == created_at: %v (exit %d)", err, exitcode.For(err))
 	}
 }

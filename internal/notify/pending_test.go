@@ -114,26 +114,26 @@ func TestCheckURL(t *testing.T) {
 		schemes   []string
 		want      string // "" for valid
 	}{
-		{"--webhook", "https://hooks.example/stella", WebhookSchemes, ""},
-		{"--webhook", "http://127.0.0.1:8080/h", WebhookSchemes, ""},
-		{"--webhook", "http://[::1]:65535/h", WebhookSchemes, ""},
-		{"--nats", "nats://u:p@127.0.0.1:4222", NATSSchemes, ""},
-		{"--nats", "tls://nats.example", NATSSchemes, ""},
-		{"--webhook", "http://127.0.0.1:99999/h", WebhookSchemes, `--webhook: "http://127.0.0.1:99999/h": port "99999" is not in 1..65535`},
-		{"--webhook", "http://127.0.0.1:0/h", WebhookSchemes, `port "0" is not in 1..65535`},
-		{"--webhook", "http://127.0.0.1:/h", WebhookSchemes, `port "" is not in 1..65535`},
-		{"--nats", "nats://u:secret@127.0.0.1:99999", NATSSchemes, `--nats: "nats://u:xxxxx@127.0.0.1:99999": port "99999"`},
-		{"--webhook", "ftp://x/y", WebhookSchemes, `--webhook: "ftp://x/y": scheme "ftp" is not http or https`},
-		{"--nats", "http://x:4222", NATSSchemes, `scheme "http" is not nats, tls, ws or wss`},
-		{"--webhook", "https:///path", WebhookSchemes, `has no host`},
-		{"--webhook", "http://%zz", WebhookSchemes, `--webhook: not a URL`},
-		{"--webhook", "http://h/" + strings.Repeat("a", safefile.MaxToken), WebhookSchemes, "longer than the 4 KiB allowed"},
+		{WebhookOption, "https://hooks.example/stella", WebhookSchemes, ""},
+		{WebhookOption, "http://127.0.0.1:8080/h", WebhookSchemes, ""},
+		{WebhookOption, "http://[::1]:65535/h", WebhookSchemes, ""},
+		{NATSOption, "nats://u:p@127.0.0.1:4222", NATSSchemes, ""},
+		{NATSOption, "tls://nats.example", NATSSchemes, ""},
+		{WebhookOption, "http://127.0.0.1:99999/h", WebhookSchemes, `webhook: "http://127.0.0.1:99999/h": port "99999" is not in 1..65535`},
+		{WebhookOption, "http://127.0.0.1:0/h", WebhookSchemes, `port "0" is not in 1..65535`},
+		{WebhookOption, "http://127.0.0.1:/h", WebhookSchemes, `port "" is not in 1..65535`},
+		{NATSOption, "nats://u:secret@127.0.0.1:99999", NATSSchemes, `nats: "nats://u:xxxxx@127.0.0.1:99999": port "99999"`},
+		{WebhookOption, "ftp://x/y", WebhookSchemes, `webhook: "ftp://x/y": scheme "ftp" is not http or https`},
+		{NATSOption, "http://x:4222", NATSSchemes, `scheme "http" is not nats, tls, ws or wss`},
+		{WebhookOption, "https:///path", WebhookSchemes, `has no host`},
+		{WebhookOption, "http://%zz", WebhookSchemes, `webhook: not a URL`},
+		{WebhookOption, "http://h/" + strings.Repeat("a", safefile.MaxToken), WebhookSchemes, "longer than the 4 KiB allowed"},
 	} {
 		_, err := CheckURL(tc.flag, tc.url, tc.schemes)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%s: %v", tc.url, err)
-		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || exitcode.For(err) != exitcode.Usage):
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || exitcode.For(err) != exitcode.Invalid):
 			t.Errorf("%.60s: %v (exit %d), want %q", tc.url, err, exitcode.For(err), tc.want)
 		case err != nil && strings.Contains(err.Error(), "secret@"):
 			t.Errorf("%s: password shown: %v", tc.url, err)

@@ -131,7 +131,7 @@ func Relay(ctx context.Context, cfg RelayConfig) (*RelayResult, error) {
 		log = func(string) {}
 	}
 	if cfg.RetryBase <= 0 {
-		return nil, exitcode.Usagef("--retry-base must be positive")
+		return nil, exitcode.Optionf("RetryBase", "must be positive")
 	}
 	o := cfg.Outbox
 	res := &RelayResult{Sent: []string{}, DeadLettered: []DeadLetterRef{}, Requeued: []string{}, Invalid: []string{}}
@@ -230,7 +230,7 @@ func deliver(ctx context.Context, cfg RelayConfig, e *entry) (permanent bool, er
 			continue
 		}
 		if ctx.Err() != nil {
-			return false, context.Cause(ctx)
+			return false, exitcode.Cause(ctx, err)
 		}
 		var se *SendError
 		if !errors.As(err, &se) {
@@ -269,7 +269,7 @@ func deadLetter(ctx context.Context, cfg RelayConfig, e *entry, permanent bool, 
 		if p, ok := t.(DeadLetterPublisher); ok {
 			if err := p.PublishDeadLetter(ctx, dl, b); err != nil {
 				if ctx.Err() != nil {
-					return nil, interrupted(context.Cause(ctx), 1)
+					return nil, interrupted(exitcode.Cause(ctx, err), 1)
 				}
 				log(fmt.Sprintf("dead letter %s kept in %s but not published to %s: %v", e.key, cfg.Outbox.Path(StateDLQ, e.key), DLQSubject, err))
 			}

@@ -37,11 +37,11 @@ type Webhook struct {
 // NewWebhook checks rawURL (http or https, see CheckURL) and returns its transport. Each
 // attempt is bounded by timeout; now is the clock of X-Stella-Sent-At.
 func NewWebhook(rawURL string, secret []byte, timeout time.Duration, now func() time.Time) (*Webhook, error) {
-	if _, err := CheckURL("--webhook", rawURL, WebhookSchemes); err != nil {
+	if _, err := CheckURL(WebhookOption, rawURL, WebhookSchemes); err != nil {
 		return nil, err
 	}
 	if len(secret) == 0 {
-		return nil, exitcode.Usagef("--webhook: a signing secret is required")
+		return nil, exitcode.Optionf(WebhookOption, "a signing secret is required")
 	}
 	if now == nil {
 		now = time.Now
@@ -78,14 +78,11 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	req.Header.Set("User-Agent", "stella-export/"+version.String())
 	resp, err := w.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL is in the message already
 		}
-		return &SendError{Transport: w.Name(), Err: fmt.Errorf("POST %s: %w", redact(w.url), err)}
+		return exitcode.Cause(ctx, &SendError{Transport: w.Name(), Err: fmt.Errorf("POST %s: %w", redact(w.url), err)})
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))

@@ -272,33 +272,35 @@ func commitNew(f *atomicfile.File) error {
 	return f.Commit()
 }
 
+// check validates cfg and fills in its defaults. Errors are
+// *exitcode.OptionError naming the Config field (exit 3).
 func check(cfg *Config) error {
 	if cfg.Input == "" {
-		return exitcode.Usagef("--portable: the sealed portable bundle is required")
+		return exitcode.Optionf("Input", "the sealed portable bundle is required")
 	}
-	for _, id := range []struct{ flag, v string }{{"--bundle-id", cfg.BundleID}, {"--export-id", cfg.ExportID}, {"--tenant", cfg.Tenant}} {
+	for _, id := range []struct{ field, v string }{{"BundleID", cfg.BundleID}, {"ExportID", cfg.ExportID}, {"Tenant", cfg.Tenant}} {
 		if id.v == "" {
-			return exitcode.Usagef("%s is required with --portable", id.flag)
+			return exitcode.Optionf(id.field, "required for a portable evidence export")
 		}
-		if err := safefile.CheckToken(id.flag, id.v); err != nil {
-			return exitcode.WithCode(exitcode.Usage, err)
+		if err := safefile.CheckToken(id.field, id.v); err != nil {
+			return err
 		}
-		if err := manifest.CheckID(id.flag, id.v); err != nil {
+		if err := manifest.CheckID(id.field, id.v); err != nil {
 			return err
 		}
 	}
-	if err := safefile.CheckToken("--source-uri", cfg.SourceURI); err != nil {
-		return exitcode.WithCode(exitcode.Usage, err)
+	if err := safefile.CheckToken("SourceURI", cfg.SourceURI); err != nil {
+		return err
 	}
 	if cfg.SourceURI == "" {
 		cfg.SourceURI = "/evidence/" + cfg.BundleID + "/portable"
 	}
 	if cfg.ExpectSHA256 != "" {
-		if err := safefile.CheckToken("--expect-sha256", cfg.ExpectSHA256); err != nil {
-			return exitcode.WithCode(exitcode.Usage, err)
+		if err := safefile.CheckToken("ExpectSHA256", cfg.ExpectSHA256); err != nil {
+			return err
 		}
 		if _, err := merkle.ParseHash(cfg.ExpectSHA256); err != nil || bytes.ContainsRune([]byte(cfg.ExpectSHA256), ':') {
-			return exitcode.Usagef("--expect-sha256: %q is not 64 lowercase hex digits", cfg.ExpectSHA256)
+			return exitcode.Optionf("ExpectSHA256", "%q is not 64 lowercase hex digits", cfg.ExpectSHA256)
 		}
 	}
 	switch cfg.Layout {
@@ -306,10 +308,10 @@ func check(cfg *Config) error {
 		cfg.Layout = LayoutFlat
 	case LayoutObjstore:
 	default:
-		return exitcode.Usagef("--layout: %q is not one of flat, objstore", cfg.Layout)
+		return exitcode.Optionf("Layout", "%q is not one of flat, objstore", cfg.Layout)
 	}
 	if cfg.OutDir == "" {
-		return exitcode.Usagef("-o: the output directory is required")
+		return exitcode.Optionf("OutDir", "the output directory is required")
 	}
 	return nil
 }

@@ -475,30 +475,36 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(*Config)
+		option string // the Config field the error names (commands name its flag)
 		want   string
 	}{
-		{"no input", func(c *Config) { c.Input = "" }, "--portable: the sealed portable bundle is required"},
-		{"no bundle id", func(c *Config) { c.BundleID = "" }, "--bundle-id is required with --portable"},
-		{"no export id", func(c *Config) { c.ExportID = "" }, "--export-id is required with --portable"},
-		{"no tenant", func(c *Config) { c.Tenant = "" }, "--tenant is required with --portable"},
-		{"traversal in bundle id", func(c *Config) { c.BundleID = "../b" }, `--bundle-id "../b": want 1-200 characters`},
-		{"slash in tenant", func(c *Config) { c.Tenant = "acme/x" }, `--tenant "acme/x": want 1-200 characters`},
-		{"leading dot in export id", func(c *Config) { c.ExportID = ".e" }, `--export-id ".e": want 1-200 characters`},
-		{"space in export id", func(c *Config) { c.ExportID = "e 1" }, `--export-id "e 1": want`},
-		{"export id too long", func(c *Config) { c.ExportID = strings.Repeat("e", 201) }, `--export-id "eee`},
-		{"digest with prefix", func(c *Config) { c.ExpectSHA256 = "sha256:" + strings.Repeat("0", 64) }, "--expect-sha256: "},
-		{"upper-case digest", func(c *Config) { c.ExpectSHA256 = strings.Repeat("A", 64) }, "is not 64 lowercase hex digits"},
-		{"short digest", func(c *Config) { c.ExpectSHA256 = "00" }, `--expect-sha256: "00" is not 64 lowercase hex digits`},
-		{"layout", func(c *Config) { c.Layout = "s3" }, `--layout: "s3" is not one of flat, objstore`},
-		{"no output directory", func(c *Config) { c.OutDir = "" }, "-o: the output directory is required"},
+		{"no input", func(c *Config) { c.Input = "" }, "Input", "Input: the sealed portable bundle is required"},
+		{"no bundle id", func(c *Config) { c.BundleID = "" }, "BundleID", "BundleID: required for a portable evidence export"},
+		{"no export id", func(c *Config) { c.ExportID = "" }, "ExportID", "ExportID: required"},
+		{"no tenant", func(c *Config) { c.Tenant = "" }, "Tenant", "Tenant: required"},
+		{"traversal in bundle id", func(c *Config) { c.BundleID = "../b" }, "BundleID", `BundleID "../b": want 1-200 characters`},
+		{"slash in tenant", func(c *Config) { c.Tenant = "acme/x" }, "Tenant", `Tenant "acme/x": want 1-200 characters`},
+		{"leading dot in export id", func(c *Config) { c.ExportID = ".e" }, "ExportID", `ExportID ".e": want 1-200 characters`},
+		{"space in export id", func(c *Config) { c.ExportID = "e 1" }, "ExportID", `ExportID "e 1": want`},
+		{"export id too long", func(c *Config) { c.ExportID = strings.Repeat("e", 201) }, "ExportID", `ExportID "eee`},
+		{"huge source uri", func(c *Config) { c.SourceURI = strings.Repeat("u", 5000) }, "SourceURI", "SourceURI: 5000 bytes, longer than the 4 KiB allowed"},
+		{"digest with prefix", func(c *Config) { c.ExpectSHA256 = "sha256:" + strings.Repeat("0", 64) }, "ExpectSHA256", "ExpectSHA256: "},
+		{"upper-case digest", func(c *Config) { c.ExpectSHA256 = strings.Repeat("A", 64) }, "ExpectSHA256", "is not 64 lowercase hex digits"},
+		{"short digest", func(c *Config) { c.ExpectSHA256 = "00" }, "ExpectSHA256", `ExpectSHA256: "00" is not 64 lowercase hex digits`},
+		{"layout", func(c *Config) { c.Layout = "s3" }, "Layout", `Layout: "s3" is not one of flat, objstore`},
+		{"no output directory", func(c *Config) { c.OutDir = "" }, "OutDir", "OutDir: the output directory is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			cfg := config(in.path, out)
 			tc.change(&cfg)
 			res, err := Export(context.Background(), cfg)
-			if exitcode.For(err) != exitcode.Usage || res != nil {
-				t.Fatalf("exit %d (%v); want 2", exitcode.For(err), err)
+			if exitcode.For(err) != exitcode.Invalid || res != nil {
+				t.Fatalf("exit %d (%v); want 3", exitcode.For(err), err)
+			}
+			var oe *exitcode.OptionError
+			if !errors.As(err, &oe) || oe.Option != tc.option {
+				t.Errorf("%v: want an *exitcode.OptionError for %s", err, tc.option)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
@@ -516,10 +522,8 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// TestCancelled: a cancelled export leaves nothing behind. Its exit code
-// is not checked here: the reader reports the cancelled read as "not a gzip
-// stream" (exit 3), and internal/commands turns any error after
-// cancellation into 130.
+// TestCancelled: a cancelled export leaves nothing behind and exits as
+// interrupted (130), not as an archive that is "not a gzip stream" (3).
 func TestCancelled(t *testing.T) {
 	in := newSealed(t, evidenceFiles)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -528,6 +532,9 @@ func TestCancelled(t *testing.T) {
 	res, err := Export(ctx, config(in.path, out))
 	if err == nil || !strings.Contains(err.Error(), context.Canceled.Error()) || res != nil {
 		t.Fatalf("cancelled: %v, result %v", err, res)
+	}
+	if got := exitcode.For(err); got != exitcode.Interrupted {
+		t.Errorf("cancelled: exit %d (%v), want %d", got, err, exitcode.Interrupted)
 	}
 	if got := dirNames(t, out); len(got) != 0 {
 		t.Errorf("output directory holds %q", got)

@@ -142,9 +142,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, d, small) }}
 	for _, a := range ads {
 		if err := a.Run(ctx, job); err != nil {
-			if ctx.Err() != nil {
-				err = context.Cause(ctx)
-			}
+			err = exitcode.Cause(ctx, err)
 			ev.Emit("adapter.error", map[string]any{"adapter": a.Name(), "reason": reasonCode(err), "message": oneLine(err)})
 			return nil, err
 		}
@@ -304,10 +302,7 @@ func open(ctx context.Context, src *safefile.Dir, d *evidence.Doc, small int64) 
 		doc.Bytes = b
 	} else if _, err := io.Copy(h, ctxio.NewReader(ctx, io.NewSectionReader(f, 0, d.Size))); err != nil {
 		f.Close()
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
-		}
-		return nil, fmt.Errorf("read evidence %s: %w", d.Path, err)
+		return nil, exitcode.Cause(ctx, fmt.Errorf("read evidence %s: %w", d.Path, err))
 	}
 	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != d.SHA256 {
 		f.Close()

@@ -194,10 +194,11 @@ func PrivateWarning(f *os.File, path string) string {
 }
 
 // CheckToken refuses a single value (an id, subject or key) longer than
-// MaxToken bytes; what names the value in the message.
+// MaxToken bytes, without echoing it: an *exitcode.OptionError (exit 3)
+// whose Option is what.
 func CheckToken(what, v string) error {
 	if len(v) > MaxToken {
-		return exitcode.Invalidf("%s: %d bytes, longer than the %s allowed", what, len(v), Size(MaxToken))
+		return exitcode.Optionf(what, "%d bytes, longer than the %s allowed", len(v), Size(MaxToken))
 	}
 	return nil
 }

@@ -183,10 +183,7 @@ func digestArtifact(ctx context.Context, path string, wantProv bool) (Digest, *P
 		}
 	}
 	if _, err := io.Copy(io.Discard, src); err != nil {
-		if ctx.Err() != nil {
-			return d, nil, context.Cause(ctx)
-		}
-		return d, nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("read %s: %w", path, err))
+		return d, nil, exitcode.Cause(ctx, exitcode.WithCode(exitcode.IO, fmt.Errorf("read %s: %w", path, err)))
 	}
 	copy(d[:], h.Sum(nil))
 	return d, prov, nil

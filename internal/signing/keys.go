@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -41,6 +42,38 @@ func Passwords(getenv func(string) (string, bool), prompt func(confirm bool) ([]
 	}
 }
 
+// KeyError is a key that could not be loaded. Ref is the key reference as
+// given (a path or env://VAR, empty when none was); Err says why and
+// carries the exit code. Its message reads "key REF: why"; internal/commands
+// names the flag the reference came from instead of "key".
+type KeyError struct {
+	Ref string
+	Err error
+}
+
+func (e *KeyError) Error() string {
+	if e.Ref == "" {
+		return "key: " + e.Err.Error()
+	}
+	return "key " + e.Ref + ": " + e.Err.Error()
+}
+
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// ErrKeyRef is in the chain of a KeyError whose reference cannot name a key
+// at all (empty, env:// without a variable, a KMS reference this build
+// does not support), as opposed to a key that is missing or unusable. On
+// its own it is invalid input (exit 3).
+var ErrKeyRef = errors.New("unusable key reference")
+
+func keyErr(ref string, err error) error { return &KeyError{Ref: ref, Err: err} }
+
+// badRef is a reason that wraps ErrKeyRef without adding its words.
+type badRef string
+
+func (e badRef) Error() string   { return string(e) }
+func (e badRef) Unwrap() []error { return []error{ErrKeyRef, exitcode.ErrInvalid} }
+
 // Key reference schemes that name keys held elsewhere. They fit the Signer
 // interface (Wrap) but this build does not link the KMS clients.
 var kmsSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://", "k8s://", "pkcs11:"}
@@ -49,35 +82,36 @@ var kmsSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault:/
 // A file must be a regular file (a FIFO or device is refused without
 // blocking, exit 3) of at most safefile.MaxSecret bytes. With warn set
 // (private keys), a file its group or others can read is reported to it.
-func readRef(ref, what string, warn func(string)) ([]byte, error) {
+// Errors are *KeyError.
+func readRef(ref string, warn func(string)) ([]byte, error) {
 	for _, s := range kmsSchemes {
 		if strings.HasPrefix(ref, s) {
-			return nil, exitcode.Usagef("%s %s: KMS and hardware key references are not supported by this build; use a key file or env://VAR", what, ref)
+			return nil, keyErr(ref, badRef("KMS and hardware key references are not supported by this build; use a key file or env://VAR"))
 		}
 	}
 	if name, ok := strings.CutPrefix(ref, "env://"); ok {
 		if name == "" {
-			return nil, exitcode.Usagef("%s %s: name the variable, as in env://STELLA_EXPORT_KEY", what, ref)
+			return nil, keyErr(ref, badRef("name the variable, as in env://STELLA_EXPORT_KEY"))
 		}
 		v, set := os.LookupEnv(name)
 		if !set || v == "" {
-			return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %s: the variable %s is not set", what, ref, name))
+			return nil, keyErr(ref, exitcode.WithCode(exitcode.IO, fmt.Errorf("the variable %s is not set", name)))
 		}
 		if len(v) > safefile.MaxSecret {
-			return nil, exitcode.Invalidf("%s %s: larger than %s", what, ref, safefile.Size(safefile.MaxSecret))
+			return nil, keyErr(ref, exitcode.Invalidf("larger than %s", safefile.Size(safefile.MaxSecret)))
 		}
 		return []byte(v), nil
 	}
 	if ref == "" {
-		return nil, exitcode.Usagef("%s: empty key reference", what)
+		return nil, keyErr(ref, badRef("empty key reference"))
 	}
 	f, err := safefile.Open(ref)
 	var nr *safefile.NotRegularError
 	switch {
 	case errors.As(err, &nr):
-		return nil, fmt.Errorf("%s %w", what, err) // its message starts with the path
+		return nil, keyErr(ref, exitcode.Invalidf("is a %s, not a regular file", nr.Kind))
 	case err != nil:
-		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %s: %w", what, ref, errors.Unwrap(err)))
+		return nil, keyErr(ref, exitcode.WithCode(exitcode.IO, errors.Unwrap(err)))
 	}
 	defer f.Close()
 	if warn != nil {
@@ -87,11 +121,14 @@ func readRef(ref, what string, warn func(string)) ([]byte, error) {
 	}
 	b, err := safefile.ReadFrom(f, ref, safefile.MaxSecret)
 	var tl *safefile.TooLargeError
+	var pe *fs.PathError
 	switch {
 	case errors.As(err, &tl):
-		return nil, exitcode.Invalidf("%s %s: larger than %s, too large for a PEM key", what, ref, safefile.Size(tl.Limit))
+		return nil, keyErr(ref, exitcode.Invalidf("larger than %s, too large for a PEM key", safefile.Size(tl.Limit)))
+	case errors.As(err, &pe):
+		return nil, keyErr(ref, exitcode.WithCode(exitcode.IO, fmt.Errorf("read: %w", pe.Err)))
 	case err != nil:
-		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %w", what, err))
+		return nil, keyErr(ref, exitcode.WithCode(exitcode.IO, err))
 	}
 	return b, nil
 }
@@ -99,16 +136,16 @@ func readRef(ref, what string, warn func(string)) ([]byte, error) {
 // LoadSigner loads a private key: a cosign key ("ENCRYPTED SIGSTORE
 // PRIVATE KEY", or the older "ENCRYPTED COSIGN PRIVATE KEY"), or a PKCS#8
 // ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY") PEM, from a file or env://VAR.
-// Encrypted keys ask pf for their password. Errors name flag (--key,
-// --sign-key). warn, when not nil, receives a one-line warning when the key
-// file can be read by its group or others.
-func LoadSigner(flag, ref string, pf PassFunc, warn func(string)) (Signer, error) {
-	b, err := readRef(ref, flag, warn)
+// Encrypted keys ask pf for their password. Errors are *KeyError. warn,
+// when not nil, receives a one-line warning when the key file can be read
+// by its group or others.
+func LoadSigner(ref string, pf PassFunc, warn func(string)) (Signer, error) {
+	b, err := readRef(ref, warn)
 	if err != nil {
 		return nil, err
 	}
 	if isPublicPEM(b) {
-		return nil, exitcode.Invalidf("%s %s: this is a public key; signing needs the private key (the .key file)", flag, ref)
+		return nil, keyErr(ref, exitcode.Invalidf("this is a public key; signing needs the private key (the .key file)"))
 	}
 	var pfErr error
 	guarded := func(confirm bool) ([]byte, error) {
@@ -118,21 +155,21 @@ func LoadSigner(flag, ref string, pf PassFunc, warn func(string)) (Signer, error
 	}
 	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(b, guarded)
 	if pfErr != nil {
-		return nil, fmt.Errorf("%s %s: %w", flag, ref, pfErr)
+		return nil, keyErr(ref, pfErr)
 	}
 	if err != nil {
 		msg := err.Error()
 		switch {
 		case strings.Contains(msg, "decrypt"):
-			return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("%s %s: wrong password, or the key is damaged (%v)", flag, ref, err))
+			return nil, keyErr(ref, exitcode.WithCode(exitcode.IO, fmt.Errorf("wrong password, or the key is damaged (%v)", err)))
 		case strings.Contains(msg, "PEM decoding failed"):
-			return nil, exitcode.Invalidf("%s %s: not a PEM private key", flag, ref)
+			return nil, keyErr(ref, exitcode.Invalidf("not a PEM private key"))
 		}
-		return nil, exitcode.Invalidf("%s %s: %v", flag, ref, err)
+		return nil, keyErr(ref, exitcode.Invalidf("%v", err))
 	}
 	s, err := NewSigner(priv)
 	if err != nil {
-		return nil, exitcode.Invalidf("%s %s: %v", flag, ref, err)
+		return nil, keyErr(ref, exitcode.Invalidf("%v", err))
 	}
 	return s, nil
 }
@@ -142,27 +179,28 @@ func isPublicPEM(b []byte) bool {
 }
 
 // LoadPublicKey loads a PEM public key ("PUBLIC KEY", PKIX) from a file or
-// env://VAR. Only ECDSA and Ed25519 keys are accepted.
+// env://VAR. Only ECDSA and Ed25519 keys are accepted. Errors are
+// *KeyError.
 func LoadPublicKey(ref string) (crypto.PublicKey, error) {
-	b, err := readRef(ref, "--key", nil)
+	b, err := readRef(ref, nil)
 	if err != nil {
 		return nil, err
 	}
 	if strings.Contains(string(b), "PRIVATE KEY-----") {
-		return nil, exitcode.Invalidf("--key %s: this is a private key; verification takes the public key (the .pub file)", ref)
+		return nil, keyErr(ref, exitcode.Invalidf("this is a private key; verification takes the public key (the .pub file)"))
 	}
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(b)
 	if err != nil {
-		return nil, exitcode.Invalidf("--key %s: not a PEM public key: %v", ref, err)
+		return nil, keyErr(ref, exitcode.Invalidf("not a PEM public key: %v", err))
 	}
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
 		if _, err := ecdsaAlgorithm(k); err != nil {
-			return nil, exitcode.Invalidf("--key %s: %v", ref, err)
+			return nil, keyErr(ref, exitcode.Invalidf("%v", err))
 		}
 	case ed25519.PublicKey:
 	default:
-		return nil, exitcode.Invalidf("--key %s: unsupported public key type %T (want ECDSA or Ed25519)", ref, pub)
+		return nil, keyErr(ref, exitcode.Invalidf("unsupported public key type %T (want ECDSA or Ed25519)", pub))
 	}
 	return pub, nil
 }

@@ -86,7 +86,7 @@ func TestGenerateAndLoad(t *testing.T) {
 	}
 	keyPath := writeFile(t, "k.key", privPEM)
 	pubPath := writeFile(t, "k.pub", pubPEM)
-	s, err := LoadSigner("--key", keyPath, pf, nil)
+	s, err := LoadSigner(keyPath, pf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,16 +105,16 @@ func TestGenerateAndLoad(t *testing.T) {
 
 	// The older cosign PEM type holds the same bytes.
 	old := bytes.ReplaceAll(privPEM, []byte("SIGSTORE"), []byte("COSIGN"))
-	if _, err := LoadSigner("--key", writeFile(t, "old.key", old), pf, nil); err != nil {
+	if _, err := LoadSigner(writeFile(t, "old.key", old), pf, nil); err != nil {
 		t.Fatalf("ENCRYPTED COSIGN PRIVATE KEY: %v", err)
 	}
 	// COSIGN_PASSWORD is the fallback.
-	if _, err := LoadSigner("--key", keyPath, Passwords(env(map[string]string{"COSIGN_PASSWORD": "s3cret"}), nil), nil); err != nil {
+	if _, err := LoadSigner(keyPath, Passwords(env(map[string]string{"COSIGN_PASSWORD": "s3cret"}), nil), nil); err != nil {
 		t.Fatalf("COSIGN_PASSWORD: %v", err)
 	}
 	// env://VAR holds the PEM itself.
 	t.Setenv("STELLA_TEST_KEY", string(privPEM))
-	if _, err := LoadSigner("--key", "env://STELLA_TEST_KEY", pf, nil); err != nil {
+	if _, err := LoadSigner("env://STELLA_TEST_KEY", pf, nil); err != nil {
 		t.Fatalf("env://: %v", err)
 	}
 
@@ -129,14 +129,25 @@ func TestGenerateAndLoad(t *testing.T) {
 		{"public key", pubPath, pf, exitcode.Invalid, "public key"},
 		{"missing file", filepath.Join(t.TempDir(), "nope.key"), pf, exitcode.IO, "nope.key"},
 		{"not PEM", writeFile(t, "junk.key", []byte("hello")), pf, exitcode.Invalid, "not a PEM"},
-		{"kms", "awskms:///alias/x", pf, exitcode.Usage, "not supported"},
+		{"kms", "awskms:///alias/x", pf, exitcode.Invalid, "not supported"},
+		{"env without a name", "env://", pf, exitcode.Invalid, "name the variable"},
+		{"empty reference", "", pf, exitcode.Invalid, "empty key reference"},
 		{"unset env", "env://STELLA_TEST_UNSET", pf, exitcode.IO, "not set"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := LoadSigner("--key", c.ref, c.pf, nil)
+			_, err := LoadSigner(c.ref, c.pf, nil)
 			if err == nil || exitcode.For(err) != c.code || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v (exit %d), want exit %d containing %q", err, exitcode.For(err), c.code, c.want)
+			}
+			// The message names the key, not a flag; commands name the flag.
+			var ke *KeyError
+			if !errors.As(err, &ke) || ke.Ref != c.ref || strings.Contains(err.Error(), "--") {
+				t.Errorf("got %v, want a *KeyError for %q naming no flag", err, c.ref)
+			}
+			badRef := c.name == "kms" || c.name == "env without a name" || c.name == "empty reference"
+			if errors.Is(err, ErrKeyRef) != badRef {
+				t.Errorf("errors.Is(ErrKeyRef) = %v, want %v", !badRef, badRef)
 			}
 		})
 	}
@@ -156,7 +167,7 @@ func TestPKCS8Keys(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := writeFile(t, "k.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-		s, err := LoadSigner("--key", p, Passwords(env(nil), nil), nil) // plain keys need no password
+		s, err := LoadSigner(p, Passwords(env(nil), nil), nil) // plain keys need no password
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -192,17 +192,26 @@ func (c *consumedReader) ReadByte() (byte, error) {
 	return b, err
 }
 
-// NewReader checks the gzip header and prepares to read entries.
+// NewReader checks the gzip header and prepares to read entries. Bytes
+// that are not a gzip header give a *FormatError of kind ErrNotGzip (or
+// ErrTruncated when there are too few); an error reading them (a disk
+// error, a cancelled context) is returned wrapped, with its own class.
 func NewReader(r io.Reader, lim Limits) (*Reader, error) {
 	lim = lim.withDefaults()
 	src := &atomicCounter{r: r}
 	br := &consumedReader{br: bufio.NewReaderSize(src, 256<<10), src: src}
 	gz, err := pgzip.NewReaderN(br, 1<<20, 4)
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, &FormatError{Kind: ErrTruncated, Detail: "empty or truncated gzip header"}
-		}
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, &FormatError{Kind: ErrTruncated, Detail: "empty or truncated gzip header"}
+	case errors.Is(err, pgzip.ErrHeader):
 		return nil, &FormatError{Kind: ErrNotGzip, Detail: err.Error()}
+	default:
+		// The bytes could not be read (a disk error, a cancelled
+		// context): that is not the archive's fault, and the error keeps
+		// its own class.
+		return nil, fmt.Errorf("read gzip header: %w", err)
 	}
 	gz.Multistream(false)
 	rd := &Reader{src: src, gz: gz, lim: lim, seen: newNameSet()}

@@ -3,11 +3,14 @@ package tarball
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -195,6 +198,47 @@ func TestReaderTrailing(t *testing.T) {
 		err := readAll(bad)
 		if err == nil || exitcode.For(err) != exitcode.Invalid {
 			t.Errorf("%s: %v (exit %d)", name, err, exitcode.For(err))
+		}
+	}
+}
+
+type failingReader struct{ err error }
+
+func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestNewReaderHeaderErrors: only bytes that are not gzip are "not a gzip
+// stream" (exit 3); an error reading them keeps its own class.
+func TestNewReaderHeaderErrors(t *testing.T) {
+	eio := &fs.PathError{Op: "read", Path: "bundle.tgz", Err: syscall.EIO}
+	tests := []struct {
+		name string
+		r    io.Reader
+		kind error // a *FormatError of this kind, or nil
+		is   error // errors.Is(err, is) otherwise
+		code int
+	}{
+		{"plain tar", strings.NewReader(strings.Repeat("x", 600)), ErrNotGzip, nil, exitcode.Invalid},
+		{"empty", strings.NewReader(""), ErrTruncated, nil, exitcode.Invalid},
+		{"short header", strings.NewReader("\x1f\x8b\x08"), ErrTruncated, nil, exitcode.Invalid},
+		{"i/o error", failingReader{eio}, nil, syscall.EIO, exitcode.IO},
+		{"i/o error after a few bytes", io.MultiReader(strings.NewReader("\x1f\x8b"), failingReader{eio}), nil, syscall.EIO, exitcode.IO},
+		{"cancelled", failingReader{context.Canceled}, nil, context.Canceled, exitcode.Interrupted},
+		{"terminated", failingReader{exitcode.ErrTerminated}, nil, exitcode.ErrTerminated, exitcode.Terminated},
+	}
+	for _, tt := range tests {
+		_, err := NewReader(tt.r, Limits{})
+		var fe *FormatError
+		switch {
+		case err == nil:
+			t.Errorf("%s: no error", tt.name)
+			continue
+		case tt.kind != nil && (!errors.As(err, &fe) || !errors.Is(fe.Kind, tt.kind)):
+			t.Errorf("%s: %v, want a FormatError of kind %v", tt.name, err, tt.kind)
+		case tt.kind == nil && (errors.As(err, &fe) || !errors.Is(err, tt.is)):
+			t.Errorf("%s: %v, want %v and no FormatError", tt.name, err, tt.is)
+		}
+		if got := exitcode.For(err); got != tt.code {
+			t.Errorf("%s: exit %d (%v), want %d", tt.name, got, err, tt.code)
 		}
 	}
 }

@@ -31,10 +31,11 @@ type Proof struct {
 }
 
 // Prove builds the inclusion proof of path from a verified checksums file.
+// A path that is not listed is an *exitcode.OptionError for "path" (exit 3).
 func Prove(f *checksums.File, path string) (*Proof, error) {
 	i := f.Index(path)
 	if i < 0 {
-		return nil, exitcode.Usagef("--prove %s: not listed in checksums.txt", path)
+		return nil, &exitcode.OptionError{Option: "path", Value: path, Err: exitcode.Invalidf("not listed in checksums.txt")}
 	}
 	ap, err := merkle.InclusionProof(f.Leaves(), i)
 	if err != nil {
@@ -94,11 +95,12 @@ func ParseProof(r io.Reader) (*Proof, error) {
 // not bind p.TreeSize or p.LeafIndex, which other sizes and positions with
 // the same audit path shape satisfy too, so callers must not present them
 // as checked. It returns an error classified as exit 1 when the file
-// or the proof does not lead to root, and exit 3 when the proof is malformed.
+// or the proof does not lead to root, and exit 3 when the proof is malformed
+// (an *exitcode.OptionError for "root" when root is).
 func CheckProof(p *Proof, r io.Reader, root string) error {
 	want, err := merkle.ParseHash(root)
 	if err != nil {
-		return exitcode.Usagef("--root: %v", err)
+		return exitcode.Optionf("root", "%v", err)
 	}
 	if p.Root != "" && p.Root != want.String() {
 		return exitcode.Verifyf("the proof is for root %s, not %s", p.Root, want)

@@ -171,13 +171,13 @@ func Verify(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 	if opt.ExpectRoot != "" {
 		h, err := merkle.ParseHash(opt.ExpectRoot)
 		if err != nil || !strings.HasPrefix(opt.ExpectRoot, "sha256:") {
-			return nil, exitcode.Usagef("--root: %q is not sha256:<64 lowercase hex>", opt.ExpectRoot)
+			return nil, exitcode.Optionf("ExpectRoot", "%q is not sha256:<64 lowercase hex>", opt.ExpectRoot)
 		}
 		root = h
 	}
 	if opt.ExpectSHA256 != "" {
 		if _, err := merkle.ParseHash(opt.ExpectSHA256); err != nil || strings.Contains(opt.ExpectSHA256, ":") {
-			return nil, exitcode.Usagef("--expect-sha256: %q is not 64 lowercase hex digits", opt.ExpectSHA256)
+			return nil, exitcode.Optionf("ExpectSHA256", "%q is not 64 lowercase hex digits", opt.ExpectSHA256)
 		}
 	}
 	v := &verifier{opt: opt}
@@ -402,7 +402,7 @@ func (v *verifier) inner(ctx context.Context, rep *Report, r io.Reader, h hash.H
 	}
 	switch {
 	case ctx.Err() != nil:
-		return 0, ctx.Err()
+		return 0, context.Cause(ctx)
 	case err == nil && in.checksums == nil && len(in.Problems) > 0 && in.Problems[len(in.Problems)-1].Check == "checksums":
 		rep.InnerSkipped = append(rep.InnerSkipped, name)
 	case err == nil:

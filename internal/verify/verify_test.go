@@ -73,8 +73,9 @@ func TestCleanBundle(t *testing.T) {
 	if exitcode.For(err) != exitcode.Verify || !slices.Equal(checks(rep), []string{" archive-sha256", "checksums.txt root"}) {
 		t.Fatalf("wrong pins: %v %v", err, checks(rep))
 	}
-	if _, err := run(t, raw, Options{ExpectRoot: "abc"}); exitcode.For(err) != exitcode.Usage {
-		t.Fatalf("bad --root: %v", err)
+	var oe *exitcode.OptionError
+	if _, err := run(t, raw, Options{ExpectRoot: "abc"}); exitcode.For(err) != exitcode.Invalid || !errors.As(err, &oe) || oe.Option != "ExpectRoot" {
+		t.Fatalf("bad ExpectRoot: %v", err)
 	}
 }
 
@@ -322,7 +323,8 @@ func TestProof(t *testing.T) {
 			t.Fatalf("%s wrong index: %v", name, err)
 		}
 	}
-	if _, err := Prove(rep.Checksums(), "nope"); exitcode.For(err) != exitcode.Usage {
+	var oe *exitcode.OptionError
+	if _, err := Prove(rep.Checksums(), "nope"); exitcode.For(err) != exitcode.Invalid || !errors.As(err, &oe) || oe.Option != "path" {
 		t.Fatalf("unlisted: %v", err)
 	}
 	if _, err := ParseProof(strings.NewReader(`{"algorithm":"rfc6962-sha256","path":"a","treeSize":1,"extra":1}`)); exitcode.For(err) != exitcode.Invalid {
