@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/readme"
 	"github.com/stella-ops/stella-export/internal/signing"
@@ -72,7 +73,7 @@ func WriteDir(ctx context.Context, w io.Writer, cfg DirConfig) (*Result, error) 
 			ModTime: manifest.Timestamp(mt), Files: files,
 		}
 		if sg := cfg.Options.Signer; sg != nil {
-			_, prov := slices.BinarySearch(files, ProvenanceName)
+			_, prov := slices.BinarySearch(files, layout.Provenance)
 			d.Signing = readme.Signing{SignedBy: signing.Fingerprint(sg.Public()), SignedProv: prov}
 		}
 		rb, err := readme.RenderDirectory(d)

@@ -20,12 +20,10 @@ import (
 	"strings"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/safepath"
 )
-
-// Name is the file's name at the top of every bundle.
-const Name = "checksums.txt"
 
 // MaxSize bounds how much of a checksums.txt Parse reads (256 MiB: several
 // million entries).
@@ -64,8 +62,8 @@ func Build(entries []Entry) (*File, error) {
 		if err := safepath.Check(e.Path, false); err != nil {
 			return nil, err
 		}
-		if e.Path == Name {
-			return nil, exitcode.Invalidf("%s cannot list itself", Name)
+		if e.Path == layout.Checksums {
+			return nil, exitcode.Invalidf("%s cannot list itself", layout.Checksums)
 		}
 		if i > 0 && entries[i-1].Path >= e.Path {
 			return nil, fmt.Errorf("entries out of order or duplicated at %q", e.Path)
@@ -292,8 +290,8 @@ func parseLine(line []byte, paths *arena) (Entry, string) {
 	if err := safepath.Check(string(p), false); err != nil {
 		return e, err.Error()
 	}
-	if string(p) == Name {
-		return e, Name + " lists itself"
+	if string(p) == layout.Checksums {
+		return e, layout.Checksums + " lists itself"
 	}
 	e.Path = paths.add(p)
 	return e, ""

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
-	"github.com/stella-ops/stella-export/internal/portable"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
@@ -103,10 +103,10 @@ func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions)
 		return nil, rep, exitcode.Invalidf("%s: export.json: portableVersion: %q is not supported (want %q)", name, clipString(m.PortableVersion, 80), manifest.PortableVersion)
 	}
 	if sc.innerSize < 0 {
-		return nil, rep, exitcode.Invalidf("%s: %s: missing from the bundle", name, portable.InnerName)
+		return nil, rep, exitcode.Invalidf("%s: %s: missing from the bundle", name, layout.PortableInner)
 	}
 	if m.PortableSizeBytes != sc.innerSize {
-		return nil, rep, exitcode.Invalidf("%s: export.json: portableSizeBytes: %d, but %s is %d bytes", name, m.PortableSizeBytes, portable.InnerName, sc.innerSize)
+		return nil, rep, exitcode.Invalidf("%s: export.json: portableSizeBytes: %d, but %s is %d bytes", name, m.PortableSizeBytes, layout.PortableInner, sc.innerSize)
 	}
 	created := opt.CreatedAt
 	if created.IsZero() {
@@ -168,7 +168,7 @@ func scanBundle(r io.Reader, lim tarball.Limits) scanResult {
 			return res
 		}
 		switch e.Name {
-		case "export.json":
+		case layout.Manifest:
 			var b bytes.Buffer
 			if _, err := io.Copy(&b, io.LimitReader(tr, 1<<20+1)); err != nil {
 				res.err = err
@@ -179,7 +179,7 @@ func scanBundle(r io.Reader, lim tarball.Limits) scanResult {
 				return res
 			}
 			res.manifest = b.Bytes()
-		case portable.InnerName:
+		case layout.PortableInner:
 			res.innerSize = e.Size
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
@@ -34,12 +35,6 @@ import (
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
 	"github.com/stella-ops/stella-export/internal/version"
-)
-
-// File names fixed by the portable evidence export v1.
-const (
-	InnerName  = "portable-bundle-v1.tgz"
-	OutputName = "export-portable-bundle-v1.tgz"
 )
 
 // Layouts of the output directory.
@@ -124,9 +119,9 @@ type Status struct {
 // OutputPath returns where the export of cfg is written.
 func OutputPath(cfg Config) string {
 	if cfg.Layout == LayoutObjstore {
-		return filepath.Join(cfg.OutDir, "exports", cfg.Tenant, cfg.BundleID, cfg.ExportID, OutputName)
+		return filepath.Join(cfg.OutDir, "exports", cfg.Tenant, cfg.BundleID, cfg.ExportID, layout.PortableOutput)
 	}
-	return filepath.Join(cfg.OutDir, OutputName)
+	return filepath.Join(cfg.OutDir, layout.PortableOutput)
 }
 
 // Export writes the portable export of cfg.
@@ -184,7 +179,7 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 	defer f.Abort()
 	defer partial.Track(ctx, f.TempName())()
 	h := sha256.New()
-	src := bundle.Source{Name: InnerName, Size: st.Size(), Origin: cfg.Input,
+	src := bundle.Source{Name: layout.PortableInner, Size: st.Size(), Origin: cfg.Input,
 		Open: func() (io.ReadCloser, error) { return safefile.Open(cfg.Input) }}
 	mt := cfg.ModTime
 	if mt.IsZero() {

@@ -7,16 +7,13 @@ import (
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
-	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/version"
 )
-
-// ProvenanceName is the provenance document of every run.
-const ProvenanceName = bundle.ProvenanceName
 
 // ProvenanceFormat identifies provenance.json; signing reads it back for
 // attestations.
@@ -70,7 +67,7 @@ func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter
 		s := subject(p.Base.ExportID, p.Base.SHA256)
 		head.Base = &s
 	}
-	f, err := stage.Create(ProvenanceName)
+	f, err := stage.Create(layout.Provenance)
 	if err != nil {
 		return err
 	}
@@ -144,7 +141,7 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files []adapters.File, cr
 // listed says which files export.json lists: every data file of the JSON
 // profiles; for mirrors the manifests (mirror.json lists the rest).
 func listed(profile, path string) bool {
-	if path == ProvenanceName {
+	if path == layout.Provenance {
 		return false
 	}
 	if strings.HasPrefix(profile, "mirror:") {

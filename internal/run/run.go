@@ -28,6 +28,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
@@ -173,7 +174,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(stageDir, bundle.ManifestName), mb, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(stageDir, layout.Manifest), mb, 0o644); err != nil {
 		return nil, err
 	}
 	res = &Result{OutDir: opt.OutDir, Package: opt.Package, Manifest: m, Files: files}
@@ -184,7 +185,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			return nil, err
 		}
 		defer partial.Track(ctx, pkg.TempName())()
-		srcs, err := bundle.DirSources(stageDir, false, filepath.Join(stageDir, bundle.ManifestName))
+		srcs, err := bundle.DirSources(stageDir, false, filepath.Join(stageDir, layout.Manifest))
 		if err != nil {
 			return nil, err
 		}

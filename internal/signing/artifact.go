@@ -13,15 +13,9 @@ import (
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
-)
-
-// Suffixes of the files sign writes next to an artefact.
-const (
-	SigSuffix         = ".sig"
-	BundleSuffix      = ".sigstore.json"
-	AttestationSuffix = ".intoto.jsonl"
 )
 
 // MaxProvenance bounds the provenance.json read for an attestation.
@@ -59,13 +53,13 @@ type FileResult struct {
 // the same bytes is left alone, one with other bytes needs Force.
 func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 	if o.Signature == "" {
-		o.Signature = o.Artifact + SigSuffix
+		o.Signature = o.Artifact + layout.SigSuffix
 	}
 	if o.Bundle == "" {
-		o.Bundle = o.Artifact + BundleSuffix
+		o.Bundle = o.Artifact + layout.SigstoreBundleSuffix
 	}
 	if o.Attest && o.Attestation == "" {
-		o.Attestation = o.Artifact + AttestationSuffix
+		o.Attestation = o.Artifact + layout.AttestationSuffix
 	}
 	var prov *Provenance
 	if o.Attest && o.Provenance != "" {
@@ -206,7 +200,7 @@ func scanProvenance(r io.Reader, path string) (*Provenance, error) {
 		if err != nil {
 			return nil, nil // end of archive, or not one we read: no provenance
 		}
-		if e.Name != "provenance.json" {
+		if e.Name != layout.Provenance {
 			continue
 		}
 		p, err := ParseProvenance(io.LimitReader(tr, MaxProvenance))

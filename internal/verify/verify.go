@@ -26,6 +26,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/safepath"
 	"github.com/stella-ops/stella-export/internal/tarball"
@@ -157,7 +158,7 @@ func Verify(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 		return rep, err
 	}
 	if opt.ExpectRoot != "" && rep.Root != "" && rep.Root != root.String() {
-		rep.add(checksums.Name, "root", "Merkle root is %s, expected %s", rep.Root, root)
+		rep.add(layout.Checksums, "root", "Merkle root is %s, expected %s", rep.Root, root)
 	}
 	if opt.ExpectSHA256 != "" && rep.SHA256 != opt.ExpectSHA256 {
 		rep.add("", "archive-sha256", "archive SHA-256 is %s, expected %s", rep.SHA256, opt.ExpectSHA256)
@@ -177,8 +178,8 @@ type verifier struct {
 }
 
 func isSignedDoc(name string) bool {
-	for _, d := range signedDocs {
-		if name == d || name == d+sigSuffix {
+	for _, d := range layout.Signed {
+		if name == d || name == d+layout.SigSuffix {
 			return true
 		}
 	}
@@ -268,13 +269,13 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		h := sha256.New()
 		var n int64
 		switch {
-		case e.Name == checksums.Name:
+		case e.Name == layout.Checksums:
 			cr := &countingReader{r: io.TeeReader(tr, h)}
 			sums, sumsErr = checksums.ParseLimit(cr, sumsLimit)
 			var rest int64
 			rest, err = io.CopyBuffer(h, tr, buf) // what Parse left unread (only on error)
 			n = cr.n + rest
-		case e.Name == "export.json" && e.Size <= 1<<20:
+		case e.Name == layout.Manifest && e.Size <= 1<<20:
 			var b bytes.Buffer
 			n, err = io.CopyBuffer(io.MultiWriter(h, &b), tr, buf)
 			manifest = b.Bytes()
@@ -299,7 +300,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		if top && isSignedDoc(e.Name) {
 			digests[e.Name] = d
 		}
-		if e.Name == checksums.Name {
+		if e.Name == layout.Checksums {
 			if sums != nil {
 				cmp.setSums(sums)
 			}
@@ -313,20 +314,20 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 	var mismatch *checksums.RootMismatchError
 	switch {
 	case sums == nil && sumsErr == nil:
-		rep.add(checksums.Name, "checksums", "the bundle has no checksums.txt")
+		rep.add(layout.Checksums, "checksums", "the bundle has no checksums.txt")
 		return rep, nil
 	case errors.As(sumsErr, &mismatch):
-		rep.add(checksums.Name, "root", "%v", mismatch)
+		rep.add(layout.Checksums, "root", "%v", mismatch)
 		rep.Root = mismatch.Stated.String()
 	case sumsErr != nil:
-		return rep, fmt.Errorf("%s: %w", checksums.Name, sumsErr)
+		return rep, fmt.Errorf("%s: %w", layout.Checksums, sumsErr)
 	default:
 		rep.Root = sums.Root.String()
 	}
 	rep.checksums = sums
 	cmp.report(rep)
 	if format {
-		for _, req := range []string{"README.md", "export.json", "verify-export.sh"} {
+		for _, req := range []string{layout.Readme, layout.Manifest, layout.Script} {
 			if sums.Index(req) < 0 {
 				rep.add(req, "layout", "every bundle must carry %s", req)
 			}
@@ -412,11 +413,11 @@ func checkHeader(rep *Report, e *tarball.Entry, mtime time.Time) {
 func checkManifest(rep *Report, b []byte) {
 	c, err := canonjson.Canonicalize(bytes.TrimSuffix(b, []byte("\n")))
 	if err != nil {
-		rep.add("export.json", "manifest", "not valid canonical JSON: %v", err)
+		rep.add(layout.Manifest, "manifest", "not valid canonical JSON: %v", err)
 		return
 	}
 	if !bytes.Equal(append(c, '\n'), b) {
-		rep.add("export.json", "manifest", "not in canonical form (RFC 8785 bytes and one LF)")
+		rep.add(layout.Manifest, "manifest", "not in canonical form (RFC 8785 bytes and one LF)")
 	}
 	var m struct {
 		ExportID string `json:"exportId"`
