@@ -14,12 +14,10 @@ import (
 	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
+	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
-
-// MaxProvenance bounds the provenance.json read for an attestation.
-const MaxProvenance = 512 << 20
 
 // FileOptions configure SignFile.
 type FileOptions struct {
@@ -61,7 +59,7 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 	if o.Attest && o.Attestation == "" {
 		o.Attestation = o.Artifact + layout.AttestationSuffix
 	}
-	var prov *Provenance
+	var prov *provenance.Document
 	if o.Attest && o.Provenance != "" {
 		p, err := readProvenanceFile(o.Provenance)
 		if err != nil {
@@ -136,7 +134,7 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 	return res, nil
 }
 
-func readProvenanceFile(path string) (*Provenance, error) {
+func readProvenanceFile(path string) (*provenance.Document, error) {
 	f, err := safefile.Open(path)
 	var nr *safefile.NotRegularError
 	switch {
@@ -146,7 +144,7 @@ func readProvenanceFile(path string) (*Provenance, error) {
 		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("--provenance: %w", err))
 	}
 	defer f.Close()
-	p, err := ParseProvenance(io.LimitReader(f, MaxProvenance))
+	p, err := provenance.Read(f)
 	if err != nil {
 		return nil, exitcode.Invalidf("%s: %v", path, err)
 	}
@@ -156,7 +154,7 @@ func readProvenanceFile(path string) (*Provenance, error) {
 // digestArtifact hashes the artefact in one streaming pass; with wantProv
 // it also reads the artefact as a bundle and returns its provenance.json
 // (nil when it is not a bundle or has none).
-func digestArtifact(ctx context.Context, path string, wantProv bool) (Digest, *Provenance, error) {
+func digestArtifact(ctx context.Context, path string, wantProv bool) (Digest, *provenance.Document, error) {
 	var d Digest
 	f, err := safefile.Open(path)
 	var nr *safefile.NotRegularError
@@ -169,7 +167,7 @@ func digestArtifact(ctx context.Context, path string, wantProv bool) (Digest, *P
 	defer f.Close()
 	h := sha256.New()
 	src := io.TeeReader(ctxio.NewReader(ctx, f), h)
-	var prov *Provenance
+	var prov *provenance.Document
 	if wantProv {
 		prov, err = scanProvenance(src, path)
 		if err != nil {
@@ -189,7 +187,7 @@ func digestArtifact(ctx context.Context, path string, wantProv bool) (Digest, *P
 // scanProvenance reads a bundle up to its top-level provenance.json. A file
 // that is not a gzip'd tar gives nil, no error; a bundle whose
 // provenance.json is malformed is an error.
-func scanProvenance(r io.Reader, path string) (*Provenance, error) {
+func scanProvenance(r io.Reader, path string) (*provenance.Document, error) {
 	tr, err := tarball.NewReader(r, tarball.DefaultLimits)
 	if err != nil {
 		return nil, nil
@@ -203,7 +201,7 @@ func scanProvenance(r io.Reader, path string) (*Provenance, error) {
 		if e.Name != layout.Provenance {
 			continue
 		}
-		p, err := ParseProvenance(io.LimitReader(tr, MaxProvenance))
+		p, err := provenance.Read(tr)
 		if err != nil {
 			return nil, exitcode.Invalidf("%s: provenance.json: %v", path, err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/provenance"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -222,14 +223,14 @@ func TestBundleRoundTrip(t *testing.T) {
 	}
 }
 
-func testProvenance() *Provenance {
-	return &Provenance{Format: ProvenanceFormat, ExportID: "urn:stella:export:x", Profile: "json:raw", Tenant: "acme",
+func testProvenance() *provenance.Document {
+	return &provenance.Document{Head: provenance.Head{Format: provenance.Format, ExportID: "urn:stella:export:x", Profile: "json:raw", Tenant: "acme",
 		ExporterVersion: "1.0.0", Adapters: json.RawMessage(`[{"name":"json:raw","version":"1"}]`),
-		Contract:  ResourceDescriptor{Name: "contract", Digest: DigestSet{SHA256: strings.Repeat("a", 64)}},
-		Selectors: json.RawMessage(`{"tenant":"acme"}`),
-		Inputs: []ResourceDescriptor{
-			{Name: "acme/advisories/a.json", Digest: DigestSet{SHA256: strings.Repeat("b", 64)}},
-			{Name: "acme/vex/v.json", Digest: DigestSet{SHA256: strings.Repeat("c", 64)}},
+		Contract:  provenance.Descriptor{Name: "contract", Digest: provenance.DigestSet{SHA256: strings.Repeat("a", 64)}},
+		Selectors: json.RawMessage(`{"tenant":"acme"}`)},
+		Inputs: []provenance.Descriptor{
+			{Name: "acme/advisories/a.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("b", 64)}},
+			{Name: "acme/vex/v.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("c", 64)}},
 		}}
 }
 
@@ -267,7 +268,7 @@ func TestAttestation(t *testing.T) {
 	}
 	// Materials that differ from provenance.json.
 	q := testProvenance()
-	q.Inputs[1].Digest = DigestSet{SHA256: strings.Repeat("d", 64)}
+	q.Inputs[1].Digest = provenance.DigestSet{SHA256: strings.Repeat("d", 64)}
 	if bad := CheckStatement(body, d, q); len(bad) != 1 || !strings.HasPrefix(bad[0], "attestation-materials") {
 		t.Fatalf("changed materials: %v", bad)
 	}

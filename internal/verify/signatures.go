@@ -13,6 +13,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/signing"
 )
 
@@ -24,7 +25,7 @@ func captureLimit(name string, signatures bool) int64 {
 	case strings.HasSuffix(name, layout.SigSuffix) && slices.Contains(layout.Signed, strings.TrimSuffix(name, layout.SigSuffix)):
 		return 64 << 10
 	case name == layout.Provenance && signatures:
-		return signing.MaxProvenance
+		return provenance.MaxSize
 	}
 	return -1
 }
@@ -251,10 +252,10 @@ func (c *sigChecker) attestation(d Detached) {
 		c.result(DetachedAttestation, d.Path, "bundle", err, "")
 		return
 	}
-	var prov *signing.Provenance
+	var prov *provenance.Document
 	note := c.keyText() + "; subject matches"
 	if raw, ok := c.rep.docs[layout.Provenance]; ok {
-		p, perr := signing.ParseProvenance(bytes.NewReader(raw))
+		p, perr := provenance.Read(bytes.NewReader(raw))
 		if perr != nil {
 			c.result("attestation-materials", d.Path, layout.Provenance, fmt.Errorf("the bundle's provenance.json cannot be read: %v", perr), "")
 			return
