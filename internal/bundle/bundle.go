@@ -29,7 +29,6 @@ import (
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/safepath"
-	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -80,7 +79,21 @@ type Options struct {
 	// into export.json.sig and provenance.json.sig. It must be
 	// deterministic (ECDSA with RFC 6979, Ed25519) for the bundle to stay
 	// reproducible.
-	Signer signing.Signer
+	Signer Signer
+}
+
+// Signer makes the in-bundle signatures (docs/format.md#signatures).
+// signing.DocSigner implements it; a test may use any other.
+type Signer interface {
+	// SigFile returns the bytes of the .sig file of the document whose
+	// SHA-256 is d; open gives the document itself to algorithms that sign
+	// the message rather than its digest.
+	SigFile(d [sha256.Size]byte, open func() (io.ReadCloser, error)) ([]byte, error)
+	// Deterministic reports whether the same document always gives the
+	// same signature, as a reproducible bundle needs.
+	Deterministic() bool
+	// Fingerprint names the key in README.md, "sha256:<hex>".
+	Fingerprint() string
 }
 
 // Result is what Write produced.
@@ -205,16 +218,16 @@ func Write(ctx context.Context, w io.Writer, sources []Source, render func(Summa
 // provenance.json, provenance.json.sig. provenance.json is signed by the
 // digest of the hashing pass (the writing pass checks the bytes again), so
 // ECDSA never reads it twice.
-func signDocs(generated map[string][]byte, srcs []Source, sum Summary, s signing.Signer) error {
+func signDocs(generated map[string][]byte, srcs []Source, sum Summary, s Signer) error {
 	if !s.Deterministic() {
 		return errors.New("in-bundle signatures need a deterministic signing key (ECDSA or Ed25519) to keep the bundle reproducible")
 	}
 	m := generated[layout.Manifest]
-	sig, err := s.Sign(sha256.Sum256(m), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(m)), nil })
+	sig, err := s.SigFile(sha256.Sum256(m), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(m)), nil })
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", layout.Manifest, err)
 	}
-	generated[layout.Manifest+layout.SigSuffix] = signing.EncodeSig(sig)
+	generated[layout.Manifest+layout.SigSuffix] = sig
 	i, found := slices.BinarySearchFunc(sum.Files, layout.Provenance, func(e checksums.Entry, n string) int { return strings.Compare(e.Path, n) })
 	if !found {
 		return nil
@@ -225,11 +238,11 @@ func signDocs(generated map[string][]byte, srcs []Source, sum Summary, s signing
 			src = &srcs[k]
 		}
 	}
-	sig, err = s.Sign(signing.Digest(sum.Files[i].Digest), src.Open)
+	sig, err = s.SigFile(sum.Files[i].Digest, src.Open)
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", src.origin(), err)
 	}
-	generated[layout.Provenance+layout.SigSuffix] = signing.EncodeSig(sig)
+	generated[layout.Provenance+layout.SigSuffix] = sig
 	return nil
 }
 

@@ -35,7 +35,6 @@ import (
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/readme"
 	"github.com/stella-ops/stella-export/internal/safefile"
-	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -55,7 +54,7 @@ type Options struct {
 	SmallDoc int64
 	// Signer, if set, signs export.json and provenance.json inside the
 	// bundle (with Package).
-	Signer signing.Signer
+	Signer bundle.Signer
 	// Protect lists the inputs (evidence source, contract, plan, base
 	// bundle) that OutDir must not hold and Package must not name: --force
 	// never deletes them.
@@ -353,11 +352,11 @@ func payloadRoot(files []adapters.File) (merkle.Hash, error) {
 	return cf.Root, nil
 }
 
-func runReadme(m *manifest.Run, mt time.Time, signer signing.Signer) ([]byte, error) {
+func runReadme(m *manifest.Run, mt time.Time, signer bundle.Signer) ([]byte, error) {
 	r := readme.Run{ExportID: m.ExportID, Tenant: m.Tenant, Profile: m.Profile, ExporterVersion: m.ExporterVersion,
 		ModTime: manifest.Timestamp(mt), FileCount: m.FileCount, PayloadBytes: m.PayloadBytes}
 	if signer != nil {
-		r.Signing = readme.Signing{SignedBy: signing.Fingerprint(signer.Public()), SignedProv: true}
+		r.Signing = readme.Signing{SignedBy: signer.Fingerprint(), SignedProv: true}
 	}
 	for _, t := range evidence.Types {
 		n := m.Counts[string(t)]

@@ -61,6 +61,23 @@ type Signer interface {
 	Algorithm() string
 }
 
+// DocSigner signs documents into the bytes of .sig files: the in-bundle
+// signatures of bundle.Write (it is a bundle.Signer).
+type DocSigner struct{ Signer }
+
+// SigFile signs the document whose SHA-256 is d and returns the text of its
+// .sig file (EncodeSig).
+func (s DocSigner) SigFile(d [sha256.Size]byte, open func() (io.ReadCloser, error)) ([]byte, error) {
+	sig, err := s.Sign(d, open)
+	if err != nil {
+		return nil, err
+	}
+	return EncodeSig(sig), nil
+}
+
+// Fingerprint names the key: Fingerprint of its public key.
+func (s DocSigner) Fingerprint() string { return Fingerprint(s.Public()) }
+
 // NewSigner returns the Signer of a private key.
 func NewSigner(priv crypto.PrivateKey) (Signer, error) {
 	switch k := priv.(type) {

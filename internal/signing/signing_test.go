@@ -21,6 +21,7 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/provenance"
 )
@@ -322,5 +323,43 @@ func TestWrap(t *testing.T) {
 	}
 	if err := Verify(w.Public(), sig, Digest(sha256.Sum256([]byte("other"))), nil); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("other message: %v", err)
+	}
+}
+
+// DocSigner is what bundle.Write signs with.
+var _ bundle.Signer = DocSigner{}
+
+// TestDocSigner: SigFile gives the text of a .sig file that verifies, for
+// ECDSA (digest only) and Ed25519 (the message itself), and Fingerprint
+// names the key as reports do.
+func TestDocSigner(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	msg := []byte(`{"x":1}` + "\n")
+	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(msg)), nil }
+	for _, priv := range []crypto.PrivateKey{ec, ed} {
+		s, err := NewSigner(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := DocSigner{Signer: s}
+		d := sha256.Sum256(msg)
+		text, err := ds.SigFile(d, open)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := DecodeSig(text)
+		if err != nil {
+			t.Fatalf("%s: SigFile gave %q: %v", s.Algorithm(), text, err)
+		}
+		if err := Verify(s.Public(), sig, d, open); err != nil {
+			t.Errorf("%s: the .sig does not verify: %v", s.Algorithm(), err)
+		}
+		if got, want := ds.Fingerprint(), Fingerprint(s.Public()); got != want || !strings.HasPrefix(got, "sha256:") {
+			t.Errorf("%s: Fingerprint() = %q, want %q", s.Algorithm(), got, want)
+		}
+		if !ds.Deterministic() {
+			t.Errorf("%s: not deterministic", s.Algorithm())
+		}
 	}
 }
