@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -58,23 +57,5 @@ func TestSignerInterface(t *testing.T) {
 	_, err := Write(context.Background(), io.Discard, srcs, render, Options{Signer: fakeSigner{}})
 	if err == nil || !strings.Contains(err.Error(), "deterministic") {
 		t.Errorf("a non-deterministic signer: err = %v", err)
-	}
-}
-
-// TestNoSigstore keeps bundle free of the signing stack: it declares the
-// Signer it needs, and package signing provides one.
-func TestNoSigstore(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to list dependencies with")
-	}
-	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if strings.Contains(dep, "sigstore") || strings.HasSuffix(dep, "/internal/signing") {
-			t.Errorf("internal/bundle depends on %s", dep)
-		}
 	}
 }
