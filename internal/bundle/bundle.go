@@ -25,6 +25,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/ctxio"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
@@ -49,7 +50,7 @@ func (s Source) Dir() bool { return strings.HasSuffix(s.Name, "/") }
 type Summary struct {
 	Files []checksums.Entry // payload files in byte-wise order
 	Bytes int64             // payload bytes
-	Root  merkle.Hash       // RFC 6962 root of the payload lines alone
+	Root  digest.SHA256     // RFC 6962 root of the payload lines alone
 }
 
 // Docs are the generated documents of one bundle.
@@ -88,7 +89,7 @@ type Signer interface {
 	// SigFile returns the bytes of the .sig file of the document whose
 	// SHA-256 is d; open gives the document itself to algorithms that sign
 	// the message rather than its digest.
-	SigFile(d [sha256.Size]byte, open func() (io.ReadCloser, error)) ([]byte, error)
+	SigFile(d digest.SHA256, open func() (io.ReadCloser, error)) ([]byte, error)
 	// Deterministic reports whether the same document always gives the
 	// same signature, as a reproducible bundle needs.
 	Deterministic() bool
@@ -98,7 +99,7 @@ type Signer interface {
 
 // Result is what Write produced.
 type Result struct {
-	Root      merkle.Hash
+	Root      digest.SHA256
 	Checksums *checksums.File
 	Payload   Summary
 	Entries   int // archive entries, directories included
@@ -165,9 +166,9 @@ func Write(ctx context.Context, w io.Writer, sources []Source, render func(Summa
 	type item struct {
 		name   string
 		src    *Source
-		digest merkle.Hash // of src, from the hashing pass
-		data   []byte      // a generated document
-		sums   bool        // checksums.txt, streamed from cf
+		digest digest.SHA256 // of src, from the hashing pass
+		data   []byte        // a generated document
+		sums   bool          // checksums.txt, streamed from cf
 	}
 	items := make([]item, 0, len(srcs)+len(generated))
 	k := 0 // sum.Files holds the files of srcs in the same order
@@ -223,7 +224,7 @@ func signDocs(generated map[string][]byte, srcs []Source, sum Summary, s Signer)
 		return errors.New("in-bundle signatures need a deterministic signing key (ECDSA or Ed25519) to keep the bundle reproducible")
 	}
 	m := generated[layout.Manifest]
-	sig, err := s.SigFile(sha256.Sum256(m), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(m)), nil })
+	sig, err := s.SigFile(digest.Sum(m), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(m)), nil })
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", layout.Manifest, err)
 	}
@@ -253,7 +254,7 @@ func (s Source) origin() string {
 	return s.Name
 }
 
-func writeSource(ctx context.Context, tw *tarball.Writer, s *Source, want merkle.Hash, p Progress) error {
+func writeSource(ctx context.Context, tw *tarball.Writer, s *Source, want digest.SHA256, p Progress) error {
 	rc, err := s.Open()
 	if err != nil {
 		return fmt.Errorf("open %s: %w", s.origin(), err)
@@ -271,7 +272,7 @@ func writeSource(ctx context.Context, tw *tarball.Writer, s *Source, want merkle
 		}
 		return fmt.Errorf("write %s: %w", s.origin(), err)
 	}
-	if got := merkle.Hash(h.Sum(nil)); got != want {
+	if got := digest.Of(h); got != want {
 		return exitcode.Conflictf("%s: %w: its SHA-256 was %s and is now %s", s.origin(), ErrChanged, want.Hex(), got.Hex())
 	}
 	return nil
@@ -303,7 +304,7 @@ func hashAll(ctx context.Context, srcs []Source, opt Options) (Summary, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	digests := make([]merkle.Hash, len(files))
+	digests := make([]digest.SHA256, len(files))
 	errs := make([]error, len(files))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -365,17 +366,17 @@ func firstError(errs []error) error {
 	return canceled
 }
 
-func hashSource(ctx context.Context, s *Source, buf []byte, p Progress, mu *sync.Mutex) (merkle.Hash, error) {
+func hashSource(ctx context.Context, s *Source, buf []byte, p Progress, mu *sync.Mutex) (digest.SHA256, error) {
 	rc, err := s.Open()
 	if err != nil {
-		return merkle.Hash{}, fmt.Errorf("open %s: %w", s.origin(), err)
+		return digest.SHA256{}, fmt.Errorf("open %s: %w", s.origin(), err)
 	}
 	defer rc.Close()
 	h := sha256.New()
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return merkle.Hash{}, err
+			return digest.SHA256{}, err
 		}
 		m, err := rc.Read(buf)
 		h.Write(buf[:m])
@@ -389,11 +390,11 @@ func hashSource(ctx context.Context, s *Source, buf []byte, p Progress, mu *sync
 			break
 		}
 		if err != nil {
-			return merkle.Hash{}, fmt.Errorf("read %s: %w", s.origin(), err)
+			return digest.SHA256{}, fmt.Errorf("read %s: %w", s.origin(), err)
 		}
 	}
 	if n != s.Size {
-		return merkle.Hash{}, exitcode.Conflictf("%s: %w: size was %d bytes and is now %d", s.origin(), ErrChanged, s.Size, n)
+		return digest.SHA256{}, exitcode.Conflictf("%s: %w: size was %d bytes and is now %d", s.origin(), ErrChanged, s.Size, n)
 	}
-	return merkle.Hash(h.Sum(nil)), nil
+	return digest.Of(h), nil
 }

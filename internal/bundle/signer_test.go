@@ -3,12 +3,12 @@ package bundle
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
 
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/layout"
 )
 
@@ -16,7 +16,7 @@ import (
 // a test can see exactly what Write asked for.
 type fakeSigner struct{ deterministic bool }
 
-func (f fakeSigner) SigFile(d [sha256.Size]byte, open func() (io.ReadCloser, error)) ([]byte, error) {
+func (f fakeSigner) SigFile(d digest.SHA256, open func() (io.ReadCloser, error)) ([]byte, error) {
 	rc, err := open()
 	if err != nil {
 		return nil, err
@@ -26,7 +26,7 @@ func (f fakeSigner) SigFile(d [sha256.Size]byte, open func() (io.ReadCloser, err
 	if err != nil {
 		return nil, err
 	}
-	return fmt.Appendf(nil, "sig %x of %d bytes", d, len(msg)), nil
+	return fmt.Appendf(nil, "sig %s of %d bytes", d.Hex(), len(msg)), nil
 }
 func (f fakeSigner) Deterministic() bool { return f.deterministic }
 func (f fakeSigner) Fingerprint() string { return "sha256:" + strings.Repeat("f", 64) }
@@ -45,8 +45,8 @@ func TestSignerInterface(t *testing.T) {
 	}
 	ents := entries(t, buf.Bytes())
 	want := map[string]string{
-		layout.Manifest + layout.SigSuffix:   fmt.Sprintf("sig %x of %d bytes", sha256.Sum256(manifest), len(manifest)),
-		layout.Provenance + layout.SigSuffix: fmt.Sprintf("sig %x of %d bytes", sha256.Sum256([]byte(prov)), len(prov)),
+		layout.Manifest + layout.SigSuffix:   fmt.Sprintf("sig %s of %d bytes", digest.Sum(manifest).Hex(), len(manifest)),
+		layout.Provenance + layout.SigSuffix: fmt.Sprintf("sig %s of %d bytes", digest.Sum([]byte(prov)).Hex(), len(prov)),
 	}
 	for name, w := range want {
 		if got := string(ents[name]); got != w {

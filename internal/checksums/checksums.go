@@ -19,6 +19,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
@@ -42,7 +43,7 @@ func SizeFor(entries int, nameBytes int64) int64 {
 // Entry is one file line.
 type Entry struct {
 	Path   string
-	Digest merkle.Hash
+	Digest digest.SHA256
 }
 
 // Line is the entry's line without LF: the Merkle leaf.
@@ -50,7 +51,7 @@ func (e Entry) Line() string { return hex.EncodeToString(e.Digest[:]) + "  " + e
 
 // File is a parsed or built checksums.txt.
 type File struct {
-	Root    merkle.Hash
+	Root    digest.SHA256
 	Entries []Entry
 }
 
@@ -131,8 +132,8 @@ func (r *lineReader) Read(p []byte) (int, error) {
 }
 
 // Leaves returns the leaf hashes of the entries in order.
-func (f *File) Leaves() []merkle.Hash {
-	l := make([]merkle.Hash, len(f.Entries))
+func (f *File) Leaves() []digest.SHA256 {
+	l := make([]digest.SHA256, len(f.Entries))
 	for i, e := range f.Entries {
 		l[i] = merkle.LeafHash([]byte(e.Line()))
 	}
@@ -176,7 +177,7 @@ func (e *ParseError) Unwrap() []error { return []error{ErrMalformed, exitcode.Er
 
 // RootMismatchError says the root on line 1 is not the root of the lines.
 type RootMismatchError struct {
-	Stated, Computed merkle.Hash
+	Stated, Computed digest.SHA256
 }
 
 func (e *RootMismatchError) Error() string {
@@ -242,8 +243,8 @@ func ParseLimit(r io.Reader, limit int64) (*File, error) {
 			if !ok {
 				return nil, &ParseError{Line: 1, Reason: fmt.Sprintf("%q is not \"root sha256:<hex>\"", clip(string(line)))}
 			}
-			h, err := merkle.ParseHash(rest)
-			if err != nil || !strings.HasPrefix(rest, "sha256:") {
+			h, err := digest.Parse(rest)
+			if err != nil {
 				return nil, &ParseError{Line: 1, Reason: fmt.Sprintf("%q is not \"root sha256:<64 lowercase hex>\"", clip(string(line)))}
 			}
 			f.Root = h

@@ -28,6 +28,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/merkle"
@@ -268,7 +269,7 @@ func relist(files map[string][]byte, rename map[string]string) []byte {
 		panic(err)
 	}
 	var lines []string
-	var leaves []merkle.Hash
+	var leaves []digest.SHA256
 	for _, e := range f.Entries {
 		if r, ok := rename[e.Path]; ok {
 			e.Path = r

@@ -11,7 +11,6 @@
 package portable
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -25,10 +24,10 @@ import (
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
-	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/readme"
 	"github.com/stella-ops/stella-export/internal/safefile"
@@ -292,7 +291,7 @@ func check(cfg *Config) error {
 		if err := safefile.CheckToken("--expect-sha256", cfg.ExpectSHA256); err != nil {
 			return exitcode.WithCode(exitcode.Usage, err)
 		}
-		if _, err := merkle.ParseHash(cfg.ExpectSHA256); err != nil || bytes.ContainsRune([]byte(cfg.ExpectSHA256), ':') {
+		if _, err := digest.ParseHex(cfg.ExpectSHA256); err != nil {
 			return exitcode.Usagef("--expect-sha256: %q is not 64 lowercase hex digits", cfg.ExpectSHA256)
 		}
 	}

@@ -25,12 +25,12 @@ import (
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/ctxio"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
-	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/readme"
@@ -68,7 +68,7 @@ type Result struct {
 	Manifest  *manifest.Run
 	Files     []adapters.File
 	BundleSHA string // bare hex of the bundle, when packaged
-	Root      merkle.Hash
+	Root      digest.SHA256
 }
 
 // ChangedError: an input differs from the plan (exit 5).
@@ -336,18 +336,18 @@ func reasonCode(err error) string {
 
 // payloadRoot is the RFC 6962 root of the checksums lines of the payload
 // files (every staged file: export.json is written after).
-func payloadRoot(files []adapters.File) (merkle.Hash, error) {
+func payloadRoot(files []adapters.File) (digest.SHA256, error) {
 	es := make([]checksums.Entry, len(files))
 	for i, f := range files {
-		d, err := merkle.ParseHash(f.SHA256)
+		d, err := digest.Parse(f.SHA256)
 		if err != nil {
-			return merkle.Hash{}, err
+			return digest.SHA256{}, err
 		}
 		es[i] = checksums.Entry{Path: f.Path, Digest: d}
 	}
 	cf, err := checksums.Build(es)
 	if err != nil {
-		return merkle.Hash{}, err
+		return digest.SHA256{}, err
 	}
 	return cf.Root, nil
 }

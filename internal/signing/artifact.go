@@ -12,6 +12,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/ctxio"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/provenance"
@@ -154,8 +155,8 @@ func readProvenanceFile(path string) (*provenance.Document, error) {
 // digestArtifact hashes the artefact in one streaming pass; with wantProv
 // it also reads the artefact as a bundle and returns its provenance.json
 // (nil when it is not a bundle or has none).
-func digestArtifact(ctx context.Context, path string, wantProv bool) (Digest, *provenance.Document, error) {
-	var d Digest
+func digestArtifact(ctx context.Context, path string, wantProv bool) (digest.SHA256, *provenance.Document, error) {
+	var d digest.SHA256
 	f, err := safefile.Open(path)
 	var nr *safefile.NotRegularError
 	switch {

@@ -2,7 +2,6 @@ package signing
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +14,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/provenance"
 )
 
@@ -73,7 +73,7 @@ type internalParameters struct {
 
 // NewStatement builds the statement for an artefact (its file name and
 // SHA-256) from the provenance of the export it carries.
-func NewStatement(name string, d Digest, p *provenance.Document) *Statement {
+func NewStatement(name string, d digest.SHA256, p *provenance.Document) *Statement {
 	s := &Statement{Type: StatementType, PredicateType: SLSAPredicateType,
 		Subject: []provenance.Descriptor{{Name: name, Digest: provenance.DigestSet{SHA256: hex.EncodeToString(d[:])}}}}
 	bd := &s.Predicate.BuildDefinition
@@ -117,7 +117,7 @@ func Attest(s Signer, st *Statement) ([]byte, error) {
 		return nil, err
 	}
 	pae := dsse.PAE(PayloadType, body)
-	d := Digest(sha256.Sum256(pae))
+	d := digest.Sum(pae)
 	sig, err := s.Sign(d, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(pae)), nil })
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func VerifyEnvelope(env *Envelope, pub any) ([]byte, error) {
 		}
 	}
 	pae := dsse.PAE(env.PayloadType, body)
-	d := Digest(sha256.Sum256(pae))
+	d := digest.Sum(pae)
 	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(pae)), nil }
 	for _, s := range env.Signatures {
 		sig, err := base64.StdEncoding.DecodeString(s.Sig)
@@ -192,7 +192,7 @@ func VerifyEnvelope(env *Envelope, pub any) ([]byte, error) {
 // and, when p is not nil, the provenance of the export: subject, type,
 // predicate type and resolved dependencies. It returns one message per
 // mismatch, each starting with the check's name.
-func CheckStatement(body []byte, d Digest, p *provenance.Document) []string {
+func CheckStatement(body []byte, d digest.SHA256, p *provenance.Document) []string {
 	var st struct {
 		Type          string                  `json:"_type"`
 		Subject       []provenance.Descriptor `json:"subject"`

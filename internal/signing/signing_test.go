@@ -22,6 +22,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/stella-ops/stella-export/internal/bundle"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/provenance"
 )
@@ -54,7 +55,7 @@ func TestECDSADeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Digest(sha256.Sum256([]byte("hello")))
+	d := digest.Sum([]byte("hello"))
 	a, err := s.Sign(d, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +69,7 @@ func TestECDSADeterministic(t *testing.T) {
 	if err := Verify(s.Public(), a, d, nil); err != nil {
 		t.Fatal(err)
 	}
-	other := Digest(sha256.Sum256([]byte("hellO")))
+	other := digest.Sum([]byte("hellO"))
 	if err := Verify(s.Public(), a, other, nil); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("signature of another message verified: %v", err)
 	}
@@ -99,7 +100,7 @@ func TestGenerateAndLoad(t *testing.T) {
 	if got := Fingerprint(pub); got != fp || Fingerprint(s.Public()) != fp {
 		t.Fatalf("fingerprint %s, the generated pair says %s", got, fp)
 	}
-	d := Digest(sha256.Sum256([]byte("x")))
+	d := digest.Sum([]byte("x"))
 	sig, _ := s.Sign(d, nil)
 	if err := Verify(pub, sig, d, nil); err != nil {
 		t.Fatal(err)
@@ -151,7 +152,7 @@ func TestPKCS8Keys(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	_, ed, _ := ed25519.GenerateKey(rand.Reader)
 	msg := []byte("message")
-	d := Digest(sha256.Sum256(msg))
+	d := digest.Sum(msg)
 	for _, priv := range []any{ec, ed} {
 		der, err := x509.MarshalPKCS8PrivateKey(priv)
 		if err != nil {
@@ -175,7 +176,7 @@ func TestPKCS8Keys(t *testing.T) {
 				t.Fatalf("%s: verified against changed message bytes", s.Algorithm())
 			}
 		}
-		o := Digest(sha256.Sum256([]byte("other")))
+		o := digest.Sum([]byte("other"))
 		if err := Verify(s.Public(), sig, o, opener([]byte("other"))); err == nil {
 			t.Fatalf("%s: verified another message", s.Algorithm())
 		}
@@ -185,7 +186,7 @@ func TestPKCS8Keys(t *testing.T) {
 func TestBundleRoundTrip(t *testing.T) {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	s, _ := NewSigner(priv)
-	d := Digest(sha256.Sum256([]byte("artefact")))
+	d := digest.Sum([]byte("artefact"))
 	sig, _ := s.Sign(d, nil)
 	b, err := NewBundle(s.Public(), d, sig)
 	if err != nil {
@@ -238,7 +239,7 @@ func testProvenance() *provenance.Document {
 func TestAttestation(t *testing.T) {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	s, _ := NewSigner(priv)
-	d := Digest(sha256.Sum256([]byte("bundle bytes")))
+	d := digest.Sum([]byte("bundle bytes"))
 	p := testProvenance()
 	line, err := Attest(s, NewStatement("b.tgz", d, p))
 	if err != nil {
@@ -263,7 +264,7 @@ func TestAttestation(t *testing.T) {
 		t.Fatalf("fresh attestation: %v", bad)
 	}
 	// Another artefact.
-	other := Digest(sha256.Sum256([]byte("other")))
+	other := digest.Sum([]byte("other"))
 	if bad := CheckStatement(body, other, p); len(bad) != 1 || !strings.HasPrefix(bad[0], "attestation-subject") {
 		t.Fatalf("other artefact: %v", bad)
 	}
@@ -313,7 +314,7 @@ func TestWrap(t *testing.T) {
 	if w.Deterministic() {
 		t.Fatal("a wrapped signer must not claim determinism")
 	}
-	d := Digest(sha256.Sum256([]byte("kms")))
+	d := digest.Sum([]byte("kms"))
 	sig, err := w.Sign(d, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +322,7 @@ func TestWrap(t *testing.T) {
 	if err := Verify(w.Public(), sig, d, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := Verify(w.Public(), sig, Digest(sha256.Sum256([]byte("other"))), nil); !errors.Is(err, ErrBadSignature) {
+	if err := Verify(w.Public(), sig, digest.Sum([]byte("other")), nil); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("other message: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/provenance"
@@ -96,7 +97,7 @@ func checkSignatures(rep *Report, opt *SignatureOptions) error {
 		}
 		return nil
 	}
-	var artefact signing.Digest
+	var artefact digest.SHA256
 	if _, err := hex.Decode(artefact[:], []byte(rep.SHA256)); err != nil {
 		return fmt.Errorf("internal error: archive digest %q", rep.SHA256)
 	}
@@ -123,7 +124,7 @@ func checkSignatures(rep *Report, opt *SignatureOptions) error {
 type sigChecker struct {
 	rep      *Report
 	opt      *SignatureOptions
-	artefact signing.Digest
+	artefact digest.SHA256
 	covered  bool // a signature over the artefact or its export.json verified
 }
 
@@ -173,7 +174,7 @@ func (c *sigChecker) inBundle() {
 		}
 		sig, err := signing.DecodeSig(raw)
 		if err == nil {
-			err = signing.Verify(c.opt.Key, sig, signing.Digest(d), docOpener(c.rep.docs[doc]))
+			err = signing.Verify(c.opt.Key, sig, d, docOpener(c.rep.docs[doc]))
 			if errors.Is(err, signing.ErrBadSignature) {
 				err = fmt.Errorf("signature of %s does not verify with %s: %s changed since it was signed, or another key signed it", doc, c.keyText(), doc)
 			}

@@ -6,11 +6,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"strings"
 	"testing"
 
 	"github.com/stella-ops/stella-export/internal/bundle"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/signing"
 )
 
@@ -90,7 +90,7 @@ func TestInBundleSignatures(t *testing.T) {
 	}
 
 	// A detached signature of the archive counts for Require.
-	d := signing.Digest(sha256.Sum256(plain))
+	d := digest.Sum(plain)
 	sig, _ := s.Sign(d, nil)
 	rep, err = run(t, plain, Options{Signatures: &SignatureOptions{Key: s.Public(), Require: true,
 		Detached: []Detached{{Kind: DetachedSignature, Path: "p.sig", Data: signing.EncodeSig(sig)}}}})

@@ -25,9 +25,9 @@ import (
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/ctxio"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
-	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/safepath"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
@@ -91,7 +91,7 @@ type Report struct {
 	// signature checks need (export.json, *.sig, provenance.json), and
 	// digests the SHA-256 of every file.
 	docs    map[string][]byte
-	digests map[string]merkle.Hash
+	digests map[string]digest.SHA256
 }
 
 // Checksums returns the parsed checksums.txt, or nil.
@@ -139,16 +139,16 @@ func Verify(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 	if opt.MaxDepth == 0 {
 		opt.MaxDepth = DefaultMaxDepth
 	}
-	var root merkle.Hash
+	var root digest.SHA256
 	if opt.ExpectRoot != "" {
-		h, err := merkle.ParseHash(opt.ExpectRoot)
-		if err != nil || !strings.HasPrefix(opt.ExpectRoot, "sha256:") {
+		h, err := digest.Parse(opt.ExpectRoot)
+		if err != nil {
 			return nil, exitcode.Usagef("--root: %q is not sha256:<64 lowercase hex>", opt.ExpectRoot)
 		}
 		root = h
 	}
 	if opt.ExpectSHA256 != "" {
-		if _, err := merkle.ParseHash(opt.ExpectSHA256); err != nil || strings.Contains(opt.ExpectSHA256, ":") {
+		if _, err := digest.ParseHex(opt.ExpectSHA256); err != nil {
 			return nil, exitcode.Usagef("--expect-sha256: %q is not 64 lowercase hex digits", opt.ExpectSHA256)
 		}
 	}
@@ -226,9 +226,9 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 
 	cmp := &comparer{}
 	dirs := newNameSet()
-	var digests map[string]merkle.Hash
+	var digests map[string]digest.SHA256
 	if top {
-		digests = make(map[string]merkle.Hash, 4)
+		digests = make(map[string]digest.SHA256, 4)
 	}
 	lim := v.opt.Limits.WithDefaults()
 	sumsLimit := max(checksums.MaxSize, checksums.SizeFor(lim.MaxEntries, lim.MaxNameBytes))
@@ -296,7 +296,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		}
 		rep.Files++
 		rep.Bytes += n
-		d := merkle.Hash(h.Sum(nil))
+		d := digest.Of(h)
 		if top && isSignedDoc(e.Name) {
 			digests[e.Name] = d
 		}
