@@ -47,7 +47,7 @@ type Entry struct {
 }
 
 // Line is the entry's line without LF: the Merkle leaf.
-func (e Entry) Line() string { return hex.EncodeToString(e.Digest[:]) + "  " + e.Path }
+func (e Entry) Line() string { return e.Digest.Hex() + "  " + e.Path }
 
 // File is a parsed or built checksums.txt.
 type File struct {

@@ -7,9 +7,10 @@ import (
 )
 
 // TestPackageSeams keeps the package graph pointing the way README.md's
-// architecture says: layout is a leaf, bundle declares the Signer it needs
-// instead of pulling in the signing stack, verify reads bundles without the
-// package that writes them, and notify needs no part of portable.
+// architecture says: layout and digest are leaves, bundle declares the
+// Signer it needs instead of pulling in the signing stack, verify reads
+// bundles without the package that writes them, and notify needs no part
+// of portable.
 func TestPackageSeams(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -21,6 +22,7 @@ func TestPackageSeams(t *testing.T) {
 		forbidden []string // substrings of import paths
 	}{
 		{"layout", []string{mod}},
+		{"digest", []string{mod}},
 		{"bundle", []string{"sigstore", mod + "signing"}},
 		{"verify", []string{mod + "bundle"}},
 		{"notify", []string{mod + "portable"}},

@@ -13,7 +13,6 @@ package portable
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -215,7 +214,7 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.Root = br.Root.String()
-	res.SHA256 = hex.EncodeToString(h.Sum(nil))
+	res.SHA256 = digest.Of(h).Hex()
 
 	// 3. Write once: identical bytes are a no-op, different bytes a conflict.
 	switch {
@@ -318,5 +317,5 @@ func digestOf(path string) (string, bool) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", false
 	}
-	return hex.EncodeToString(h.Sum(nil)), true
+	return digest.Of(h).Hex(), true
 }

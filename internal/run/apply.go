@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/safefile"
@@ -352,7 +352,7 @@ func checkTree(root *os.Root, man *adapters.MirrorManifestDoc) error {
 		if _, err := io.Copy(h, f); err != nil {
 			return err
 		}
-		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != w {
+		if got := digest.Of(h).String(); got != w {
 			return exitcode.Verifyf("applied tree: %s: SHA-256 %s, %s says %s", p, got, adapters.MirrorManifest, w)
 		}
 		n++

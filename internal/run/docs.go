@@ -2,12 +2,12 @@ package run
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/plan"
@@ -18,7 +18,7 @@ import (
 // descriptor is the provenance descriptor of a file or input known by its
 // SHA-256 ("sha256:"-prefixed or bare hex).
 func descriptor(name, sha string) provenance.Descriptor {
-	return provenance.Descriptor{Name: name, Digest: provenance.DigestSet{SHA256: strings.TrimPrefix(sha, "sha256:")}}
+	return provenance.Descriptor{Name: name, Digest: provenance.DigestSet{SHA256: strings.TrimPrefix(sha, digest.Prefix)}}
 }
 
 func adapterList(ads []adapters.Adapter) []manifest.Adapter {
@@ -71,7 +71,7 @@ func planDigest(p *plan.Plan) (string, error) {
 	if err := plan.Write(h, p); err != nil {
 		return "", err
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return digest.Of(h).String(), nil
 }
 
 func runManifest(p *plan.Plan, ads []adapters.Adapter, files []adapters.File, created time.Time) (*manifest.Run, error) {

@@ -203,7 +203,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			return nil, err
 		}
 		res.Root = r.Root
-		res.BundleSHA = hex.EncodeToString(h.Sum(nil))
+		res.BundleSHA = digest.Of(h).Hex()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
@@ -309,7 +309,7 @@ func open(ctx context.Context, src *safefile.Dir, d *evidence.Doc, small int64) 
 		}
 		return nil, fmt.Errorf("read evidence %s: %w", d.Path, err)
 	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != d.SHA256 {
+	if got := digest.Of(h).String(); got != d.SHA256 {
 		f.Close()
 		return nil, &ChangedError{Path: d.Path, Detail: fmt.Sprintf("SHA-256 is %s, the plan says %s", got, d.SHA256)}
 	}

@@ -130,7 +130,7 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 		}
 	}
 	kid := Fingerprint(o.Signer.Public())
-	res := &FileResult{Artifact: o.Artifact, SHA256: fmt.Sprintf("%x", d[:]), Algorithm: o.Signer.Algorithm(), KeyID: kid,
+	res := &FileResult{Artifact: o.Artifact, SHA256: d.Hex(), Algorithm: o.Signer.Algorithm(), KeyID: kid,
 		Signature: o.Signature, Bundle: o.Bundle, Attestation: o.Attestation, Unchanged: len(fresh) == 0}
 	return res, nil
 }

@@ -3,7 +3,6 @@ package signing
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,7 +74,7 @@ type internalParameters struct {
 // SHA-256) from the provenance of the export it carries.
 func NewStatement(name string, d digest.SHA256, p *provenance.Document) *Statement {
 	s := &Statement{Type: StatementType, PredicateType: SLSAPredicateType,
-		Subject: []provenance.Descriptor{{Name: name, Digest: provenance.DigestSet{SHA256: hex.EncodeToString(d[:])}}}}
+		Subject: []provenance.Descriptor{{Name: name, Digest: provenance.DigestSet{SHA256: d.Hex()}}}}
 	bd := &s.Predicate.BuildDefinition
 	bd.BuildType = BuildType
 	bd.ExternalParameters = externalParameters{ExportID: p.ExportID, Profile: p.Profile, Tenant: p.Tenant,
@@ -214,7 +213,7 @@ func CheckStatement(body []byte, d digest.SHA256, p *provenance.Document) []stri
 	if st.PredicateType != SLSAPredicateType {
 		bad = append(bad, fmt.Sprintf("attestation: predicateType %q is not %s", st.PredicateType, SLSAPredicateType))
 	}
-	want := hex.EncodeToString(d[:])
+	want := d.Hex()
 	found := false
 	for _, s := range st.Subject {
 		if strings.EqualFold(s.Digest.SHA256, want) {

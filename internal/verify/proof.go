@@ -121,7 +121,7 @@ func CheckProof(p *Proof, r io.Reader, root string) error {
 	if _, err := io.Copy(h, r); err != nil {
 		return err
 	}
-	line := hex.EncodeToString(h.Sum(nil)) + "  " + p.Path
+	line := digest.Of(h).Hex() + "  " + p.Path
 	if p.Leaf != "" && p.Leaf != line {
 		return exitcode.Verifyf("%s: the file's SHA-256 is %s but the proof's leaf is %q", p.Path, line[:64], p.Leaf)
 	}

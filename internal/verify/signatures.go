@@ -3,7 +3,6 @@ package verify
 import (
 	"bytes"
 	"crypto"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -97,8 +96,8 @@ func checkSignatures(rep *Report, opt *SignatureOptions) error {
 		}
 		return nil
 	}
-	var artefact digest.SHA256
-	if _, err := hex.Decode(artefact[:], []byte(rep.SHA256)); err != nil {
+	artefact, err := digest.ParseHex(rep.SHA256)
+	if err != nil {
 		return fmt.Errorf("internal error: archive digest %q", rep.SHA256)
 	}
 	c := &sigChecker{rep: rep, opt: opt, artefact: artefact}
@@ -191,7 +190,7 @@ func (c *sigChecker) inBundle() {
 }
 
 func (c *sigChecker) badArtefactSig(what string) error {
-	return fmt.Errorf("%s does not verify with %s over this bundle (sha256 %s): another key signed it, or it signs other bytes", what, c.keyText(), hex.EncodeToString(c.artefact[:]))
+	return fmt.Errorf("%s does not verify with %s over this bundle (sha256 %s): another key signed it, or it signs other bytes", what, c.keyText(), c.artefact.Hex())
 }
 
 func (c *sigChecker) detachedSig(d Detached) {
@@ -220,7 +219,7 @@ func (c *sigChecker) sigstoreBundle(d Detached) {
 			return err
 		}
 		if md != c.artefact {
-			return fmt.Errorf("messageDigest is sha256 %x but this bundle is sha256 %x: it signs another file", md[:], c.artefact[:])
+			return fmt.Errorf("messageDigest is sha256 %s but this bundle is sha256 %s: it signs another file", md.Hex(), c.artefact.Hex())
 		}
 		sig, err := b.MessageSignature.Sig()
 		if err != nil {

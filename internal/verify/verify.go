@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -308,7 +307,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		}
 		cmp.file(e.Name, d)
 	}
-	rep.SHA256 = hex.EncodeToString(whole.Sum(nil))
+	rep.SHA256 = digest.Of(whole).Hex()
 	rep.digests = digests
 
 	var mismatch *checksums.RootMismatchError
