@@ -6,9 +6,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/readme"
-	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/version"
 )
@@ -72,8 +72,8 @@ func WriteDir(ctx context.Context, w io.Writer, cfg DirConfig) (*Result, error) 
 			ModTime: manifest.Timestamp(mt), Files: files,
 		}
 		if sg := cfg.Options.Signer; sg != nil {
-			_, prov := slices.BinarySearch(files, ProvenanceName)
-			d.Signing = readme.Signing{SignedBy: signing.Fingerprint(sg.Public()), SignedProv: prov}
+			_, prov := slices.BinarySearch(files, layout.Provenance)
+			d.Signing = readme.Signing{SignedBy: sg.Fingerprint(), SignedProv: prov}
 		}
 		rb, err := readme.RenderDirectory(d)
 		return Docs{Manifest: mb, Readme: rb}, err

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -93,7 +94,7 @@ func TestFormatDocSample(t *testing.T) {
 	}
 
 	ents := entries(t, raw)
-	sums := string(ents[ChecksumsName])
+	sums := string(ents[layout.Checksums])
 	if doc := codeBlock(t, sec, "root sha256:"); doc != sums {
 		t.Errorf("checksums.txt of the sample:\n%s\nthe document says:\n%s", sums, doc)
 	}
@@ -105,14 +106,14 @@ func TestFormatDocSample(t *testing.T) {
 	var m struct {
 		PayloadRoot string `json:"payloadRoot"`
 	}
-	if err := json.Unmarshal(ents[ManifestName], &m); err != nil {
+	if err := json.Unmarshal(ents[layout.Manifest], &m); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(strings.Join(strings.Fields(sec), " "), "payload root `"+m.PayloadRoot+"`") {
 		t.Errorf("the steps do not give the payload root %s", m.PayloadRoot)
 	}
-	if doc := codeBlock(t, formatDoc(t, "directory-profile"), `{"createdAtUtc"`); doc != string(ents[ManifestName]) {
-		t.Errorf("export.json of the sample:\n%s\nthe document's example:\n%s", ents[ManifestName], doc)
+	if doc := codeBlock(t, formatDoc(t, "directory-profile"), `{"createdAtUtc"`); doc != string(ents[layout.Manifest]) {
+		t.Errorf("export.json of the sample:\n%s\nthe document's example:\n%s", ents[layout.Manifest], doc)
 	}
 
 	zr, err := gzip.NewReader(bytes.NewReader(raw))

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -66,7 +67,7 @@ func TestGoldenSample(t *testing.T) {
 		"sample.tgz.sha256": []byte(hex.EncodeToString(sum[:]) + "  sample.tgz\n"),
 	}
 	ents := entries(t, raw)
-	for _, name := range []string{ChecksumsName, ManifestName, ReadmeName, ScriptName} {
+	for _, name := range []string{layout.Checksums, layout.Manifest, layout.Readme, layout.Script} {
 		got[filepath.Join("sample", name)] = ents[name]
 	}
 	for name, data := range got {
@@ -97,7 +98,7 @@ func TestScriptIsEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := entries(t, buildSample(t, Options{}))[ScriptName]; !bytes.Equal(got, want) {
+	if got := entries(t, buildSample(t, Options{}))[layout.Script]; !bytes.Equal(got, want) {
 		t.Fatal("bundled verify-export.sh differs from internal/bundle/verify-export.sh")
 	}
 }

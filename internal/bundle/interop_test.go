@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stella-ops/stella-export/internal/layout"
 )
 
 // requireTool skips when a tool is missing on a developer machine, and
@@ -56,7 +58,7 @@ func TestInterop(t *testing.T) {
 	if err := os.WriteFile(tgz, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	root := strings.TrimPrefix(strings.SplitN(string(entries(t, raw)[ChecksumsName]), "\n", 2)[0], "root ")
+	root := strings.TrimPrefix(strings.SplitN(string(entries(t, raw)[layout.Checksums]), "\n", 2)[0], "root ")
 
 	extract := map[string][]string{
 		"gnu-tar":     {"tar", "-xzf", tgz},

@@ -3,8 +3,8 @@ package bundle
 import (
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/safepath"
-	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -19,13 +19,12 @@ var verifyLimits = tarball.DefaultLimits
 // srcs are sorted and unique. The count includes the parent directories the
 // writer adds and every document the bundle may generate.
 func checkVerifiable(srcs []Source, lim tarball.Limits) error {
-	generated := []string{ChecksumsName, ScriptName, ReadmeName, ManifestName,
-		ManifestName + signing.SigSuffix, ProvenanceName + signing.SigSuffix}
+	generated := layout.Generated()
 	entries, names := len(generated), int64(0)
 	sums := checksums.SizeFor(0, 0)
 	for _, g := range generated {
 		names += int64(len(g))
-		if g != ChecksumsName {
+		if g != layout.Checksums {
 			sums += checksums.SizeFor(1, int64(len(g))) - checksums.SizeFor(0, 0)
 		}
 	}
@@ -53,7 +52,7 @@ func checkVerifiable(srcs []Source, lim tarball.Limits) error {
 	case names > lim.MaxNameBytes:
 		return exitcode.Invalidf("the bundle's entry names would total %d bytes, more than the %d verify accepts by default (verify --max-name-bytes); shorten the paths or split the export", names, lim.MaxNameBytes)
 	case sums > checksums.MaxSize:
-		return exitcode.Invalidf("the bundle's %s would be %d bytes, more than the %d verify reads by default; shorten the paths or split the export", ChecksumsName, sums, int64(checksums.MaxSize))
+		return exitcode.Invalidf("the bundle's %s would be %d bytes, more than the %d verify reads by default; shorten the paths or split the export", layout.Checksums, sums, int64(checksums.MaxSize))
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package bundle
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/merkle"
 )
 
@@ -176,7 +176,7 @@ func buildChecksums(t *testing.T, files map[string][]byte) *checksums.File {
 	slices.Sort(names) // byte-wise
 	entries := make([]checksums.Entry, len(names))
 	for i, n := range names {
-		entries[i] = checksums.Entry{Path: n, Digest: merkle.Hash(sha256.Sum256(files[n]))}
+		entries[i] = checksums.Entry{Path: n, Digest: digest.Sum(files[n])}
 	}
 	f, err := checksums.Build(entries)
 	if err != nil {
@@ -361,7 +361,7 @@ func TestScriptMerkleSizes(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	sizes := []int{0, 18, 19, 20, 31, 32, 33, 64, 255, 256, 257, 600}
 	dirs := make([]string, len(sizes))
-	roots := make([]merkle.Hash, len(sizes))
+	roots := make([]digest.SHA256, len(sizes))
 	for i, n := range sizes {
 		var f *checksums.File
 		dirs[i], f = makeBundle(t, randomFiles(r, n), false)

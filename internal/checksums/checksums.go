@@ -19,13 +19,12 @@ import (
 	"io"
 	"strings"
 
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/safepath"
 )
-
-// Name is the file's name at the top of every bundle.
-const Name = "checksums.txt"
 
 // MaxSize bounds how much of a checksums.txt Parse reads (256 MiB: several
 // million entries).
@@ -44,15 +43,15 @@ func SizeFor(entries int, nameBytes int64) int64 {
 // Entry is one file line.
 type Entry struct {
 	Path   string
-	Digest merkle.Hash
+	Digest digest.SHA256
 }
 
 // Line is the entry's line without LF: the Merkle leaf.
-func (e Entry) Line() string { return hex.EncodeToString(e.Digest[:]) + "  " + e.Path }
+func (e Entry) Line() string { return e.Digest.Hex() + "  " + e.Path }
 
 // File is a parsed or built checksums.txt.
 type File struct {
-	Root    merkle.Hash
+	Root    digest.SHA256
 	Entries []Entry
 }
 
@@ -64,8 +63,8 @@ func Build(entries []Entry) (*File, error) {
 		if err := safepath.Check(e.Path, false); err != nil {
 			return nil, err
 		}
-		if e.Path == Name {
-			return nil, exitcode.Invalidf("%s cannot list itself", Name)
+		if e.Path == layout.Checksums {
+			return nil, exitcode.Invalidf("%s cannot list itself", layout.Checksums)
 		}
 		if i > 0 && entries[i-1].Path >= e.Path {
 			return nil, fmt.Errorf("entries out of order or duplicated at %q", e.Path)
@@ -133,8 +132,8 @@ func (r *lineReader) Read(p []byte) (int, error) {
 }
 
 // Leaves returns the leaf hashes of the entries in order.
-func (f *File) Leaves() []merkle.Hash {
-	l := make([]merkle.Hash, len(f.Entries))
+func (f *File) Leaves() []digest.SHA256 {
+	l := make([]digest.SHA256, len(f.Entries))
 	for i, e := range f.Entries {
 		l[i] = merkle.LeafHash([]byte(e.Line()))
 	}
@@ -178,7 +177,7 @@ func (e *ParseError) Unwrap() []error { return []error{ErrMalformed, exitcode.Er
 
 // RootMismatchError says the root on line 1 is not the root of the lines.
 type RootMismatchError struct {
-	Stated, Computed merkle.Hash
+	Stated, Computed digest.SHA256
 }
 
 func (e *RootMismatchError) Error() string {
@@ -244,8 +243,8 @@ func ParseLimit(r io.Reader, limit int64) (*File, error) {
 			if !ok {
 				return nil, &ParseError{Line: 1, Reason: fmt.Sprintf("%q is not \"root sha256:<hex>\"", clip(string(line)))}
 			}
-			h, err := merkle.ParseHash(rest)
-			if err != nil || !strings.HasPrefix(rest, "sha256:") {
+			h, err := digest.Parse(rest)
+			if err != nil {
 				return nil, &ParseError{Line: 1, Reason: fmt.Sprintf("%q is not \"root sha256:<64 lowercase hex>\"", clip(string(line)))}
 			}
 			f.Root = h
@@ -292,8 +291,8 @@ func parseLine(line []byte, paths *arena) (Entry, string) {
 	if err := safepath.Check(string(p), false); err != nil {
 		return e, err.Error()
 	}
-	if string(p) == Name {
-		return e, Name + " lists itself"
+	if string(p) == layout.Checksums {
+		return e, layout.Checksums + " lists itself"
 	}
 	e.Path = paths.add(p)
 	return e, ""

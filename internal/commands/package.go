@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/partial"
@@ -245,7 +245,7 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 	if exportID == "" {
 		exportID = manifest.DerivedExportID(res.Payload.Root)
 	}
-	out := packageResult{Path: o.output, Root: res.Root.String(), SHA256: hex.EncodeToString(h.Sum(nil)),
+	out := packageResult{Path: o.output, Root: res.Root.String(), SHA256: digest.Of(h).Hex(),
 		ExportID: exportID, Files: len(res.Payload.Files), PayloadBytes: res.Payload.Bytes, PayloadRoot: res.Payload.Root.String()}
 	return printResult(e, cmd, out, func(w io.Writer) {
 		fmt.Fprintf(w, "%s: root %s (%d payload files, %d bytes)\n", out.Path, out.Root, out.Files, out.PayloadBytes)

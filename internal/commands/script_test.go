@@ -19,6 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -164,7 +165,7 @@ func copyBundle(ts *testscript.TestScript, in, out, entry string, reseal bool, e
 			}
 		}
 		ents = append(ents, ent{name: e.Name, data: data})
-		if e.Name != checksums.Name {
+		if e.Name != layout.Checksums {
 			sums = append(sums, checksums.Entry{Path: e.Name, Digest: sha256.Sum256(data)})
 		}
 	}
@@ -184,7 +185,7 @@ func copyBundle(ts *testscript.TestScript, in, out, entry string, reseal bool, e
 		switch {
 		case e.dir:
 			ts.Check(w.Dir(e.name))
-		case e.name == checksums.Name && reseal:
+		case e.name == layout.Checksums && reseal:
 			b := cf.Bytes()
 			ts.Check(w.File(e.name, int64(len(b)), bytes.NewReader(b)))
 		default:

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/stella-ops/stella-export/internal/atomicfile"
+	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/signing"
 )
@@ -149,13 +150,17 @@ func warner(e *env) func(string) {
 	}
 }
 
-// optionalSigner loads --sign-key when it is given.
-func optionalSigner(e *env, ref string) (signing.Signer, error) {
+// optionalSigner loads --sign-key, when it is given, as the signer of
+// in-bundle signatures; nil when it is not.
+func optionalSigner(e *env, ref string) (bundle.Signer, error) {
 	if ref == "" {
 		return nil, nil
 	}
 	s, err := signing.LoadSigner(ref, passwords(e), warner(e))
-	return s, keyFlag(err, "--sign-key")
+	if err != nil {
+		return nil, keyFlag(err, "--sign-key")
+	}
+	return signing.DocSigner{Signer: s}, nil
 }
 
 func runGenerateKey(e *env, cmd *cobra.Command, o *signOptions) error {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
+	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
@@ -209,9 +211,9 @@ func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions,
 		kind, flag, explicit, suffix string
 		limit                        int64
 	}{
-		{verify.DetachedSignature, "--signature", o.signature, signing.SigSuffix, 64 << 10},
-		{verify.DetachedBundle, "--bundle", o.sigBundle, signing.BundleSuffix, 16 << 20},
-		{verify.DetachedAttestation, "--attestation", o.attestation, signing.AttestationSuffix, 2 * signing.MaxProvenance},
+		{verify.DetachedSignature, "--signature", o.signature, layout.SigSuffix, 64 << 10},
+		{verify.DetachedBundle, "--bundle", o.sigBundle, layout.SigstoreBundleSuffix, 16 << 20},
+		{verify.DetachedAttestation, "--attestation", o.attestation, layout.AttestationSuffix, 2 * provenance.MaxSize},
 	} {
 		p := d.explicit
 		if p == "" {

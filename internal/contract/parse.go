@@ -2,8 +2,6 @@ package contract
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stella-ops/stella-export/internal/digest"
 )
 
 // Parse reads the contract in data; path names the file in messages and
@@ -31,10 +31,9 @@ func Parse(path string, data []byte) (*Contract, error) {
 	if root == nil {
 		return nil, p.sorted()
 	}
-	sum := sha256.Sum256(data)
 	c := &Contract{
 		Path:        path,
-		Digest:      "sha256:" + hex.EncodeToString(sum[:]),
+		Digest:      digest.Sum(data).String(),
 		Compression: Compression{Codec: "zstd", Level: defaultZstdLevel},
 	}
 	p.anchors(root, "")

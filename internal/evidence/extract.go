@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/digest"
 )
 
 // meta is what extraction finds in one document.
@@ -484,7 +485,7 @@ func parseSnapshot(b []byte) (*Snapshot, []string) {
 	} else if c, err := rawCanon(dt); err != nil {
 		errs = append(errs, "decision_trace: "+err.Error())
 	} else {
-		s.DecisionTrace = sha256Hex(c)
+		s.DecisionTrace = digest.Sum(c).String()
 	}
 	return s, errs
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/safefile"
 )
@@ -377,7 +377,7 @@ func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
 		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, err)}
 	}
 	d := &Doc{Type: j.typ, Tenant: j.tenant, ID: m.id, Subject: m.subject, Path: j.rel,
-		SHA256: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: cr.n, Time: m.time,
+		SHA256: digest.Of(h).String(), Size: cr.n, Time: m.time,
 		Ecosystems: InternAll(sortedKeys(m.ecos)), Products: InternAll(sortedKeys(m.about)), Format: Intern(m.format)}
 	return d, sel.decide(d, m, hit), nil
 }
@@ -461,17 +461,11 @@ func readSnapshot(source, dir string, cfg Config) (*Snapshot, error) {
 	if s.Tenant != cfg.Tenant && !cfg.AllowCrossTenant {
 		return nil, &CrossTenantError{Path: rel, Tenant: s.Tenant, Want: cfg.Tenant}
 	}
-	sum := sha256.Sum256(b)
-	s.Path, s.SHA256, s.Size = rel, "sha256:"+hex.EncodeToString(sum[:]), int64(len(b))
+	s.Path, s.SHA256, s.Size = rel, digest.Sum(b).String(), int64(len(b))
 	return s, nil
 }
 
 func rawCanon(b []byte) ([]byte, error) { return canonjson.RawBytes(b) }
-
-func sha256Hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:])
-}
 
 // --- selectors ---
 

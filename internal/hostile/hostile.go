@@ -28,6 +28,8 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/safepath"
@@ -175,17 +177,17 @@ func bundleCases(good []byte) []Case {
 			}),
 		lie("checksums-root-lies.tgz", "root line of checksums.txt that does not match its lines",
 			"root", 1, func(f map[string][]byte) {
-				c := f[checksums.Name]
+				c := f[layout.Checksums]
 				i := bytes.IndexByte(c, '\n')
-				f[checksums.Name] = append([]byte("root sha256:"+strings.Repeat("0", 64)), c[i:]...)
+				f[layout.Checksums] = append([]byte("root sha256:"+strings.Repeat("0", 64)), c[i:]...)
 			}),
 		lie("checksums-malformed.tgz", "checksums.txt that is not in the checksums.txt format",
-			"checksums.txt", 3, func(f map[string][]byte) {
-				f[checksums.Name] = []byte("this is not a checksums file\n")
+			layout.Checksums, 3, func(f map[string][]byte) {
+				f[layout.Checksums] = []byte("this is not a checksums file\n")
 			}),
 		lie("checksums-unsafe-line.tgz", "checksums.txt listing a traversal path",
-			"checksums.txt", 3, func(f map[string][]byte) {
-				f[checksums.Name] = relist(f, map[string]string{"data/advisory.json": "../advisory.json"})
+			layout.Checksums, 3, func(f map[string][]byte) {
+				f[layout.Checksums] = relist(f, map[string]string{"data/advisory.json": "../advisory.json"})
 			}),
 		lie("checksums-missing-line.tgz", "a payload file that checksums.txt does not list (smuggled file)",
 			"data/smuggled.sh", 1, func(f map[string][]byte) {
@@ -196,8 +198,8 @@ func bundleCases(good []byte) []Case {
 				delete(f, "data/notes.txt")
 			}),
 		lie("no-checksums.tgz", "bundle without checksums.txt",
-			"checksums.txt", 1, func(f map[string][]byte) {
-				delete(f, checksums.Name)
+			layout.Checksums, 1, func(f map[string][]byte) {
+				delete(f, layout.Checksums)
 			}),
 	}
 }
@@ -262,12 +264,12 @@ func rewrite(good []byte, edit func(map[string][]byte)) []byte {
 
 // relist returns checksums.txt with some paths renamed, root recomputed.
 func relist(files map[string][]byte, rename map[string]string) []byte {
-	f, err := checksums.Parse(bytes.NewReader(files[checksums.Name]))
+	f, err := checksums.Parse(bytes.NewReader(files[layout.Checksums]))
 	if err != nil {
 		panic(err)
 	}
 	var lines []string
-	var leaves []merkle.Hash
+	var leaves []digest.SHA256
 	for _, e := range f.Entries {
 		if r, ok := rename[e.Path]; ok {
 			e.Path = r

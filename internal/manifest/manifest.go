@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
-	"github.com/stella-ops/stella-export/internal/merkle"
 )
 
 // Format identifies the bundle format version in every export.json.
@@ -65,7 +65,7 @@ func Timestamp(t time.Time) string { return t.UTC().Truncate(time.Second).Format
 // DerivedExportID is the export id used when none is given: "exp-" and the
 // first 32 hex digits of the payload root, so the same payload always gets
 // the same id.
-func DerivedExportID(payloadRoot merkle.Hash) string { return "exp-" + payloadRoot.Hex()[:32] }
+func DerivedExportID(payloadRoot digest.SHA256) string { return "exp-" + payloadRoot.Hex()[:32] }
 
 var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$`)
 

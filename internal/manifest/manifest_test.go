@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/digest"
 )
 
 func TestExportCanonical(t *testing.T) {
@@ -27,7 +27,7 @@ func TestTimestamp(t *testing.T) {
 }
 
 func TestDerivedExportID(t *testing.T) {
-	h, _ := merkle.ParseHash("sha256:bfa01b440e811b7b436d08b97ad46663118bf5ed8417fc10902a4c6dde91c7a3")
+	h, _ := digest.Parse("sha256:bfa01b440e811b7b436d08b97ad46663118bf5ed8417fc10902a4c6dde91c7a3")
 	if got := DerivedExportID(h); got != "exp-bfa01b440e811b7b436d08b97ad46663" {
 		t.Fatalf("DerivedExportID = %s", got)
 	}

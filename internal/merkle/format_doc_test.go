@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stella-ops/stella-export/internal/digest"
 )
 
 // docSection returns the part of docs/format.md from the line heading up to
@@ -51,9 +53,9 @@ func fencedBlock(t *testing.T, s, prefix string) []string {
 	return nil
 }
 
-func mustHash(t *testing.T, s string) Hash {
+func mustHash(t *testing.T, s string) digest.SHA256 {
 	t.Helper()
-	h, err := ParseHash(s)
+	h, err := digest.ParseHex(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func TestFormatDocVector(t *testing.T) {
 		t.Errorf("checksums.txt block:\n%s\nwant the lines of the file table:\n%s", strings.Join(block[1:], "\n"), strings.Join(lines, "\n"))
 	}
 	var b Builder
-	leaves := make([]Hash, len(lines))
+	leaves := make([]digest.SHA256, len(lines))
 	for i, l := range lines {
 		b.Add([]byte(l))
 		leaves[i] = LeafHash([]byte(l))
@@ -106,7 +108,7 @@ func TestFormatDocVector(t *testing.T) {
 		t.Errorf("document says %q, code gives %q", block[0], got)
 	}
 
-	want := map[string]Hash{
+	want := map[string]digest.SHA256{
 		"leaf[0]":                leaves[0],
 		"leaf[1]":                leaves[1],
 		"leaf[2]":                leaves[2],

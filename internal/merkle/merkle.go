@@ -9,52 +9,32 @@
 //	node  = SHA-256(0x01 || left || right)
 //	split = the largest power of two smaller than n
 //	empty = SHA-256("")
+//
+// Every hash is a digest.SHA256.
 package merkle
 
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/bits"
-	"strings"
+
+	"github.com/stella-ops/stella-export/internal/digest"
 )
 
-// Hash is one SHA-256 digest.
-type Hash [sha256.Size]byte
-
-// String formats h as "sha256:<hex>".
-func (h Hash) String() string { return "sha256:" + hex.EncodeToString(h[:]) }
-
-// Hex formats h as lowercase hex.
-func (h Hash) Hex() string { return hex.EncodeToString(h[:]) }
-
-// ParseHash accepts "sha256:<64 hex>" or bare lowercase hex.
-func ParseHash(s string) (Hash, error) {
-	var h Hash
-	raw := strings.TrimPrefix(s, "sha256:")
-	if len(raw) != 64 || strings.ToLower(raw) != raw {
-		return h, fmt.Errorf("%q is not sha256:<64 lowercase hex>", s)
-	}
-	if _, err := hex.Decode(h[:], []byte(raw)); err != nil {
-		return h, fmt.Errorf("%q is not sha256:<64 lowercase hex>", s)
-	}
-	return h, nil
-}
-
 // LeafHash returns SHA-256(0x00 || leaf).
-func LeafHash(leaf []byte) Hash {
+func LeafHash(leaf []byte) digest.SHA256 {
 	d := sha256.New()
 	d.Write([]byte{0})
 	d.Write(leaf)
-	var h Hash
+	var h digest.SHA256
 	d.Sum(h[:0])
 	return h
 }
 
 // NodeHash returns SHA-256(0x01 || left || right).
-func NodeHash(left, right Hash) Hash {
+func NodeHash(left, right digest.SHA256) digest.SHA256 {
 	var buf [1 + 2*sha256.Size]byte
 	buf[0] = 1
 	copy(buf[1:], left[:])
@@ -63,17 +43,17 @@ func NodeHash(left, right Hash) Hash {
 }
 
 // EmptyRoot is the root of a tree with no leaves: SHA-256("").
-func EmptyRoot() Hash { return sha256.Sum256(nil) }
+func EmptyRoot() digest.SHA256 { return sha256.Sum256(nil) }
 
 // Root returns the Merkle Tree Hash of the given leaf hashes.
-func Root(leaves []Hash) Hash {
+func Root(leaves []digest.SHA256) digest.SHA256 {
 	if len(leaves) == 0 {
 		return EmptyRoot()
 	}
 	return root(leaves)
 }
 
-func root(l []Hash) Hash {
+func root(l []digest.SHA256) digest.SHA256 {
 	if len(l) == 1 {
 		return l[0]
 	}
@@ -93,7 +73,7 @@ func split(n int) int {
 // off its largest perfect subtree on the left.
 type Builder struct {
 	n     int
-	stack []Hash // perfect subtree roots, sizes strictly decreasing
+	stack []digest.SHA256 // perfect subtree roots, sizes strictly decreasing
 }
 
 // Add appends a leaf (the raw leaf bytes, hashed here).
@@ -114,7 +94,7 @@ func (b *Builder) Add(leaf []byte) {
 func (b *Builder) Len() int { return b.n }
 
 // Root is the Merkle Tree Hash of the leaves added so far.
-func (b *Builder) Root() Hash {
+func (b *Builder) Root() digest.SHA256 {
 	if b.n == 0 {
 		return Root(nil)
 	}
@@ -127,14 +107,14 @@ func (b *Builder) Root() Hash {
 
 // InclusionProof returns the RFC 6962 audit path for leaf index i, from the
 // leaf's sibling up to the root's child.
-func InclusionProof(leaves []Hash, i int) ([]Hash, error) {
+func InclusionProof(leaves []digest.SHA256, i int) ([]digest.SHA256, error) {
 	if i < 0 || i >= len(leaves) {
 		return nil, fmt.Errorf("leaf index %d out of range [0, %d)", i, len(leaves))
 	}
 	return path(leaves, i), nil
 }
 
-func path(l []Hash, i int) []Hash {
+func path(l []digest.SHA256, i int) []digest.SHA256 {
 	if len(l) <= 1 {
 		return nil
 	}
@@ -151,7 +131,7 @@ var ErrRootMismatch = errors.New("root mismatch")
 
 // RootMismatchError carries both roots.
 type RootMismatchError struct {
-	Want, Got Hash
+	Want, Got digest.SHA256
 }
 
 func (e *RootMismatchError) Error() string {
@@ -162,15 +142,15 @@ func (e *RootMismatchError) Unwrap() error { return ErrRootMismatch }
 
 // RootFromInclusion recomputes the root from a leaf hash, its index, the tree
 // size and the audit path (RFC 9162 section 2.1.3.2).
-func RootFromInclusion(index, size int, leaf Hash, proof []Hash) (Hash, error) {
+func RootFromInclusion(index, size int, leaf digest.SHA256, proof []digest.SHA256) (digest.SHA256, error) {
 	if index < 0 || size <= 0 || index >= size {
-		return Hash{}, fmt.Errorf("leaf index %d out of range for tree size %d", index, size)
+		return digest.SHA256{}, fmt.Errorf("leaf index %d out of range for tree size %d", index, size)
 	}
 	fn, sn := uint64(index), uint64(size-1)
 	r := leaf
 	for _, p := range proof {
 		if sn == 0 {
-			return Hash{}, fmt.Errorf("audit path has %d hashes, too many for index %d of %d", len(proof), index, size)
+			return digest.SHA256{}, fmt.Errorf("audit path has %d hashes, too many for index %d of %d", len(proof), index, size)
 		}
 		if fn&1 == 1 || fn == sn {
 			r = NodeHash(p, r)
@@ -187,14 +167,14 @@ func RootFromInclusion(index, size int, leaf Hash, proof []Hash) (Hash, error) {
 		sn >>= 1
 	}
 	if sn != 0 {
-		return Hash{}, fmt.Errorf("audit path has %d hashes, too few for index %d of %d", len(proof), index, size)
+		return digest.SHA256{}, fmt.Errorf("audit path has %d hashes, too few for index %d of %d", len(proof), index, size)
 	}
 	return r, nil
 }
 
 // VerifyInclusion checks that leaf sits at index in a tree of size with the
 // given root.
-func VerifyInclusion(index, size int, leaf Hash, proof []Hash, want Hash) error {
+func VerifyInclusion(index, size int, leaf digest.SHA256, proof []digest.SHA256, want digest.SHA256) error {
 	got, err := RootFromInclusion(index, size, leaf, proof)
 	if err != nil {
 		return err

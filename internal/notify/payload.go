@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
-	"github.com/stella-ops/stella-export/internal/portable"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
@@ -107,10 +107,10 @@ func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions)
 		return nil, rep, exitcode.Invalidf("%s: export.json: portableVersion: %q is not supported (want %q)", name, clipString(m.PortableVersion, 80), manifest.PortableVersion)
 	}
 	if sc.innerSize < 0 {
-		return nil, rep, exitcode.Invalidf("%s: %s: missing from the bundle", name, portable.InnerName)
+		return nil, rep, exitcode.Invalidf("%s: %s: missing from the bundle", name, layout.PortableInner)
 	}
 	if m.PortableSizeBytes != sc.innerSize {
-		return nil, rep, exitcode.Invalidf("%s: export.json: portableSizeBytes: %d, but %s is %d bytes", name, m.PortableSizeBytes, portable.InnerName, sc.innerSize)
+		return nil, rep, exitcode.Invalidf("%s: export.json: portableSizeBytes: %d, but %s is %d bytes", name, m.PortableSizeBytes, layout.PortableInner, sc.innerSize)
 	}
 	created := opt.CreatedAt
 	if created.IsZero() {
@@ -161,14 +161,14 @@ type scanResult struct {
 // export.json is not read, and refused once verification has succeeded.
 func (s *scanResult) extract(name string, size int64) (io.WriteCloser, error) {
 	switch name {
-	case "export.json":
+	case layout.Manifest:
 		if size > maxManifest {
 			s.tooLarge = true
 			return nil, nil
 		}
 		s.manifest = bytes.NewBuffer(make([]byte, 0, size))
 		return nopCloser{s.manifest}, nil
-	case portable.InnerName:
+	case layout.PortableInner:
 		s.innerSize = size
 	}
 	return nil, nil

@@ -11,10 +11,8 @@
 package portable
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,21 +23,16 @@ import (
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
-	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/readme"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
 	"github.com/stella-ops/stella-export/internal/version"
-)
-
-// File names fixed by the portable evidence export v1.
-const (
-	InnerName  = "portable-bundle-v1.tgz"
-	OutputName = "export-portable-bundle-v1.tgz"
 )
 
 // Layouts of the output directory.
@@ -124,9 +117,9 @@ type Status struct {
 // OutputPath returns where the export of cfg is written.
 func OutputPath(cfg Config) string {
 	if cfg.Layout == LayoutObjstore {
-		return filepath.Join(cfg.OutDir, "exports", cfg.Tenant, cfg.BundleID, cfg.ExportID, OutputName)
+		return filepath.Join(cfg.OutDir, "exports", cfg.Tenant, cfg.BundleID, cfg.ExportID, layout.PortableOutput)
 	}
-	return filepath.Join(cfg.OutDir, OutputName)
+	return filepath.Join(cfg.OutDir, layout.PortableOutput)
 }
 
 // Export writes the portable export of cfg.
@@ -184,7 +177,7 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 	defer f.Abort()
 	defer partial.Track(ctx, f.TempName())()
 	h := sha256.New()
-	src := bundle.Source{Name: InnerName, Size: st.Size(), Origin: cfg.Input,
+	src := bundle.Source{Name: layout.PortableInner, Size: st.Size(), Origin: cfg.Input,
 		Open: func() (io.ReadCloser, error) { return safefile.Open(cfg.Input) }}
 	mt := cfg.ModTime
 	if mt.IsZero() {
@@ -221,7 +214,7 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.Root = br.Root.String()
-	res.SHA256 = hex.EncodeToString(h.Sum(nil))
+	res.SHA256 = digest.Of(h).Hex()
 
 	// 3. Write once: identical bytes are a no-op, different bytes a conflict.
 	switch {
@@ -299,7 +292,7 @@ func check(cfg *Config) error {
 		if err := safefile.CheckToken("ExpectSHA256", cfg.ExpectSHA256); err != nil {
 			return err
 		}
-		if _, err := merkle.ParseHash(cfg.ExpectSHA256); err != nil || bytes.ContainsRune([]byte(cfg.ExpectSHA256), ':') {
+		if _, err := digest.ParseHex(cfg.ExpectSHA256); err != nil {
 			return exitcode.Optionf("ExpectSHA256", "%q is not 64 lowercase hex digits", cfg.ExpectSHA256)
 		}
 	}
@@ -326,5 +319,5 @@ func digestOf(path string) (string, bool) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", false
 	}
-	return hex.EncodeToString(h.Sum(nil)), true
+	return digest.Of(h).Hex(), true
 }

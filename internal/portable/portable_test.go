@@ -18,6 +18,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/hostile"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/tarball"
 	"github.com/stella-ops/stella-export/internal/verify"
 	"github.com/stella-ops/stella-export/internal/version"
@@ -137,7 +138,7 @@ func TestExport(t *testing.T) {
 	if res.InputRoot != in.root || res.InputSHA256 != sha(in.raw) || res.SHA256 != sha(raw) || res.Unchanged || res.Acknowledged != "" {
 		t.Errorf("result %+v; input root %s sha256 %s, export sha256 %s", res, in.root, sha(in.raw), sha(raw))
 	}
-	if got := dirNames(t, out); !slices.Equal(got, []string{OutputName}) {
+	if got := dirNames(t, out); !slices.Equal(got, []string{layout.PortableOutput}) {
 		t.Errorf("output directory holds %q", got)
 	}
 
@@ -145,7 +146,7 @@ func TestExport(t *testing.T) {
 	if want := []string{"README.md", "checksums.txt", "export.json", "portable-bundle-v1.tgz", "verify-export.sh"}; !slices.Equal(names, want) {
 		t.Fatalf("entries %q, want exactly %q", names, want)
 	}
-	if !bytes.Equal(data[InnerName], in.raw) {
+	if !bytes.Equal(data[layout.PortableInner], in.raw) {
 		t.Error("portable-bundle-v1.tgz is not the input, bit for bit")
 	}
 	wantManifest := `{"bundleId":"b-1","createdAtUtc":"2025-11-20T00:00:00Z","exportId":"e-1","exporterVersion":"` + version.String() +
@@ -240,14 +241,14 @@ func TestWriteOnce(t *testing.T) {
 	if code := exitcode.For(err); code != exitcode.Conflict || res != nil {
 		t.Fatalf("different bytes: exit %d (%v), result %v; want exit 5", code, err, res)
 	}
-	want := filepath.Join(out, OutputName) + " already exists with different content (SHA-256 " + first.SHA256 + ", this run gives "
+	want := filepath.Join(out, layout.PortableOutput) + " already exists with different content (SHA-256 " + first.SHA256 + ", this run gives "
 	if !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error %q\nwant prefix %q", err, want)
 	}
 	if b, _ := os.ReadFile(first.Path); !bytes.Equal(b, raw) {
 		t.Error("the existing export was changed")
 	}
-	if got := dirNames(t, out); !slices.Equal(got, []string{OutputName}) {
+	if got := dirNames(t, out); !slices.Equal(got, []string{layout.PortableOutput}) {
 		t.Errorf("output directory holds %q", got)
 	}
 }
@@ -270,7 +271,7 @@ func TestObjstoreLayout(t *testing.T) {
 		t.Errorf("output directory holds %q", got)
 	}
 	cfg.Layout = ""
-	if p := OutputPath(cfg); p != filepath.Join(out, OutputName) {
+	if p := OutputPath(cfg); p != filepath.Join(out, layout.PortableOutput) {
 		t.Errorf("default layout: %s", p)
 	}
 }
@@ -399,7 +400,7 @@ func TestExpectSHA256(t *testing.T) {
 		cfg := config(in.path, out)
 		cfg.ExpectSHA256 = sha(in.raw)
 		mustExport(t, cfg)
-		if got := dirNames(t, out); !slices.Equal(got, []string{OutputName}) {
+		if got := dirNames(t, out); !slices.Equal(got, []string{layout.PortableOutput}) {
 			t.Errorf("output directory holds %q", got)
 		}
 	})
@@ -412,7 +413,7 @@ func TestExpectSHA256(t *testing.T) {
 	if !errors.As(err, &failed) || exitcode.For(err) != exitcode.Verify {
 		t.Fatalf("mismatch: exit %d (%v); want FailedError, exit 1", exitcode.For(err), err)
 	}
-	artefact := filepath.Join(out, OutputName)
+	artefact := filepath.Join(out, layout.PortableOutput)
 	marker := artefact + ".failed"
 	if *failed != (FailedError{Marker: marker, Expected: strings.Repeat("0", 64), Actual: sha(in.raw)}) {
 		t.Errorf("FailedError %+v", failed)
@@ -456,7 +457,7 @@ func TestExpectSHA256(t *testing.T) {
 	if b, _ := os.ReadFile(ack); string(b) != wantMarker {
 		t.Errorf("acknowledged marker: %s", b)
 	}
-	want := []string{OutputName, OutputName + ".failed.acknowledged"}
+	want := []string{layout.PortableOutput, layout.PortableOutput + ".failed.acknowledged"}
 	if got := dirNames(t, out); !slices.Equal(got, want) {
 		t.Errorf("output directory holds %q, want %q", got, want)
 	}

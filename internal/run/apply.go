@@ -14,8 +14,8 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
-	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/safepath"
@@ -162,7 +162,7 @@ func applyDelta(ctx context.Context, open opener, deltaPath, basePath, outDir st
 	}
 
 	// 3. The staged tree, by the digests verified, against mirror.json.
-	applied := map[string]merkle.Hash{}
+	applied := map[string]digest.SHA256{}
 	for p, d := range deltaTree {
 		if p != adapters.DeltaManifest {
 			applied[p] = d
@@ -297,8 +297,8 @@ func verifyFile(ctx context.Context, r io.Reader, path string, extract func(stri
 
 // treeDigests lists the mirror-tree files of a verified bundle with their
 // verified digests.
-func treeDigests(rep *verify.Report) map[string]merkle.Hash {
-	tree := map[string]merkle.Hash{}
+func treeDigests(rep *verify.Report) map[string]digest.SHA256 {
+	tree := map[string]digest.SHA256{}
 	for _, e := range rep.Checksums().Entries {
 		if adapters.IsTree(e.Path) {
 			tree[e.Path] = e.Digest
@@ -307,7 +307,7 @@ func treeDigests(rep *verify.Report) map[string]merkle.Hash {
 	return tree
 }
 
-func names(tree map[string]merkle.Hash) map[string]bool {
+func names(tree map[string]digest.SHA256) map[string]bool {
 	m := make(map[string]bool, len(tree))
 	for p := range tree {
 		m[p] = true
@@ -361,7 +361,7 @@ func (t teeFile) Close() error { return t.f.Close() }
 // checkTree compares the applied tree, every file with the digest its
 // bundle verified, with the mirror manifest: every listed file with its
 // digest, and nothing else but the manifest itself.
-func checkTree(tree map[string]merkle.Hash, man *adapters.MirrorManifestDoc) error {
+func checkTree(tree map[string]digest.SHA256, man *adapters.MirrorManifestDoc) error {
 	want := map[string]string{}
 	for _, f := range man.Files {
 		want[f.Path] = f.SHA256

@@ -2,49 +2,23 @@ package run
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
-	"github.com/stella-ops/stella-export/internal/bundle"
-	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/plan"
-	"github.com/stella-ops/stella-export/internal/signing"
+	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/version"
 )
 
-// ProvenanceName is the provenance document of every run.
-const ProvenanceName = bundle.ProvenanceName
-
-// ProvenanceFormat identifies provenance.json; signing reads it back for
-// attestations.
-const ProvenanceFormat = signing.ProvenanceFormat
-
-// Subject is an in-toto style subject or material: a name and digests.
-type Subject struct {
-	Name   string            `json:"name"`
-	Digest map[string]string `json:"digest"`
-}
-
-func subject(name, sha string) Subject {
-	return Subject{Name: name, Digest: map[string]string{"sha256": strings.TrimPrefix(sha, "sha256:")}}
-}
-
-// provenanceHead is provenance.json without its two big arrays (subject and
-// inputs), which stream.
-type provenanceHead struct {
-	Format          string             `json:"format"`
-	ExportID        string             `json:"export_id"`
-	Profile         string             `json:"profile"`
-	Tenant          string             `json:"tenant"`
-	ExporterVersion string             `json:"exporter_version"`
-	Adapters        []manifest.Adapter `json:"adapters"`
-	Contract        Subject            `json:"contract"`
-	Selectors       plan.Selectors     `json:"selectors"`
-	PolicySnapshot  *Subject           `json:"policy_snapshot,omitempty"`
-	Base            *Subject           `json:"base,omitempty"`
+// descriptor is the provenance descriptor of a file or input known by its
+// SHA-256 ("sha256:"-prefixed or bare hex).
+func descriptor(name, sha string) provenance.Descriptor {
+	return provenance.Descriptor{Name: name, Digest: provenance.DigestSet{SHA256: strings.TrimPrefix(sha, digest.Prefix)}}
 }
 
 func adapterList(ads []adapters.Adapter) []manifest.Adapter {
@@ -57,29 +31,34 @@ func adapterList(ads []adapters.Adapter) []manifest.Adapter {
 
 func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter) error {
 	files := stage.Files()
-	head := provenanceHead{
-		Format: ProvenanceFormat, ExportID: p.Contract.ExportID, Profile: p.Contract.Profile, Tenant: p.Contract.Tenant,
-		ExporterVersion: version.String(), Adapters: adapterList(ads),
-		Contract: subject("contract", p.Contract.Digest), Selectors: p.Contract.Selectors,
-	}
-	if p.Policy != nil {
-		s := subject("policy/"+p.Policy.SnapshotID+"/snapshot.json", p.Policy.SHA256)
-		head.PolicySnapshot = &s
-	}
-	if p.Base != nil {
-		s := subject(p.Base.ExportID, p.Base.SHA256)
-		head.Base = &s
-	}
-	f, err := stage.Create(ProvenanceName)
+	adapterJSON, err := json.Marshal(adapterList(ads))
 	if err != nil {
 		return err
 	}
-	err = canonjson.WriteObject(f, head, map[string]canonjson.Array{
-		"subject": {Len: len(files), Item: func(i int) any { return subject(files[i].Path, files[i].SHA256) }},
-		"inputs": {Len: len(p.Inputs), Item: func(i int) any {
-			return subject(p.Inputs[i].Path, p.Inputs[i].SHA256)
-		}},
-	})
+	selectors, err := json.Marshal(p.Contract.Selectors)
+	if err != nil {
+		return err
+	}
+	head := provenance.Head{
+		ExportID: p.Contract.ExportID, Profile: p.Contract.Profile, Tenant: p.Contract.Tenant,
+		ExporterVersion: version.String(), Adapters: adapterJSON,
+		Contract: descriptor("contract", p.Contract.Digest), Selectors: selectors,
+	}
+	if p.Policy != nil {
+		s := descriptor("policy/"+p.Policy.SnapshotID+"/snapshot.json", p.Policy.SHA256)
+		head.PolicySnapshot = &s
+	}
+	if p.Base != nil {
+		s := descriptor(p.Base.ExportID, p.Base.SHA256)
+		head.Base = &s
+	}
+	f, err := stage.Create(layout.Provenance)
+	if err != nil {
+		return err
+	}
+	err = provenance.Write(f, head,
+		provenance.List{Len: len(files), At: func(i int) provenance.Descriptor { return descriptor(files[i].Path, files[i].SHA256) }},
+		provenance.List{Len: len(p.Inputs), At: func(i int) provenance.Descriptor { return descriptor(p.Inputs[i].Path, p.Inputs[i].SHA256) }})
 	if err != nil {
 		f.Abort()
 		return err
@@ -92,7 +71,7 @@ func planDigest(p *plan.Plan) (string, error) {
 	if err := plan.Write(h, p); err != nil {
 		return "", err
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return digest.Of(h).String(), nil
 }
 
 func runManifest(p *plan.Plan, ads []adapters.Adapter, files []adapters.File, created time.Time) (*manifest.Run, error) {
@@ -144,7 +123,7 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files []adapters.File, cr
 // listed says which files export.json lists: every data file of the JSON
 // profiles; for mirrors the manifests (mirror.json lists the rest).
 func listed(profile, path string) bool {
-	if path == ProvenanceName {
+	if path == layout.Provenance {
 		return false
 	}
 	if strings.HasPrefix(profile, "mirror:") {

@@ -25,16 +25,16 @@ import (
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/ctxio"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
-	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/readme"
 	"github.com/stella-ops/stella-export/internal/safefile"
-	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -54,7 +54,7 @@ type Options struct {
 	SmallDoc int64
 	// Signer, if set, signs export.json and provenance.json inside the
 	// bundle (with Package).
-	Signer signing.Signer
+	Signer bundle.Signer
 	// Protect lists the inputs (evidence source, contract, plan, base
 	// bundle) that OutDir must not hold and Package must not name: --force
 	// never deletes them.
@@ -68,7 +68,7 @@ type Result struct {
 	Manifest  *manifest.Run
 	Files     []adapters.File
 	BundleSHA string // bare hex of the bundle, when packaged
-	Root      merkle.Hash
+	Root      digest.SHA256
 }
 
 // ChangedError: an input differs from the plan (exit 5).
@@ -171,7 +171,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(stageDir, bundle.ManifestName), mb, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(stageDir, layout.Manifest), mb, 0o644); err != nil {
 		return nil, err
 	}
 	res = &Result{OutDir: opt.OutDir, Package: opt.Package, Manifest: m, Files: files}
@@ -182,7 +182,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			return nil, err
 		}
 		defer partial.Track(ctx, pkg.TempName())()
-		srcs, err := bundle.DirSources(stageDir, false, filepath.Join(stageDir, bundle.ManifestName))
+		srcs, err := bundle.DirSources(stageDir, false, filepath.Join(stageDir, layout.Manifest))
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +201,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			return nil, err
 		}
 		res.Root = r.Root
-		res.BundleSHA = hex.EncodeToString(h.Sum(nil))
+		res.BundleSHA = digest.Of(h).Hex()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
@@ -304,7 +304,7 @@ func open(ctx context.Context, src *safefile.Dir, d *evidence.Doc, small int64) 
 		f.Close()
 		return nil, exitcode.Cause(ctx, fmt.Errorf("read evidence %s: %w", d.Path, err))
 	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != d.SHA256 {
+	if got := digest.Of(h).String(); got != d.SHA256 {
 		f.Close()
 		return nil, &ChangedError{Path: d.Path, Detail: fmt.Sprintf("SHA-256 is %s, the plan says %s", got, d.SHA256)}
 	}
@@ -331,27 +331,27 @@ func reasonCode(err error) string {
 
 // payloadRoot is the RFC 6962 root of the checksums lines of the payload
 // files (every staged file: export.json is written after).
-func payloadRoot(files []adapters.File) (merkle.Hash, error) {
+func payloadRoot(files []adapters.File) (digest.SHA256, error) {
 	es := make([]checksums.Entry, len(files))
 	for i, f := range files {
-		d, err := merkle.ParseHash(f.SHA256)
+		d, err := digest.Parse(f.SHA256)
 		if err != nil {
-			return merkle.Hash{}, err
+			return digest.SHA256{}, err
 		}
 		es[i] = checksums.Entry{Path: f.Path, Digest: d}
 	}
 	cf, err := checksums.Build(es)
 	if err != nil {
-		return merkle.Hash{}, err
+		return digest.SHA256{}, err
 	}
 	return cf.Root, nil
 }
 
-func runReadme(m *manifest.Run, mt time.Time, signer signing.Signer) ([]byte, error) {
+func runReadme(m *manifest.Run, mt time.Time, signer bundle.Signer) ([]byte, error) {
 	r := readme.Run{ExportID: m.ExportID, Tenant: m.Tenant, Profile: m.Profile, ExporterVersion: m.ExporterVersion,
 		ModTime: manifest.Timestamp(mt), FileCount: m.FileCount, PayloadBytes: m.PayloadBytes}
 	if signer != nil {
-		r.Signing = readme.Signing{SignedBy: signing.Fingerprint(signer.Public()), SignedProv: true}
+		r.Signing = readme.Signing{SignedBy: signer.Fingerprint(), SignedProv: true}
 	}
 	for _, t := range evidence.Types {
 		n := m.Counts[string(t)]

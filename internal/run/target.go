@@ -12,8 +12,8 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/atomicfile"
-	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/safefile"
 )
@@ -40,7 +40,7 @@ func (e *ReplaceError) Unwrap() error { return exitcode.ErrConflict }
 // exportTop are the names an export directory (or an applied mirror tree)
 // holds at its top.
 var exportTop = map[string]bool{
-	bundle.ManifestName: true, ProvenanceName: true, "data": true, "indexes": true, "manifests": true,
+	layout.Manifest: true, layout.Provenance: true, "data": true, "indexes": true, "manifests": true,
 }
 
 // checkTarget decides whether the export directory dir may be written: it
@@ -86,17 +86,17 @@ func checkExportDir(dir string) error {
 		}
 		has[e.Name()] = true
 	}
-	doc, want := bundle.ManifestName, manifest.Format
-	if !has[bundle.ManifestName] {
-		if has[ProvenanceName] || !has["manifests"] {
-			return &ReplaceError{Path: dir, Reason: fmt.Sprintf("%s: no %s or %s", dir, bundle.ManifestName, adapters.MirrorManifest)}
+	doc, want := layout.Manifest, manifest.Format
+	if !has[layout.Manifest] {
+		if has[layout.Provenance] || !has["manifests"] {
+			return &ReplaceError{Path: dir, Reason: fmt.Sprintf("%s: no %s or %s", dir, layout.Manifest, adapters.MirrorManifest)}
 		}
 		doc, want = adapters.MirrorManifest, adapters.MirrorFormat
 	}
 	p := filepath.Join(dir, filepath.FromSlash(doc))
 	f, err := safefile.OpenNoFollow(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &ReplaceError{Path: dir, Reason: fmt.Sprintf("%s: no %s or %s", dir, bundle.ManifestName, adapters.MirrorManifest)}
+		return &ReplaceError{Path: dir, Reason: fmt.Sprintf("%s: no %s or %s", dir, layout.Manifest, adapters.MirrorManifest)}
 	}
 	if err != nil {
 		return &ReplaceError{Path: dir, Reason: err.Error()}

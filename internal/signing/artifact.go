@@ -12,20 +12,13 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/ctxio"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
+	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
-
-// Suffixes of the files sign writes next to an artefact.
-const (
-	SigSuffix         = ".sig"
-	BundleSuffix      = ".sigstore.json"
-	AttestationSuffix = ".intoto.jsonl"
-)
-
-// MaxProvenance bounds the provenance.json read for an attestation.
-const MaxProvenance = 512 << 20
 
 // FileOptions configure SignFile.
 type FileOptions struct {
@@ -59,15 +52,15 @@ type FileResult struct {
 // the same bytes is left alone, one with other bytes needs Force.
 func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 	if o.Signature == "" {
-		o.Signature = o.Artifact + SigSuffix
+		o.Signature = o.Artifact + layout.SigSuffix
 	}
 	if o.Bundle == "" {
-		o.Bundle = o.Artifact + BundleSuffix
+		o.Bundle = o.Artifact + layout.SigstoreBundleSuffix
 	}
 	if o.Attest && o.Attestation == "" {
-		o.Attestation = o.Artifact + AttestationSuffix
+		o.Attestation = o.Artifact + layout.AttestationSuffix
 	}
-	var prov *Provenance
+	var prov *provenance.Document
 	if o.Attest && o.Provenance != "" {
 		p, err := readProvenanceFile(o.Provenance)
 		if err != nil {
@@ -137,12 +130,12 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 		}
 	}
 	kid := Fingerprint(o.Signer.Public())
-	res := &FileResult{Artifact: o.Artifact, SHA256: fmt.Sprintf("%x", d[:]), Algorithm: o.Signer.Algorithm(), KeyID: kid,
+	res := &FileResult{Artifact: o.Artifact, SHA256: d.Hex(), Algorithm: o.Signer.Algorithm(), KeyID: kid,
 		Signature: o.Signature, Bundle: o.Bundle, Attestation: o.Attestation, Unchanged: len(fresh) == 0}
 	return res, nil
 }
 
-func readProvenanceFile(path string) (*Provenance, error) {
+func readProvenanceFile(path string) (*provenance.Document, error) {
 	f, err := safefile.Open(path)
 	var nr *safefile.NotRegularError
 	switch {
@@ -152,7 +145,7 @@ func readProvenanceFile(path string) (*Provenance, error) {
 		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("--provenance: %w", err))
 	}
 	defer f.Close()
-	p, err := ParseProvenance(io.LimitReader(f, MaxProvenance))
+	p, err := provenance.Read(f)
 	if err != nil {
 		return nil, exitcode.Invalidf("%s: %v", path, err)
 	}
@@ -162,8 +155,8 @@ func readProvenanceFile(path string) (*Provenance, error) {
 // digestArtifact hashes the artefact in one streaming pass; with wantProv
 // it also reads the artefact as a bundle and returns its provenance.json
 // (nil when it is not a bundle or has none).
-func digestArtifact(ctx context.Context, path string, wantProv bool) (Digest, *Provenance, error) {
-	var d Digest
+func digestArtifact(ctx context.Context, path string, wantProv bool) (digest.SHA256, *provenance.Document, error) {
+	var d digest.SHA256
 	f, err := safefile.Open(path)
 	var nr *safefile.NotRegularError
 	switch {
@@ -175,7 +168,7 @@ func digestArtifact(ctx context.Context, path string, wantProv bool) (Digest, *P
 	defer f.Close()
 	h := sha256.New()
 	src := io.TeeReader(ctxio.NewReader(ctx, f), h)
-	var prov *Provenance
+	var prov *provenance.Document
 	if wantProv {
 		prov, err = scanProvenance(src, path)
 		if err != nil {
@@ -192,7 +185,7 @@ func digestArtifact(ctx context.Context, path string, wantProv bool) (Digest, *P
 // scanProvenance reads a bundle up to its top-level provenance.json. A file
 // that is not a gzip'd tar gives nil, no error; a bundle whose
 // provenance.json is malformed is an error.
-func scanProvenance(r io.Reader, path string) (*Provenance, error) {
+func scanProvenance(r io.Reader, path string) (*provenance.Document, error) {
 	tr, err := tarball.NewReader(r, tarball.DefaultLimits)
 	if err != nil {
 		return nil, nil
@@ -203,10 +196,10 @@ func scanProvenance(r io.Reader, path string) (*Provenance, error) {
 		if err != nil {
 			return nil, nil // end of archive, or not one we read: no provenance
 		}
-		if e.Name != "provenance.json" {
+		if e.Name != layout.Provenance {
 			continue
 		}
-		p, err := ParseProvenance(io.LimitReader(tr, MaxProvenance))
+		p, err := provenance.Read(tr)
 		if err != nil {
 			return nil, exitcode.Invalidf("%s: provenance.json: %v", path, err)
 		}

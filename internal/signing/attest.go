@@ -2,9 +2,7 @@ package signing
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/provenance"
 )
 
 // In-toto and SLSA identifiers.
@@ -27,86 +27,23 @@ const (
 	BuildType = "https://github.com/stella-ops/stella-export/blob/main/docs/signing.md#build-type-v1"
 	// BuilderID names the exporter.
 	BuilderID = "https://github.com/stella-ops/stella-export"
-	// ProvenanceFormat is the format field of provenance.json.
-	ProvenanceFormat = "stella-export/provenance/v1"
 )
-
-// ResourceDescriptor is an in-toto v1 resource descriptor (subject,
-// resolved dependency): a name and digests. Only SHA-256 is written or
-// compared; a struct rather than a map keeps an export of a million inputs
-// affordable.
-type ResourceDescriptor struct {
-	Name   string    `json:"name"`
-	Digest DigestSet `json:"digest"`
-}
-
-// DigestSet is the digest object of a resource descriptor.
-type DigestSet struct {
-	SHA256 string `json:"sha256"`
-}
-
-// Provenance is what an attestation needs from a bundle's provenance.json.
-type Provenance struct {
-	Format          string               `json:"format"`
-	ExportID        string               `json:"export_id"`
-	Profile         string               `json:"profile"`
-	Tenant          string               `json:"tenant"`
-	ExporterVersion string               `json:"exporter_version"`
-	Adapters        json.RawMessage      `json:"adapters"`
-	Contract        ResourceDescriptor   `json:"contract"`
-	Selectors       json.RawMessage      `json:"selectors"`
-	PolicySnapshot  *ResourceDescriptor  `json:"policy_snapshot,omitempty"`
-	Base            *ResourceDescriptor  `json:"base,omitempty"`
-	Subject         []ResourceDescriptor `json:"subject"`
-	Inputs          []ResourceDescriptor `json:"inputs"`
-}
-
-// ParseProvenance reads provenance.json.
-func ParseProvenance(r io.Reader) (*Provenance, error) {
-	var p Provenance
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("not valid JSON: %v", err)
-	}
-	if p.Format != ProvenanceFormat {
-		return nil, fmt.Errorf("format %q is not %s", p.Format, ProvenanceFormat)
-	}
-	if p.ExportID == "" || p.Contract.Digest.SHA256 == "" {
-		return nil, errors.New("export_id or contract digest missing")
-	}
-	return &p, nil
-}
-
-// Materials are the resolved dependencies of an export: its contract, its
-// policy snapshot and base bundle when it has them, then every input
-// document, in provenance.json order.
-func (p *Provenance) Materials() []ResourceDescriptor {
-	out := make([]ResourceDescriptor, 0, len(p.Inputs)+3)
-	out = append(out, ResourceDescriptor{Name: "contract", Digest: p.Contract.Digest})
-	if p.PolicySnapshot != nil {
-		out = append(out, *p.PolicySnapshot)
-	}
-	if p.Base != nil {
-		out = append(out, ResourceDescriptor{Name: "base:" + p.Base.Name, Digest: p.Base.Digest})
-	}
-	return append(out, p.Inputs...)
-}
 
 // Statement is an in-toto Statement v1 with a SLSA provenance v1 predicate.
 type Statement struct {
-	Type          string               `json:"_type"`
-	Subject       []ResourceDescriptor `json:"subject"`
-	PredicateType string               `json:"predicateType"`
-	Predicate     SLSAProvenance       `json:"predicate"`
+	Type          string                  `json:"_type"`
+	Subject       []provenance.Descriptor `json:"subject"`
+	PredicateType string                  `json:"predicateType"`
+	Predicate     SLSAProvenance          `json:"predicate"`
 }
 
 // SLSAProvenance is the SLSA provenance v1 predicate.
 type SLSAProvenance struct {
 	BuildDefinition struct {
-		BuildType            string               `json:"buildType"`
-		ExternalParameters   externalParameters   `json:"externalParameters"`
-		InternalParameters   internalParameters   `json:"internalParameters"`
-		ResolvedDependencies []ResourceDescriptor `json:"resolvedDependencies"`
+		BuildType            string                  `json:"buildType"`
+		ExternalParameters   externalParameters      `json:"externalParameters"`
+		InternalParameters   internalParameters      `json:"internalParameters"`
+		ResolvedDependencies []provenance.Descriptor `json:"resolvedDependencies"`
 	} `json:"buildDefinition"`
 	RunDetails struct {
 		Builder struct {
@@ -120,13 +57,13 @@ type SLSAProvenance struct {
 }
 
 type externalParameters struct {
-	ExportID       string              `json:"exportId"`
-	Profile        string              `json:"profile"`
-	Tenant         string              `json:"tenant"`
-	Contract       ResourceDescriptor  `json:"contract"`
-	Selectors      json.RawMessage     `json:"selectors"`
-	PolicySnapshot *ResourceDescriptor `json:"policySnapshot,omitempty"`
-	Base           *ResourceDescriptor `json:"base,omitempty"`
+	ExportID       string                 `json:"exportId"`
+	Profile        string                 `json:"profile"`
+	Tenant         string                 `json:"tenant"`
+	Contract       provenance.Descriptor  `json:"contract"`
+	Selectors      json.RawMessage        `json:"selectors"`
+	PolicySnapshot *provenance.Descriptor `json:"policySnapshot,omitempty"`
+	Base           *provenance.Descriptor `json:"base,omitempty"`
 }
 
 type internalParameters struct {
@@ -135,9 +72,9 @@ type internalParameters struct {
 
 // NewStatement builds the statement for an artefact (its file name and
 // SHA-256) from the provenance of the export it carries.
-func NewStatement(name string, d Digest, p *Provenance) *Statement {
+func NewStatement(name string, d digest.SHA256, p *provenance.Document) *Statement {
 	s := &Statement{Type: StatementType, PredicateType: SLSAPredicateType,
-		Subject: []ResourceDescriptor{{Name: name, Digest: DigestSet{SHA256: hex.EncodeToString(d[:])}}}}
+		Subject: []provenance.Descriptor{{Name: name, Digest: provenance.DigestSet{SHA256: d.Hex()}}}}
 	bd := &s.Predicate.BuildDefinition
 	bd.BuildType = BuildType
 	bd.ExternalParameters = externalParameters{ExportID: p.ExportID, Profile: p.Profile, Tenant: p.Tenant,
@@ -179,7 +116,7 @@ func Attest(s Signer, st *Statement) ([]byte, error) {
 		return nil, err
 	}
 	pae := dsse.PAE(PayloadType, body)
-	d := Digest(sha256.Sum256(pae))
+	d := digest.Sum(pae)
 	sig, err := s.Sign(d, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(pae)), nil })
 	if err != nil {
 		return nil, err
@@ -236,7 +173,7 @@ func VerifyEnvelope(env *Envelope, pub any) ([]byte, error) {
 		}
 	}
 	pae := dsse.PAE(env.PayloadType, body)
-	d := Digest(sha256.Sum256(pae))
+	d := digest.Sum(pae)
 	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(pae)), nil }
 	for _, s := range env.Signatures {
 		sig, err := base64.StdEncoding.DecodeString(s.Sig)
@@ -254,15 +191,15 @@ func VerifyEnvelope(env *Envelope, pub any) ([]byte, error) {
 // and, when p is not nil, the provenance of the export: subject, type,
 // predicate type and resolved dependencies. It returns one message per
 // mismatch, each starting with the check's name.
-func CheckStatement(body []byte, d Digest, p *Provenance) []string {
+func CheckStatement(body []byte, d digest.SHA256, p *provenance.Document) []string {
 	var st struct {
-		Type          string               `json:"_type"`
-		Subject       []ResourceDescriptor `json:"subject"`
-		PredicateType string               `json:"predicateType"`
+		Type          string                  `json:"_type"`
+		Subject       []provenance.Descriptor `json:"subject"`
+		PredicateType string                  `json:"predicateType"`
 		Predicate     struct {
 			BuildDefinition struct {
-				BuildType            string               `json:"buildType"`
-				ResolvedDependencies []ResourceDescriptor `json:"resolvedDependencies"`
+				BuildType            string                  `json:"buildType"`
+				ResolvedDependencies []provenance.Descriptor `json:"resolvedDependencies"`
 			} `json:"buildDefinition"`
 		} `json:"predicate"`
 	}
@@ -276,7 +213,7 @@ func CheckStatement(body []byte, d Digest, p *Provenance) []string {
 	if st.PredicateType != SLSAPredicateType {
 		bad = append(bad, fmt.Sprintf("attestation: predicateType %q is not %s", st.PredicateType, SLSAPredicateType))
 	}
-	want := hex.EncodeToString(d[:])
+	want := d.Hex()
 	found := false
 	for _, s := range st.Subject {
 		if strings.EqualFold(s.Digest.SHA256, want) {
@@ -300,11 +237,11 @@ func CheckStatement(body []byte, d Digest, p *Provenance) []string {
 	return bad
 }
 
-func materialKey(r ResourceDescriptor) string {
+func materialKey(r provenance.Descriptor) string {
 	return r.Name + "\x00" + strings.ToLower(r.Digest.SHA256)
 }
 
-func compareMaterials(got, want []ResourceDescriptor) string {
+func compareMaterials(got, want []provenance.Descriptor) string {
 	g := make([]string, len(got))
 	for i, r := range got {
 		g[i] = materialKey(r)

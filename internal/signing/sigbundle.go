@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
 )
 
 // Sigstore bundle media types. We write v0.3; we read what cosign writes.
@@ -61,7 +62,7 @@ type messageDigest struct {
 
 // NewBundle returns the Sigstore bundle v0.3 of one message signature, with
 // the key's hint and no transparency-log entry, as canonical JSON and LF.
-func NewBundle(pub crypto.PublicKey, d Digest, sig []byte) ([]byte, error) {
+func NewBundle(pub crypto.PublicKey, d digest.SHA256, sig []byte) ([]byte, error) {
 	hint, err := KeyID(pub)
 	if err != nil {
 		return nil, err
@@ -105,8 +106,8 @@ func ParseBundle(data []byte) (*SigstoreBundle, error) {
 }
 
 // Digest returns the bundle's message digest (SHA2_256 only).
-func (m *MessageSignature) Digest() (Digest, error) {
-	var d Digest
+func (m *MessageSignature) Digest() (digest.SHA256, error) {
+	var d digest.SHA256
 	if m.MessageDigest.Algorithm != "SHA2_256" {
 		return d, fmt.Errorf("messageDigest.algorithm %q is not SHA2_256", m.MessageDigest.Algorithm)
 	}

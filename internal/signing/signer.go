@@ -27,11 +27,9 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/options"
 
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 )
-
-// Digest is the SHA-256 of a message.
-type Digest [sha256.Size]byte
 
 // Opener returns the message bytes for algorithms that sign the message
 // itself rather than its digest (Ed25519).
@@ -53,13 +51,30 @@ type Signer interface {
 	// Sign returns the ASN.1 (ECDSA) or raw (Ed25519) signature of the
 	// message whose SHA-256 is d; open is used only when the algorithm
 	// needs the message itself.
-	Sign(d Digest, open Opener) ([]byte, error)
+	Sign(d digest.SHA256, open Opener) ([]byte, error)
 	// Deterministic reports whether the same message always gives the
 	// same signature (true for ECDSA with RFC 6979 and for Ed25519).
 	Deterministic() bool
 	// Algorithm names the key, e.g. "ecdsa-p256-sha256".
 	Algorithm() string
 }
+
+// DocSigner signs documents into the bytes of .sig files: the in-bundle
+// signatures of bundle.Write (it is a bundle.Signer).
+type DocSigner struct{ Signer }
+
+// SigFile signs the document whose SHA-256 is d and returns the text of its
+// .sig file (EncodeSig).
+func (s DocSigner) SigFile(d digest.SHA256, open func() (io.ReadCloser, error)) ([]byte, error) {
+	sig, err := s.Sign(d, open)
+	if err != nil {
+		return nil, err
+	}
+	return EncodeSig(sig), nil
+}
+
+// Fingerprint names the key: Fingerprint of its public key.
+func (s DocSigner) Fingerprint() string { return Fingerprint(s.Public()) }
 
 // NewSigner returns the Signer of a private key.
 func NewSigner(priv crypto.PrivateKey) (Signer, error) {
@@ -106,7 +121,7 @@ func (s *ecdsaSigner) Algorithm() string        { return s.alg }
 // Sign uses ecdsa.PrivateKey.Sign with a nil random source, which Go
 // (1.24 and later) answers with RFC 6979 deterministic nonces.
 // TestECDSADeterministic pins that behaviour.
-func (s *ecdsaSigner) Sign(d Digest, _ Opener) ([]byte, error) {
+func (s *ecdsaSigner) Sign(d digest.SHA256, _ Opener) ([]byte, error) {
 	return s.priv.Sign(nil, d[:], crypto.SHA256)
 }
 
@@ -119,7 +134,7 @@ func (s *ed25519Signer) Public() crypto.PublicKey { return s.pub }
 func (s *ed25519Signer) Deterministic() bool      { return true }
 func (s *ed25519Signer) Algorithm() string        { return "ed25519" }
 
-func (s *ed25519Signer) Sign(d Digest, open Opener) ([]byte, error) {
+func (s *ed25519Signer) Sign(d digest.SHA256, open Opener) ([]byte, error) {
 	msg, err := readMessage(d, open)
 	if err != nil {
 		return nil, err
@@ -128,7 +143,7 @@ func (s *ed25519Signer) Sign(d Digest, open Opener) ([]byte, error) {
 }
 
 // readMessage reads a message for Ed25519 and checks it still has digest d.
-func readMessage(d Digest, open Opener) ([]byte, error) {
+func readMessage(d digest.SHA256, open Opener) ([]byte, error) {
 	if open == nil {
 		return nil, errors.New("Ed25519 needs the message itself, not only its digest")
 	}
@@ -169,7 +184,7 @@ func (w *wrapped) Public() crypto.PublicKey {
 }
 func (w *wrapped) Deterministic() bool { return false }
 func (w *wrapped) Algorithm() string   { return w.alg }
-func (w *wrapped) Sign(d Digest, _ Opener) ([]byte, error) {
+func (w *wrapped) Sign(d digest.SHA256, _ Opener) ([]byte, error) {
 	return w.sv.SignMessage(nil, options.WithDigest(d[:]), options.WithCryptoSignerOpts(crypto.SHA256))
 }
 
@@ -199,7 +214,7 @@ var ErrBadSignature = errors.New("signature does not verify")
 
 // Verify checks sig (raw bytes: ASN.1 for ECDSA, 64 bytes for Ed25519)
 // over the message with SHA-256 d; open is used only for Ed25519.
-func Verify(pub crypto.PublicKey, sig []byte, d Digest, open Opener) error {
+func Verify(pub crypto.PublicKey, sig []byte, d digest.SHA256, open Opener) error {
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
 		return fmt.Errorf("public key: %w", err)

@@ -21,7 +21,10 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/stella-ops/stella-export/internal/bundle"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/provenance"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -52,7 +55,7 @@ func TestECDSADeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Digest(sha256.Sum256([]byte("hello")))
+	d := digest.Sum([]byte("hello"))
 	a, err := s.Sign(d, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +69,7 @@ func TestECDSADeterministic(t *testing.T) {
 	if err := Verify(s.Public(), a, d, nil); err != nil {
 		t.Fatal(err)
 	}
-	other := Digest(sha256.Sum256([]byte("hellO")))
+	other := digest.Sum([]byte("hellO"))
 	if err := Verify(s.Public(), a, other, nil); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("signature of another message verified: %v", err)
 	}
@@ -97,7 +100,7 @@ func TestGenerateAndLoad(t *testing.T) {
 	if got := Fingerprint(pub); got != fp || Fingerprint(s.Public()) != fp {
 		t.Fatalf("fingerprint %s, the generated pair says %s", got, fp)
 	}
-	d := Digest(sha256.Sum256([]byte("x")))
+	d := digest.Sum([]byte("x"))
 	sig, _ := s.Sign(d, nil)
 	if err := Verify(pub, sig, d, nil); err != nil {
 		t.Fatal(err)
@@ -160,7 +163,7 @@ func TestPKCS8Keys(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	_, ed, _ := ed25519.GenerateKey(rand.Reader)
 	msg := []byte("message")
-	d := Digest(sha256.Sum256(msg))
+	d := digest.Sum(msg)
 	for _, priv := range []any{ec, ed} {
 		der, err := x509.MarshalPKCS8PrivateKey(priv)
 		if err != nil {
@@ -184,7 +187,7 @@ func TestPKCS8Keys(t *testing.T) {
 				t.Fatalf("%s: verified against changed message bytes", s.Algorithm())
 			}
 		}
-		o := Digest(sha256.Sum256([]byte("other")))
+		o := digest.Sum([]byte("other"))
 		if err := Verify(s.Public(), sig, o, opener([]byte("other"))); err == nil {
 			t.Fatalf("%s: verified another message", s.Algorithm())
 		}
@@ -194,7 +197,7 @@ func TestPKCS8Keys(t *testing.T) {
 func TestBundleRoundTrip(t *testing.T) {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	s, _ := NewSigner(priv)
-	d := Digest(sha256.Sum256([]byte("artefact")))
+	d := digest.Sum([]byte("artefact"))
 	sig, _ := s.Sign(d, nil)
 	b, err := NewBundle(s.Public(), d, sig)
 	if err != nil {
@@ -233,21 +236,21 @@ func TestBundleRoundTrip(t *testing.T) {
 	}
 }
 
-func testProvenance() *Provenance {
-	return &Provenance{Format: ProvenanceFormat, ExportID: "urn:stella:export:x", Profile: "json:raw", Tenant: "acme",
+func testProvenance() *provenance.Document {
+	return &provenance.Document{Head: provenance.Head{Format: provenance.Format, ExportID: "urn:stella:export:x", Profile: "json:raw", Tenant: "acme",
 		ExporterVersion: "1.0.0", Adapters: json.RawMessage(`[{"name":"json:raw","version":"1"}]`),
-		Contract:  ResourceDescriptor{Name: "contract", Digest: DigestSet{SHA256: strings.Repeat("a", 64)}},
-		Selectors: json.RawMessage(`{"tenant":"acme"}`),
-		Inputs: []ResourceDescriptor{
-			{Name: "acme/advisories/a.json", Digest: DigestSet{SHA256: strings.Repeat("b", 64)}},
-			{Name: "acme/vex/v.json", Digest: DigestSet{SHA256: strings.Repeat("c", 64)}},
+		Contract:  provenance.Descriptor{Name: "contract", Digest: provenance.DigestSet{SHA256: strings.Repeat("a", 64)}},
+		Selectors: json.RawMessage(`{"tenant":"acme"}`)},
+		Inputs: []provenance.Descriptor{
+			{Name: "acme/advisories/a.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("b", 64)}},
+			{Name: "acme/vex/v.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("c", 64)}},
 		}}
 }
 
 func TestAttestation(t *testing.T) {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	s, _ := NewSigner(priv)
-	d := Digest(sha256.Sum256([]byte("bundle bytes")))
+	d := digest.Sum([]byte("bundle bytes"))
 	p := testProvenance()
 	line, err := Attest(s, NewStatement("b.tgz", d, p))
 	if err != nil {
@@ -272,13 +275,13 @@ func TestAttestation(t *testing.T) {
 		t.Fatalf("fresh attestation: %v", bad)
 	}
 	// Another artefact.
-	other := Digest(sha256.Sum256([]byte("other")))
+	other := digest.Sum([]byte("other"))
 	if bad := CheckStatement(body, other, p); len(bad) != 1 || !strings.HasPrefix(bad[0], "attestation-subject") {
 		t.Fatalf("other artefact: %v", bad)
 	}
 	// Materials that differ from provenance.json.
 	q := testProvenance()
-	q.Inputs[1].Digest = DigestSet{SHA256: strings.Repeat("d", 64)}
+	q.Inputs[1].Digest = provenance.DigestSet{SHA256: strings.Repeat("d", 64)}
 	if bad := CheckStatement(body, d, q); len(bad) != 1 || !strings.HasPrefix(bad[0], "attestation-materials") {
 		t.Fatalf("changed materials: %v", bad)
 	}
@@ -322,7 +325,7 @@ func TestWrap(t *testing.T) {
 	if w.Deterministic() {
 		t.Fatal("a wrapped signer must not claim determinism")
 	}
-	d := Digest(sha256.Sum256([]byte("kms")))
+	d := digest.Sum([]byte("kms"))
 	sig, err := w.Sign(d, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +333,45 @@ func TestWrap(t *testing.T) {
 	if err := Verify(w.Public(), sig, d, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := Verify(w.Public(), sig, Digest(sha256.Sum256([]byte("other"))), nil); !errors.Is(err, ErrBadSignature) {
+	if err := Verify(w.Public(), sig, digest.Sum([]byte("other")), nil); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("other message: %v", err)
+	}
+}
+
+// DocSigner is what bundle.Write signs with.
+var _ bundle.Signer = DocSigner{}
+
+// TestDocSigner: SigFile gives the text of a .sig file that verifies, for
+// ECDSA (digest only) and Ed25519 (the message itself), and Fingerprint
+// names the key as reports do.
+func TestDocSigner(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	msg := []byte(`{"x":1}` + "\n")
+	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(msg)), nil }
+	for _, priv := range []crypto.PrivateKey{ec, ed} {
+		s, err := NewSigner(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := DocSigner{Signer: s}
+		d := sha256.Sum256(msg)
+		text, err := ds.SigFile(d, open)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := DecodeSig(text)
+		if err != nil {
+			t.Fatalf("%s: SigFile gave %q: %v", s.Algorithm(), text, err)
+		}
+		if err := Verify(s.Public(), sig, d, open); err != nil {
+			t.Errorf("%s: the .sig does not verify: %v", s.Algorithm(), err)
+		}
+		if got, want := ds.Fingerprint(), Fingerprint(s.Public()); got != want || !strings.HasPrefix(got, "sha256:") {
+			t.Errorf("%s: Fingerprint() = %q, want %q", s.Algorithm(), got, want)
+		}
+		if !ds.Deterministic() {
+			t.Errorf("%s: not deterministic", s.Algorithm())
+		}
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/stella-ops/stella-export/internal/checksums"
-	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/digest"
 )
 
 // comparer matches the archive's files against checksums.txt while the
@@ -28,18 +28,18 @@ type comparer struct {
 
 type badDigest struct {
 	i   int
-	got merkle.Hash
+	got digest.SHA256
 }
 
 type namedFile struct {
 	off, n int
-	digest merkle.Hash
+	digest digest.SHA256
 }
 
 func (c *comparer) name(f namedFile) string { return string(c.names[f.off : f.off+f.n]) }
 
 // file records one file of the archive (not checksums.txt).
-func (c *comparer) file(name string, d merkle.Hash) {
+func (c *comparer) file(name string, d digest.SHA256) {
 	if c.sums != nil && c.match(name, d) {
 		return
 	}
@@ -48,7 +48,7 @@ func (c *comparer) file(name string, d merkle.Hash) {
 }
 
 // match compares a file with its line, and reports whether it has one.
-func (c *comparer) match(name string, d merkle.Hash) bool {
+func (c *comparer) match(name string, d digest.SHA256) bool {
 	i := c.sums.Index(name)
 	if i < 0 {
 		return false

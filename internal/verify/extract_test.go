@@ -10,7 +10,8 @@ import (
 	"testing"
 
 	"github.com/stella-ops/stella-export/internal/checksums"
-	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/layout"
 )
 
 // memSink collects what Extract hands over, one buffer per file.
@@ -60,7 +61,7 @@ func TestExtractSeesVerifiedBytes(t *testing.T) {
 	if s.files["data/a.json"].String() != "{}\n" || s.files["b.txt"].String() != "b" {
 		t.Errorf("payloads extracted as %q and %q", s.files["data/a.json"], s.files["b.txt"])
 	}
-	sums, err := checksums.Parse(bytes.NewReader(s.files[checksums.Name].Bytes()))
+	sums, err := checksums.Parse(bytes.NewReader(s.files[layout.Checksums].Bytes()))
 	if err != nil {
 		t.Fatalf("extracted checksums.txt: %v", err)
 	}
@@ -69,7 +70,7 @@ func TestExtractSeesVerifiedBytes(t *testing.T) {
 	}
 	for _, ent := range rep.Checksums().Entries {
 		b := s.files[ent.Path]
-		if b == nil || merkle.Hash(sha256.Sum256(b.Bytes())) != ent.Digest || s.sizes[ent.Path] != int64(b.Len()) {
+		if b == nil || digest.SHA256(sha256.Sum256(b.Bytes())) != ent.Digest || s.sizes[ent.Path] != int64(b.Len()) {
 			t.Errorf("%s: extracted bytes do not have the verified digest and size", ent.Path)
 		}
 	}
@@ -89,7 +90,7 @@ func (f failWriter) Close() error              { return nil }
 func TestExtractErrorsStop(t *testing.T) {
 	raw := makeBundle(t, map[string]string{"data/a.json": "{}\n", "in.tgz": string(makeBundle(t, map[string]string{"x": "x"}))})
 	boom := errors.New("boom")
-	for _, at := range []string{"README.md", checksums.Name, "data/a.json", "export.json", "in.tgz"} {
+	for _, at := range []string{"README.md", layout.Checksums, "data/a.json", "export.json", "in.tgz"} {
 		t.Run(at, func(t *testing.T) {
 			_, err := run(t, raw, Options{Extract: func(name string, size int64) (io.WriteCloser, error) {
 				if name == at {

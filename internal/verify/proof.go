@@ -9,6 +9,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/safepath"
@@ -98,14 +99,19 @@ func ParseProof(r io.Reader) (*Proof, error) {
 // or the proof does not lead to root, and exit 3 when the proof is malformed
 // (an *exitcode.OptionError for "root" when root is).
 func CheckProof(p *Proof, r io.Reader, root string) error {
-	want, err := merkle.ParseHash(root)
+	// The root is sha256:<hex>, as verify prints it; bare hex is accepted
+	// too, as it always was here.
+	want, err := digest.Parse(root)
 	if err != nil {
-		return exitcode.Optionf("root", "%v", err)
+		var bare error
+		if want, bare = digest.ParseHex(root); bare != nil {
+			return exitcode.Optionf("root", "%v", err)
+		}
 	}
 	if p.Root != "" && p.Root != want.String() {
 		return exitcode.Verifyf("the proof is for root %s, not %s", p.Root, want)
 	}
-	path := make([]merkle.Hash, len(p.AuditPath))
+	path := make([]digest.SHA256, len(p.AuditPath))
 	for i, s := range p.AuditPath {
 		b, err := hex.DecodeString(s)
 		if err != nil || len(b) != sha256.Size {
@@ -117,7 +123,7 @@ func CheckProof(p *Proof, r io.Reader, root string) error {
 	if _, err := io.Copy(h, r); err != nil {
 		return err
 	}
-	line := hex.EncodeToString(h.Sum(nil)) + "  " + p.Path
+	line := digest.Of(h).Hex() + "  " + p.Path
 	if p.Leaf != "" && p.Leaf != line {
 		return exitcode.Verifyf("%s: the file's SHA-256 is %s but the proof's leaf is %q", p.Path, line[:64], p.Leaf)
 	}

@@ -3,34 +3,29 @@ package verify
 import (
 	"bytes"
 	"crypto"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
-	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/signing"
 )
-
-// signedDocs are the documents in-bundle signatures cover; each is signed
-// into NAME + sigSuffix.
-var signedDocs = bundle.Signed
-
-const sigSuffix = signing.SigSuffix
 
 // captureLimit is how large a top-level document may be for verify to keep
 // its bytes: signatures are tiny; provenance.json is kept only when
 // signatures are checked (its materials are compared with an attestation).
 func captureLimit(name string, signatures bool) int64 {
 	switch {
-	case strings.HasSuffix(name, sigSuffix) && slices.Contains(signedDocs, strings.TrimSuffix(name, sigSuffix)):
+	case strings.HasSuffix(name, layout.SigSuffix) && slices.Contains(layout.Signed, strings.TrimSuffix(name, layout.SigSuffix)):
 		return 64 << 10
-	case name == bundle.ProvenanceName && signatures:
-		return signing.MaxProvenance
+	case name == layout.Provenance && signatures:
+		return provenance.MaxSize
 	}
 	return -1
 }
@@ -89,9 +84,9 @@ func checkSignatures(rep *Report, opt *SignatureOptions) error {
 			rep.Signatures = append(rep.Signatures, SignatureCheck{Kind: kind, Path: path, Signs: signs,
 				Status: "unchecked", Detail: "no --key given"})
 		}
-		for _, doc := range signedDocs {
-			if _, ok := rep.docs[doc+sigSuffix]; ok {
-				unchecked("in-bundle", doc+sigSuffix, doc)
+		for _, doc := range layout.Signed {
+			if _, ok := rep.docs[doc+layout.SigSuffix]; ok {
+				unchecked("in-bundle", doc+layout.SigSuffix, doc)
 			}
 		}
 		if opt != nil {
@@ -101,8 +96,8 @@ func checkSignatures(rep *Report, opt *SignatureOptions) error {
 		}
 		return nil
 	}
-	var artefact signing.Digest
-	if _, err := hex.Decode(artefact[:], []byte(rep.SHA256)); err != nil {
+	artefact, err := digest.ParseHex(rep.SHA256)
+	if err != nil {
 		return fmt.Errorf("internal error: archive digest %q", rep.SHA256)
 	}
 	c := &sigChecker{rep: rep, opt: opt, artefact: artefact}
@@ -120,7 +115,7 @@ func checkSignatures(rep *Report, opt *SignatureOptions) error {
 		}
 	}
 	if opt.Require && !c.covered {
-		rep.add("", "signature", "no signature of this bundle verifies with the key (looked for %s, %s next to it and export.json.sig inside it); sign it with stella-export sign or package --sign-key", signing.SigSuffix, signing.BundleSuffix)
+		rep.add("", "signature", "no signature of this bundle verifies with the key (looked for %s, %s next to it and export.json.sig inside it); sign it with stella-export sign or package --sign-key", layout.SigSuffix, layout.SigstoreBundleSuffix)
 	}
 	return nil
 }
@@ -128,7 +123,7 @@ func checkSignatures(rep *Report, opt *SignatureOptions) error {
 type sigChecker struct {
 	rep      *Report
 	opt      *SignatureOptions
-	artefact signing.Digest
+	artefact digest.SHA256
 	covered  bool // a signature over the artefact or its export.json verified
 }
 
@@ -156,8 +151,8 @@ func docOpener(b []byte) signing.Opener {
 // inBundle checks export.json.sig and provenance.json.sig.
 func (c *sigChecker) inBundle() {
 	sigs := 0
-	for _, doc := range signedDocs {
-		name := doc + sigSuffix
+	for _, doc := range layout.Signed {
+		name := doc + layout.SigSuffix
 		raw, ok := c.rep.docs[name]
 		if _, present := c.rep.digests[name]; present && !ok {
 			sigs++
@@ -178,24 +173,24 @@ func (c *sigChecker) inBundle() {
 		}
 		sig, err := signing.DecodeSig(raw)
 		if err == nil {
-			err = signing.Verify(c.opt.Key, sig, signing.Digest(d), docOpener(c.rep.docs[doc]))
+			err = signing.Verify(c.opt.Key, sig, d, docOpener(c.rep.docs[doc]))
 			if errors.Is(err, signing.ErrBadSignature) {
 				err = fmt.Errorf("signature of %s does not verify with %s: %s changed since it was signed, or another key signed it", doc, c.keyText(), doc)
 			}
 		}
-		if c.result("in-bundle", name, doc, err, c.keyText()) && doc == bundle.ManifestName {
+		if c.result("in-bundle", name, doc, err, c.keyText()) && doc == layout.Manifest {
 			c.covered = true
 		}
 	}
 	if sigs == 0 {
-		if _, ok := c.rep.digests[bundle.ManifestName]; ok {
-			c.rep.Signatures = append(c.rep.Signatures, SignatureCheck{Kind: "in-bundle", Path: bundle.ManifestName + sigSuffix, Signs: bundle.ManifestName, Status: "absent"})
+		if _, ok := c.rep.digests[layout.Manifest]; ok {
+			c.rep.Signatures = append(c.rep.Signatures, SignatureCheck{Kind: "in-bundle", Path: layout.Manifest + layout.SigSuffix, Signs: layout.Manifest, Status: "absent"})
 		}
 	}
 }
 
 func (c *sigChecker) badArtefactSig(what string) error {
-	return fmt.Errorf("%s does not verify with %s over this bundle (sha256 %s): another key signed it, or it signs other bytes", what, c.keyText(), hex.EncodeToString(c.artefact[:]))
+	return fmt.Errorf("%s does not verify with %s over this bundle (sha256 %s): another key signed it, or it signs other bytes", what, c.keyText(), c.artefact.Hex())
 }
 
 func (c *sigChecker) detachedSig(d Detached) {
@@ -224,7 +219,7 @@ func (c *sigChecker) sigstoreBundle(d Detached) {
 			return err
 		}
 		if md != c.artefact {
-			return fmt.Errorf("messageDigest is sha256 %x but this bundle is sha256 %x: it signs another file", md[:], c.artefact[:])
+			return fmt.Errorf("messageDigest is sha256 %s but this bundle is sha256 %s: it signs another file", md.Hex(), c.artefact.Hex())
 		}
 		sig, err := b.MessageSignature.Sig()
 		if err != nil {
@@ -257,17 +252,17 @@ func (c *sigChecker) attestation(d Detached) {
 		c.result(DetachedAttestation, d.Path, "bundle", err, "")
 		return
 	}
-	var prov *signing.Provenance
+	var prov *provenance.Document
 	note := c.keyText() + "; subject matches"
-	if raw, ok := c.rep.docs[bundle.ProvenanceName]; ok {
-		p, perr := signing.ParseProvenance(bytes.NewReader(raw))
+	if raw, ok := c.rep.docs[layout.Provenance]; ok {
+		p, perr := provenance.Read(bytes.NewReader(raw))
 		if perr != nil {
-			c.result("attestation-materials", d.Path, "provenance.json", fmt.Errorf("the bundle's provenance.json cannot be read: %v", perr), "")
+			c.result("attestation-materials", d.Path, layout.Provenance, fmt.Errorf("the bundle's provenance.json cannot be read: %v", perr), "")
 			return
 		}
 		prov = p
 		note += "; materials match provenance.json"
-	} else if _, has := c.rep.digests[bundle.ProvenanceName]; has {
+	} else if _, has := c.rep.digests[layout.Provenance]; has {
 		note += "; provenance.json too large to compare materials"
 	} else {
 		note += "; the bundle has no provenance.json to compare materials with"
@@ -298,11 +293,11 @@ func checkPayloadRoot(rep *Report, sums *checksums.File, manifest []byte) {
 	}
 	var b merkle.Builder
 	for _, e := range sums.Entries {
-		if !bundle.Reserved(e.Path) {
+		if !layout.Reserved(e.Path) {
 			b.Add([]byte(e.Line()))
 		}
 	}
 	if got := b.Root().String(); got != m.PayloadRoot {
-		rep.add("export.json", "payload-root", "payloadRoot is %s but the payload files listed in checksums.txt give %s", m.PayloadRoot, got)
+		rep.add(layout.Manifest, "payload-root", "payloadRoot is %s but the payload files listed in checksums.txt give %s", m.PayloadRoot, got)
 	}
 }

@@ -6,11 +6,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"strings"
 	"testing"
 
 	"github.com/stella-ops/stella-export/internal/bundle"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/signing"
 )
 
@@ -34,7 +34,7 @@ func signedBundle(t *testing.T, s signing.Signer, files map[string]string) []byt
 		srcs = append(srcs, memSource(name, []byte(data)))
 	}
 	var buf bytes.Buffer
-	if _, err := bundle.Write(context.Background(), &buf, srcs, docs, bundle.Options{Signer: s}); err != nil {
+	if _, err := bundle.Write(context.Background(), &buf, srcs, docs, bundle.Options{Signer: signing.DocSigner{Signer: s}}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -90,7 +90,7 @@ func TestInBundleSignatures(t *testing.T) {
 	}
 
 	// A detached signature of the archive counts for Require.
-	d := signing.Digest(sha256.Sum256(plain))
+	d := digest.Sum(plain)
 	sig, _ := s.Sign(d, nil)
 	rep, err = run(t, plain, Options{Signatures: &SignatureOptions{Key: s.Public(), Require: true,
 		Detached: []Detached{{Kind: DetachedSignature, Path: "p.sig", Data: signing.EncodeSig(sig)}}}})

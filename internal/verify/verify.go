@@ -34,7 +34,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -45,8 +44,9 @@ import (
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/ctxio"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
-	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/safepath"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
@@ -119,7 +119,7 @@ type Report struct {
 	// signature checks need (export.json, *.sig, provenance.json), and
 	// digests the SHA-256 of every file.
 	docs    map[string][]byte
-	digests map[string]merkle.Hash
+	digests map[string]digest.SHA256
 }
 
 // Checksums returns the parsed checksums.txt, or nil.
@@ -167,16 +167,16 @@ func Verify(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 	if opt.MaxDepth == 0 {
 		opt.MaxDepth = DefaultMaxDepth
 	}
-	var root merkle.Hash
+	var root digest.SHA256
 	if opt.ExpectRoot != "" {
-		h, err := merkle.ParseHash(opt.ExpectRoot)
-		if err != nil || !strings.HasPrefix(opt.ExpectRoot, "sha256:") {
+		h, err := digest.Parse(opt.ExpectRoot)
+		if err != nil {
 			return nil, exitcode.Optionf("ExpectRoot", "%q is not sha256:<64 lowercase hex>", opt.ExpectRoot)
 		}
 		root = h
 	}
 	if opt.ExpectSHA256 != "" {
-		if _, err := merkle.ParseHash(opt.ExpectSHA256); err != nil || strings.Contains(opt.ExpectSHA256, ":") {
+		if _, err := digest.ParseHex(opt.ExpectSHA256); err != nil {
 			return nil, exitcode.Optionf("ExpectSHA256", "%q is not 64 lowercase hex digits", opt.ExpectSHA256)
 		}
 	}
@@ -186,7 +186,7 @@ func Verify(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 		return rep, err
 	}
 	if opt.ExpectRoot != "" && rep.Root != "" && rep.Root != root.String() {
-		rep.add(checksums.Name, "root", "Merkle root is %s, expected %s", rep.Root, root)
+		rep.add(layout.Checksums, "root", "Merkle root is %s, expected %s", rep.Root, root)
 	}
 	if opt.ExpectSHA256 != "" && rep.SHA256 != opt.ExpectSHA256 {
 		rep.add("", "archive-sha256", "archive SHA-256 is %s, expected %s", rep.SHA256, opt.ExpectSHA256)
@@ -206,8 +206,8 @@ type verifier struct {
 }
 
 func isSignedDoc(name string) bool {
-	for _, d := range signedDocs {
-		if name == d || name == d+sigSuffix {
+	for _, d := range layout.Signed {
+		if name == d || name == d+layout.SigSuffix {
 			return true
 		}
 	}
@@ -254,9 +254,9 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 
 	cmp := &comparer{}
 	dirs := newNameSet()
-	var digests map[string]merkle.Hash
+	var digests map[string]digest.SHA256
 	if top {
-		digests = make(map[string]merkle.Hash, 4)
+		digests = make(map[string]digest.SHA256, 4)
 	}
 	lim := v.opt.Limits.WithDefaults()
 	sumsLimit := max(checksums.MaxSize, checksums.SizeFor(lim.MaxEntries, lim.MaxNameBytes))
@@ -309,13 +309,13 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		h := sha256.New()
 		var n int64
 		switch {
-		case e.Name == checksums.Name:
+		case e.Name == layout.Checksums:
 			cr := &countingReader{r: io.TeeReader(src, h)}
 			sums, sumsErr = checksums.ParseLimit(cr, sumsLimit)
 			var rest int64
 			rest, err = io.CopyBuffer(h, src, buf) // what Parse left unread (only on error)
 			n = cr.n + rest
-		case e.Name == "export.json" && e.Size <= 1<<20:
+		case e.Name == layout.Manifest && e.Size <= 1<<20:
 			var b bytes.Buffer
 			n, err = io.CopyBuffer(io.MultiWriter(h, &b), src, buf)
 			manifest = b.Bytes()
@@ -339,11 +339,11 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		}
 		rep.Files++
 		rep.Bytes += n
-		d := merkle.Hash(h.Sum(nil))
+		d := digest.Of(h)
 		if top && isSignedDoc(e.Name) {
 			digests[e.Name] = d
 		}
-		if e.Name == checksums.Name {
+		if e.Name == layout.Checksums {
 			if sums != nil {
 				cmp.setSums(sums)
 			}
@@ -351,26 +351,26 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		}
 		cmp.file(e.Name, d)
 	}
-	rep.SHA256 = hex.EncodeToString(whole.Sum(nil))
+	rep.SHA256 = digest.Of(whole).Hex()
 	rep.digests = digests
 
 	var mismatch *checksums.RootMismatchError
 	switch {
 	case sums == nil && sumsErr == nil:
-		rep.add(checksums.Name, "checksums", "the bundle has no checksums.txt")
+		rep.add(layout.Checksums, "checksums", "the bundle has no checksums.txt")
 		return rep, nil
 	case errors.As(sumsErr, &mismatch):
-		rep.add(checksums.Name, "root", "%v", mismatch)
+		rep.add(layout.Checksums, "root", "%v", mismatch)
 		rep.Root = mismatch.Stated.String()
 	case sumsErr != nil:
-		return rep, fmt.Errorf("%s: %w", checksums.Name, sumsErr)
+		return rep, fmt.Errorf("%s: %w", layout.Checksums, sumsErr)
 	default:
 		rep.Root = sums.Root.String()
 	}
 	rep.checksums = sums
 	cmp.report(rep)
 	if format {
-		for _, req := range []string{"README.md", "export.json", "verify-export.sh"} {
+		for _, req := range []string{layout.Readme, layout.Manifest, layout.Script} {
 			if sums.Index(req) < 0 {
 				rep.add(req, "layout", "every bundle must carry %s", req)
 			}
@@ -494,11 +494,11 @@ func checkHeader(rep *Report, e *tarball.Entry, mtime time.Time) {
 func checkManifest(rep *Report, b []byte) {
 	c, err := canonjson.Canonicalize(bytes.TrimSuffix(b, []byte("\n")))
 	if err != nil {
-		rep.add("export.json", "manifest", "not valid canonical JSON: %v", err)
+		rep.add(layout.Manifest, "manifest", "not valid canonical JSON: %v", err)
 		return
 	}
 	if !bytes.Equal(append(c, '\n'), b) {
-		rep.add("export.json", "manifest", "not in canonical form (RFC 8785 bytes and one LF)")
+		rep.add(layout.Manifest, "manifest", "not in canonical form (RFC 8785 bytes and one LF)")
 	}
 	var m struct {
 		ExportID string `json:"exportId"`

@@ -17,6 +17,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
 )
 
@@ -115,12 +116,12 @@ func handmade(t *testing.T, ents []entry, sums *string, gz func(*gzip.Writer)) [
 	}
 	at := len(ents)
 	for i, e := range ents {
-		if e.hdr.Name > checksums.Name {
+		if e.hdr.Name > layout.Checksums {
 			at = i
 			break
 		}
 	}
-	ents = slices.Insert(ents, at, file(checksums.Name, *sums))
+	ents = slices.Insert(ents, at, file(layout.Checksums, *sums))
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	zw.ModTime = time.Unix(1735689600, 0)
