@@ -77,21 +77,15 @@ type Sorter struct {
 
 // New returns a sorter that orders records with less (negative when a
 // sorts first) under budget bytes of memory, spilling to a directory it
-// creates inside dir ("" means os.TempDir()). A budget below 1 MiB is
-// raised to 1 MiB, except in tests of this package.
+// creates inside dir ("" means os.TempDir()). Every run holds at least one
+// record, so a tiny budget makes many runs, not an error; callers that take
+// the budget from a user set a sensible minimum.
 func New(dir string, budget int64, less func(a, b []byte) int) *Sorter {
-	if budget < minBudget {
-		budget = minBudget
-	}
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	return &Sorter{parent: dir, budget: budget, less: less}
+	return &Sorter{parent: dir, budget: max(budget, 1), less: less}
 }
-
-// minBudget is a variable so that the package's tests can force many
-// spills with a few records.
-var minBudget int64 = 1 << 20
 
 // Track registers the spill directory, once created, in ctx's partial set
 // (internal/partial), so that a forced exit removes it. It returns s.
@@ -134,7 +128,7 @@ func (s *Sorter) copy(rec []byte) []byte {
 	}
 	last := len(s.chunks) - 1
 	if last < 0 || cap(s.chunks[last])-len(s.chunks[last]) < len(rec) {
-		size := min(int64(chunkSize), s.budget/4)
+		size := min(int64(chunkSize), max(s.budget/4, 256))
 		s.chunks = append(s.chunks, make([]byte, 0, max(size, int64(len(rec)))))
 		last++
 	}

@@ -17,13 +17,6 @@ import (
 	"github.com/stella-ops/stella-export/internal/partial"
 )
 
-// tiny lets the tests force spills with a few records.
-func tiny(t *testing.T) {
-	old := minBudget
-	minBudget = 1
-	t.Cleanup(func() { minBudget = old })
-}
-
 // byKey compares the first 4 bytes only, so that equal keys with different
 // payloads show whether the sort is stable.
 func byKey(a, b []byte) int { return bytes.Compare(a[:4], b[:4]) }
@@ -62,7 +55,6 @@ func entries(t *testing.T, dir string) []string {
 // with hundreds of runs (several merge passes), and gets the same records
 // in the same, stable order each time.
 func TestSortBudgets(t *testing.T) {
-	tiny(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var recs [][]byte
 	for i := range 20000 {
@@ -140,7 +132,6 @@ func TestEmpty(t *testing.T) {
 // TestCloseBeforeSort: an abandoned sorter (an error while adding) removes
 // its runs.
 func TestCloseBeforeSort(t *testing.T) {
-	tiny(t)
 	dir := t.TempDir()
 	s := New(dir, 100, byKey)
 	for i := range 100 {
@@ -166,7 +157,6 @@ func TestCloseBeforeSort(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
-	tiny(t)
 	dir := t.TempDir()
 	s := New(dir, 100, byKey)
 	defer s.Close()
@@ -190,7 +180,6 @@ func TestCancel(t *testing.T) {
 // TestTrack: the spill directory is in the command's partial set while it
 // exists, so a forced exit removes it, and leaves the set once closed.
 func TestTrack(t *testing.T) {
-	tiny(t)
 	dir := t.TempDir()
 	ctx, set := partial.NewContext(context.Background())
 	s := New(dir, 100, byKey).Track(ctx)
@@ -220,7 +209,6 @@ func TestTrack(t *testing.T) {
 }
 
 func TestUntrackOnClose(t *testing.T) {
-	tiny(t)
 	dir := t.TempDir()
 	ctx, set := partial.NewContext(context.Background())
 	s := New(dir, 100, byKey).Track(ctx)
@@ -290,19 +278,5 @@ func TestSpillPID(t *testing.T) {
 		if ok != (want != 0) || got != want {
 			t.Errorf("spillPID(%q) = %d, %v; want %d", name, got, ok, want)
 		}
-	}
-}
-
-// TestMinBudget: a budget below the minimum is raised, so a caller's
-// mistake does not turn into a spill file per record.
-func TestMinBudget(t *testing.T) {
-	dir := t.TempDir()
-	s := New(dir, 1, byKey)
-	defer s.Close()
-	for i := range 1000 {
-		s.Add(record(uint32(i), i))
-	}
-	if len(s.runs) != 0 {
-		t.Fatalf("%d runs for 1000 small records", len(s.runs))
 	}
 }
