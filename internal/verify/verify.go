@@ -117,8 +117,8 @@ type Report struct {
 
 	checksums *checksums.File
 	// docs holds, for the outer bundle, the bytes of the small documents
-	// signature checks need (export.json, *.sig, provenance.json), and
-	// digests the SHA-256 of every file.
+	// signature checks need (export.json, *.sig, and provenance.json for
+	// an Ed25519 key), and digests the SHA-256 of the signed ones.
 	docs    map[string][]byte
 	digests map[string]digest.SHA256
 	// prov summarizes provenance.json when an attestation is checked, or
