@@ -11,6 +11,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
@@ -22,6 +23,7 @@ type planOptions struct {
 	check            bool
 	allowCrossTenant bool
 	skipInvalid      bool
+	memoryBudget     byteSize
 }
 
 func (o *planOptions) addFlags(cmd *cobra.Command) {
@@ -31,6 +33,8 @@ func (o *planOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.check, "check", false, "only validate the contracts (files or directories of *.yaml) and print one line per error")
 	f.BoolVar(&o.allowCrossTenant, "allow-cross-tenant", false, "confirm a cross-tenant export the contract allows (allow_cross_tenant: true)")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "record malformed evidence documents in the plan and export.json instead of failing")
+	o.memoryBudget = evidence.DefaultMemoryBudget
+	f.Var(&o.memoryBudget, memoryFlag, memoryUsage)
 }
 
 func (o *planOptions) validate(args []string) error {
@@ -38,10 +42,13 @@ func (o *planOptions) validate(args []string) error {
 		if len(args) == 0 {
 			return exitcode.Usagef("--check wants one or more contract files or directories")
 		}
-		if o.output != "" || o.force || o.allowCrossTenant || o.skipInvalid {
-			return exitcode.Usagef("--check only validates contracts; -o, --force, --allow-cross-tenant and --skip-invalid do not apply")
+		if o.output != "" || o.force || o.allowCrossTenant || o.skipInvalid || o.memoryBudget != evidence.DefaultMemoryBudget {
+			return exitcode.Usagef("--check only validates contracts; -o, --force, --allow-cross-tenant, --skip-invalid and --memory-budget do not apply")
 		}
 		return nil
+	}
+	if err := checkBudget(o.memoryBudget); err != nil {
+		return err
 	}
 	if len(args) != 1 {
 		return exitcode.Usagef("want one contract file, got %d arguments", len(args))
@@ -160,10 +167,12 @@ func runPlan(ctx context.Context, e *env, cmd *cobra.Command, o *planOptions, pa
 	if o.output != "" && o.output != "-" {
 		dir = filepath.Dir(o.output)
 	}
-	p, _, _, err := plan.Build(ctx, c, plan.Options{PlanDir: dir, AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid})
+	p, _, _, err := plan.Build(ctx, c, plan.Options{PlanDir: dir, AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid,
+		Spill: spillIn(dir, o.memoryBudget)})
 	if err != nil {
 		return interrupted(ctx, err, "partial output")
 	}
+	defer p.Close()
 	if o.output == "" || o.output == "-" {
 		return plan.Write(e.stdout, p)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/events"
+	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/plan"
 	runner "github.com/stella-ops/stella-export/internal/run"
@@ -36,6 +37,7 @@ type runOptions struct {
 	applyDelta       string
 	base             string
 	signKey          string
+	memoryBudget     byteSize
 
 	modTime time.Time
 	created time.Time
@@ -54,6 +56,8 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.applyDelta, "apply-delta", "", "apply this mirror:delta bundle to --base and write the resulting mirror tree to -o")
 	f.StringVar(&o.signKey, "sign-key", "", "sign export.json and provenance.json inside the bundle with this key (with --package; see 'stella-export sign --help' for key references)")
 	f.StringVar(&o.base, "base", "", "the full mirror bundle a delta applies to (with --apply-delta)")
+	o.memoryBudget = evidence.DefaultMemoryBudget
+	f.Var(&o.memoryBudget, memoryFlag, memoryUsage)
 }
 
 func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
@@ -73,12 +77,15 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		if len(args) != 0 {
 			return exitcode.Usagef("--apply-delta takes no contract or plan argument")
 		}
-		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid"} {
+		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag} {
 			if cmd.Flags().Changed(n) {
 				return exitcode.Usagef("--%s does not apply with --apply-delta", n)
 			}
 		}
 		return nil
+	}
+	if err := checkBudget(o.memoryBudget); err != nil {
+		return err
 	}
 	if o.pkg != "" {
 		if err := runner.CheckPackage(o.pkg, o.output, nil); err != nil {
@@ -186,7 +193,8 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		}
 	}
 	ev.State("planning", map[string]any{"input": filepath.ToSlash(arg)})
-	p, source, base, protect, err := loadWork(ctx, e, cmd, o, arg)
+	spill := spillIn(filepath.Dir(o.output), o.memoryBudget)
+	p, source, base, protect, err := loadWork(ctx, e, cmd, o, arg, spill)
 	if err != nil {
 		state := "failed"
 		if ctx.Err() != nil {
@@ -195,6 +203,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		ev.State(state, map[string]any{"message": oneLine(err.Error())})
 		return interrupted(ctx, err, "partial output")
 	}
+	defer p.Close()
 	res, err := runner.Execute(ctx, p, source, base, runner.Options{
 		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
 		Events: ev, Progress: bar.asProgress(), Signer: signer, Protect: protect,
@@ -244,12 +253,17 @@ func withRunHint(err error, o *runOptions) error {
 
 // loadWork returns the plan to execute, the evidence directory, for a
 // delta the verified base mirror, and the inputs the run must not delete.
-func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (*plan.Plan, string, *adapters.BaseMirror, []runner.Protected, error) {
+func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string, spill evidence.Spill) (_ *plan.Plan, _ string, _ *adapters.BaseMirror, _ []runner.Protected, err error) {
 	if strings.HasSuffix(arg, ".json") {
-		p, err := plan.Read(arg)
+		p, err := plan.Read(ctx, arg, spill)
 		if err != nil {
 			return nil, "", nil, nil, err
 		}
+		defer func() {
+			if err != nil {
+				p.Close()
+			}
+		}()
 		if o.skipInvalid || o.allowCrossTenant {
 			return nil, "", nil, nil, exitcode.Usagef("--skip-invalid and --allow-cross-tenant are fixed by the plan; give them to `stella-export plan`")
 		}
@@ -280,7 +294,8 @@ func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, ar
 	if err != nil {
 		return nil, "", nil, nil, printErrors(e, cmd, contractErrors(err))
 	}
-	p, _, base, err := plan.Build(ctx, c, plan.Options{PlanDir: filepath.Dir(arg), AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid})
+	p, _, base, err := plan.Build(ctx, c, plan.Options{PlanDir: filepath.Dir(arg), AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid,
+		Spill: spill})
 	if err != nil {
 		return nil, "", nil, nil, err
 	}

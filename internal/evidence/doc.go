@@ -9,8 +9,10 @@
 //	<source>/<tenant>/policy/<snapshot>/findings/**/*.json
 //
 // Every document is read once, as a stream, to hash it and to pick the few
-// fields selectors and ordering need; memory grows with the number of
-// documents, never with their size.
+// fields selectors and ordering need. The selected documents are a stream
+// too (Docs): compact records sorted into plan order by an external merge
+// sort (internal/extsort) that spills beyond a memory budget, so memory
+// grows neither with the documents' size nor with their number.
 package evidence
 
 import (

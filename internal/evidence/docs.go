@@ -33,3 +33,18 @@ func (s SliceDocs) All() iter.Seq2[*Doc, error] {
 		}
 	}
 }
+
+// Collect copies the documents of docs into a slice: for tests and for
+// callers that have not learned to stream yet. Memory grows with the
+// number of documents.
+func Collect(docs Docs) (SliceDocs, error) {
+	out := make(SliceDocs, 0, docs.Len())
+	for d, err := range docs.All() {
+		if err != nil {
+			return nil, err
+		}
+		c := *d
+		out = append(out, &c)
+	}
+	return out, nil
+}

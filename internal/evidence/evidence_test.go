@@ -59,9 +59,26 @@ func source(t *testing.T) string {
 	return root
 }
 
+// list copies the documents of r.
+func docList(t testing.TB, r *Result) []*Doc {
+	t.Helper()
+	var out []*Doc
+	for d, err := range r.Docs.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := *d
+		out = append(out, &c)
+	}
+	if len(out) != r.Docs.Len() {
+		t.Fatalf("Len %d, %d documents", r.Docs.Len(), len(out))
+	}
+	return out
+}
+
 func ids(r *Result) []string {
 	var out []string
-	for _, d := range r.Docs {
+	for d := range r.Docs.All() {
 		out = append(out, d.ID)
 	}
 	return out
@@ -137,7 +154,7 @@ func TestSubjectsAndPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	subj := map[string]string{}
-	for _, d := range r.Docs {
+	for _, d := range docList(t, r) {
 		subj[d.ID] = d.Subject
 	}
 	for id, want := range map[string]string{
@@ -168,7 +185,8 @@ func TestCrossTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := r.Docs[len(r.Docs)-1]; last.Tenant != "acme" && last.Type != SBOM {
+	all := docList(t, r)
+	if last := all[len(all)-1]; last.Tenant != "acme" && last.Type != SBOM {
 		t.Fatalf("order: %v", ids(r))
 	}
 	// A finding naming another tenant inside acme's tree.

@@ -2,8 +2,10 @@ package evidence
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,11 +17,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/extsort"
 	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
@@ -36,6 +40,9 @@ type Config struct {
 	// SkipInvalid records malformed documents instead of failing.
 	SkipInvalid bool
 	Workers     int // 0: GOMAXPROCS
+	// Spill is where the selected documents spill, and under what memory
+	// budget.
+	Spill Spill
 }
 
 // Invalid is a malformed document and why.
@@ -46,12 +53,22 @@ type Invalid struct {
 
 // Result is a resolved selection.
 type Result struct {
-	Docs     []*Doc // sorted by Less
+	Docs     *SortedDocs // in plan order (Less)
 	Invalid  []Invalid
 	Excluded map[string]int // selector → documents it left out
 	Ignored  []string       // files that are not *.json documents
 	Snapshot *Snapshot
-	Bytes    int64 // bytes of the selected documents
+	Bytes    int64        // bytes of the selected documents
+	ByType   map[Type]int // selected documents by type
+}
+
+// Close removes what the documents spilled. It is safe to call more than
+// once, and on a nil Result.
+func (r *Result) Close() error {
+	if r == nil {
+		return nil
+	}
+	return r.Docs.Close()
 }
 
 // InvalidError lists malformed documents (exit 3).
@@ -114,8 +131,18 @@ func checkDirs(source, rel string) (ok bool, err error) {
 }
 
 // Resolve walks the source for the selected tenants and returns the
-// selected documents in export order.
-func Resolve(ctx context.Context, cfg Config) (*Result, error) {
+// selected documents in export order. Memory does not grow with the number
+// of documents: a walker feeds the files to cfg.Workers readers through a
+// bounded channel, and the documents they select go into a sorter that
+// spills beside the output under cfg.Spill's budget (half of it for the
+// documents, a quarter for the duplicate check). Close the result to
+// remove what it spilled.
+//
+// The result does not depend on the budget, the number of workers or
+// their timing: an error in walking the source wins over errors of single
+// documents, and of those the first in walk order wins; invalid documents
+// are listed in walk order.
+func Resolve(ctx context.Context, cfg Config) (res *Result, err error) {
 	st, err := os.Stat(cfg.Source)
 	if err != nil || !st.IsDir() {
 		if err == nil {
@@ -132,78 +159,210 @@ func Resolve(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, &CrossTenantError{Path: "selectors.tenants", Tenant: t, Want: cfg.Tenant}
 		}
 	}
-	res := &Result{Excluded: map[string]int{}}
-	var jobs []job
-	for _, t := range slices.Sorted(slices.Values(tenants)) {
-		dir := filepath.Join(cfg.Source, t)
-		if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
-			if err == nil && st.Mode()&fs.ModeSymlink != 0 {
-				return nil, linkError(t)
-			}
-			return nil, exitcode.Invalidf("source %s: no evidence for tenant %q (want the directory %s)", cfg.Source, t, dir)
-		}
-		for _, ty := range []Type{Advisory, VEX, SBOM} {
-			js, ign, err := list(cfg.Source, path.Join(t, ty.Dir()), ty, t)
-			if err != nil {
-				return nil, err
-			}
-			jobs = append(jobs, js...)
-			res.Ignored = append(res.Ignored, ign...)
-		}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
 	}
-	if cfg.PolicySnapshot != "" {
-		snapDir := path.Join(cfg.Tenant, "policy", cfg.PolicySnapshot)
-		snap, err := readSnapshot(cfg.Source, snapDir, cfg)
-		if err != nil {
-			return nil, &SnapshotError{err}
-		}
-		res.Snapshot = snap
-		js, ign, err := list(cfg.Source, path.Join(snapDir, "findings"), Finding, cfg.Tenant)
-		if err != nil {
-			return nil, &SnapshotError{err}
-		}
-		jobs = append(jobs, js...)
-		res.Ignored = append(res.Ignored, ign...)
-	}
+	docs := newDocSorter(ctx, cfg.Spill, 2)
+	defer docs.Close()
+	ids := extsort.New(cfg.Spill.Dir, cfg.Spill.budget(4), compareIDs).Track(ctx)
+	defer ids.Close()
+
+	res = &Result{Excluded: map[string]int{}, ByType: map[Type]int{}}
 	sel := newSelection(cfg.Selectors)
-	if err := runJobs(ctx, cfg, jobs, sel); err != nil {
+	var fatalSeq atomic.Int64 // walk position of the first fatal job error, or maxSeq
+	fatalSeq.Store(maxSeq)
+	jobs := make(chan job, 2*workers)
+	results := make(chan job, 2*workers)
+	var walkErr error
+	go func() {
+		defer close(jobs)
+		walkErr = walkSource(ctx, cfg, tenants, res, func(j job) {
+			if j.seq < fatalSeq.Load() {
+				jobs <- j
+			}
+		})
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if ctx.Err() != nil || j.seq > fatalSeq.Load() {
+					continue
+				}
+				j.doc, j.reason, j.err = readDoc(cfg, &j, sel)
+				results <- j
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+
+	var invalid []seqInvalid
+	var fatal error
+	var addErr error
+	var rec []byte
+	for j := range results {
+		switch {
+		case addErr != nil:
+		case j.err != nil:
+			var ct *CrossTenantError
+			if errors.As(j.err, &ct) || errors.Is(j.err, exitcode.ErrIO) || isIO(j.err) {
+				if j.seq < fatalSeq.Load() {
+					fatalSeq.Store(j.seq)
+					fatal = j.err
+					if ct != nil {
+						fatal = ct
+					}
+				}
+				continue
+			}
+			invalid = append(invalid, seqInvalid{j.seq, Invalid{Path: j.rel, Reason: j.err.Error()}})
+		case j.reason != "":
+			res.Excluded[j.reason]++
+		default:
+			if addErr = docs.Add(j.doc); addErr != nil {
+				continue
+			}
+			rec = appendID(rec[:0], j.seq, j.doc)
+			addErr = ids.Add(rec)
+			res.Bytes += j.doc.Size
+			res.ByType[j.doc.Type]++
+		}
+	}
+	switch {
+	case walkErr != nil:
+		return nil, walkErr
+	case fatal != nil:
+		return nil, fatal
+	case ctx.Err() != nil:
+		return nil, context.Cause(ctx)
+	case addErr != nil:
+		return nil, addErr
+	}
+	skip, dups, err := duplicates(ctx, ids, res)
+	if err != nil {
 		return nil, err
 	}
-	seen := map[string]string{}
-	for i := range jobs {
-		j := &jobs[i]
-		if j.err != nil {
-			var ct *CrossTenantError
-			if errors.As(j.err, &ct) {
-				return nil, ct
-			}
-			if errors.Is(j.err, exitcode.ErrIO) || isIO(j.err) {
-				return nil, j.err
-			}
-			res.Invalid = append(res.Invalid, Invalid{Path: j.rel, Reason: j.err.Error()})
-			continue
-		}
-		if j.reason != "" {
-			res.Excluded[j.reason]++
-			continue
-		}
-		key := string(j.doc.Type) + "\x00" + j.doc.Tenant + "\x00" + j.doc.ID
-		if first, dup := seen[key]; dup {
-			res.Invalid = append(res.Invalid, Invalid{Path: j.rel, Reason: fmt.Sprintf("duplicate %s id %q (also in %s)", j.doc.Type, j.doc.ID, first)})
-			continue
-		}
-		seen[key] = j.rel
-		res.Docs = append(res.Docs, j.doc)
-		res.Bytes += j.doc.Size
+	invalid = append(invalid, dups...)
+	slices.SortFunc(invalid, func(a, b seqInvalid) int { return cmp.Compare(a.seq, b.seq) })
+	for _, in := range invalid {
+		res.Invalid = append(res.Invalid, in.Invalid)
 	}
 	if len(res.Invalid) > 0 && !cfg.SkipInvalid {
 		return nil, &InvalidError{Docs: res.Invalid}
 	}
-	slices.SortFunc(res.Docs, Less)
+	n := docs.s.Len()
+	sorted, err := docs.Sort(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sorted.skip = skip
+	sorted.n = n - len(skip)
+	res.Docs = sorted
 	return res, nil
 }
 
+const maxSeq = 1<<63 - 1
+
+type seqInvalid struct {
+	seq int64
+	Invalid
+}
+
+// An id record is what the duplicate check sorts: the type order (1 byte),
+// tenant and id (uvarint length and bytes), the walk position (8 bytes,
+// big-endian), the document's size (varint) and path (the rest).
+func appendID(b []byte, seq int64, d *Doc) []byte {
+	b = append(b, byte(d.Type.order()))
+	b = appendString(b, d.Tenant)
+	b = appendString(b, d.ID)
+	b = binary.BigEndian.AppendUint64(b, uint64(seq))
+	b = binary.AppendVarint(b, d.Size)
+	return append(b, d.Path...)
+}
+
+// splitID returns the key part (type, tenant, id), walk position, size and
+// path of an id record.
+func splitID(rec []byte) (key []byte, seq int64, size int64, path string, err error) {
+	if len(rec) == 0 {
+		return nil, 0, 0, "", errRecord
+	}
+	r := recReader{b: rec[1:]}
+	r.str()
+	r.str()
+	keyLen := len(rec) - len(r.b)
+	s := r.bytes(8)
+	if r.err != nil {
+		return nil, 0, 0, "", r.err
+	}
+	size = r.varint()
+	if r.err != nil {
+		return nil, 0, 0, "", r.err
+	}
+	return rec[:keyLen], int64(binary.BigEndian.Uint64(s)), size, string(r.b), nil
+}
+
+// compareIDs orders id records by type, tenant, id, then walk position.
+func compareIDs(a, b []byte) int {
+	ka, sa, _, _, ea := splitID(a)
+	kb, sb, _, _, eb := splitID(b)
+	if ea != nil || eb != nil {
+		return boolInt(ea != nil) - boolInt(eb != nil)
+	}
+	if c := bytes.Compare(ka, kb); c != 0 {
+		return c
+	}
+	return cmp.Compare(sa, sb)
+}
+
+// duplicates finds documents of one type and tenant with the same id: the
+// first in walk order stays, the others are invalid. It returns their
+// paths and takes them out of res's totals.
+func duplicates(ctx context.Context, ids *extsort.Sorter, res *Result) (map[string]bool, []seqInvalid, error) {
+	sorted, err := ids.Sort(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer sorted.Close()
+	var skip map[string]bool
+	var dups []seqInvalid
+	var firstKey []byte
+	var firstPath string
+	for rec, err := range sorted.All() {
+		if err != nil {
+			return nil, nil, err
+		}
+		key, seq, size, p, err := splitID(rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		if firstKey == nil || !bytes.Equal(key, firstKey) {
+			firstKey = append(firstKey[:0], key...)
+			firstPath = p
+			continue
+		}
+		t := Types[key[0]]
+		r := recReader{b: key[1:]}
+		r.str()
+		id := r.str()
+		if skip == nil {
+			skip = map[string]bool{}
+		}
+		skip[p] = true
+		dups = append(dups, seqInvalid{seq, Invalid{Path: p, Reason: fmt.Sprintf("duplicate %s id %q (also in %s)", t, id, firstPath)}})
+		res.Bytes -= size
+		res.ByType[t]--
+	}
+	return skip, dups, nil
+}
+
 type job struct {
+	seq    int64 // position in walk order
 	rel    string
 	typ    Type
 	tenant string
@@ -230,21 +389,62 @@ func isIO(err error) bool {
 	return errors.As(err, &ie)
 }
 
-// list returns a job per *.json file below source/rel (in lexical order)
-// and the other files. Links and special files are refused.
-func list(source, rel string, t Type, tenant string) ([]job, []string, error) {
+// walkSource emits a job per *.json document of the selected tenants (and
+// of the policy snapshot) in walk order, and records the files that are
+// not documents and the policy snapshot in res.
+func walkSource(ctx context.Context, cfg Config, tenants []string, res *Result, emit func(job)) error {
+	var seq int64
+	walkType := func(rel string, ty Type, tenant string) error {
+		return list(ctx, cfg.Source, rel, func(r string) {
+			emit(job{seq: seq, rel: r, typ: ty, tenant: tenant})
+			seq++
+		}, func(r string) { res.Ignored = append(res.Ignored, r) })
+	}
+	for _, t := range slices.Sorted(slices.Values(tenants)) {
+		dir := filepath.Join(cfg.Source, t)
+		if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
+			if err == nil && st.Mode()&fs.ModeSymlink != 0 {
+				return linkError(t)
+			}
+			return exitcode.Invalidf("source %s: no evidence for tenant %q (want the directory %s)", cfg.Source, t, dir)
+		}
+		for _, ty := range []Type{Advisory, VEX, SBOM} {
+			if err := walkType(path.Join(t, ty.Dir()), ty, t); err != nil {
+				return err
+			}
+		}
+	}
+	if cfg.PolicySnapshot != "" {
+		snapDir := path.Join(cfg.Tenant, "policy", cfg.PolicySnapshot)
+		snap, err := readSnapshot(cfg.Source, snapDir, cfg)
+		if err != nil {
+			return &SnapshotError{err}
+		}
+		res.Snapshot = snap
+		if err := walkType(path.Join(snapDir, "findings"), Finding, cfg.Tenant); err != nil {
+			return &SnapshotError{err}
+		}
+	}
+	return nil
+}
+
+// list calls doc for every *.json file below source/rel (in lexical
+// order) and other for the other files. Links and special files are
+// refused.
+func list(ctx context.Context, source, rel string, doc, other func(rel string)) error {
 	root := filepath.Join(source, filepath.FromSlash(rel))
 	if ok, err := checkDirs(source, path.Dir(rel)); !ok {
-		return nil, nil, err
+		return err
 	}
 	if _, err := os.Lstat(root); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
+		return nil
 	}
-	var jobs []job
-	var ignored []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
 		}
 		r, _ := filepath.Rel(source, p)
 		r = filepath.ToSlash(r)
@@ -256,50 +456,18 @@ func list(source, rel string, t Type, tenant string) ([]job, []string, error) {
 		case !d.Type().IsRegular():
 			return exitcode.Invalidf("%s: not a regular file", r)
 		case !strings.HasSuffix(d.Name(), ".json"):
-			ignored = append(ignored, r)
+			other(r)
 			return nil
 		}
-		jobs = append(jobs, job{rel: r, typ: t, tenant: tenant})
+		doc(r)
 		return nil
 	})
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			return nil, nil, fmt.Errorf("read evidence: %w", err)
+			return fmt.Errorf("read evidence: %w", err)
 		}
-		return nil, nil, err
-	}
-	return jobs, ignored, nil
-}
-
-func runJobs(ctx context.Context, cfg Config, jobs []job, sel *selection) error {
-	workers := cfg.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				j := &jobs[i]
-				j.doc, j.reason, j.err = readDoc(cfg, j, sel)
-			}
-		}()
-	}
-	var err error
-	for i := range jobs {
-		if err = ctx.Err(); err != nil {
-			break
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if err != nil {
-		return context.Cause(ctx)
+		return err
 	}
 	return nil
 }

@@ -49,10 +49,15 @@ func (p *Plan) Check(c *contract.Contract) error {
 		return exitcode.Invalidf("base: the plan has %s base mirror, but the profile is %s", aOrNo(p.Base != nil), c.Profile)
 	}
 	tenants := want.Selectors.Tenants
-	for i, d := range p.Inputs {
+	i := 0
+	for d, err := range p.Inputs.All() {
+		if err != nil {
+			return err
+		}
 		if err := checkInput(d, c, tenants, want.AllowCrossTenant); err != nil {
 			return fmt.Errorf("inputs[%d]: %w", i, err)
 		}
+		i++
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package plan
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/safepath"
 )
 
@@ -24,11 +26,12 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(`{"inputs":[{"path":"a\u0000b"}]}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := decode(bytes.NewReader(b))
+		p, err := decode(context.Background(), bytes.NewReader(b), evidence.Spill{Dir: t.TempDir()})
 		if err != nil {
 			return
 		}
-		for _, d := range p.Inputs {
+		defer p.Close()
+		for _, d := range collect(t, p) {
 			if err := safepath.Check(d.Path, false); err != nil {
 				t.Fatalf("accepted an unsafe input path %q", d.Path)
 			}
@@ -37,10 +40,11 @@ func FuzzRead(f *testing.F) {
 		if err := Write(&w1, p); err != nil {
 			return // not every decodable plan is writable (e.g. a NaN-free but huge number)
 		}
-		q, err := decode(bytes.NewReader(w1.Bytes()))
+		q, err := decode(context.Background(), bytes.NewReader(w1.Bytes()), evidence.Spill{Dir: t.TempDir()})
 		if err != nil {
 			t.Fatalf("a written plan does not read back: %v\n%s", err, w1.Bytes())
 		}
+		defer q.Close()
 		var w2 bytes.Buffer
 		if err := Write(&w2, q); err != nil {
 			t.Fatal(err)

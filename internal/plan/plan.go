@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"path/filepath"
 	"slices"
 	"time"
@@ -43,10 +44,20 @@ type Plan struct {
 	Invalid  []evidence.Invalid `json:"invalid"`
 	Ignored  []string           `json:"ignored"`
 	Totals   Totals             `json:"totals"`
-	// Inputs are the selected documents in plan order. They are the one
-	// copy of the documents a run holds: the plan file's "inputs" array is
-	// written from them and read into them (see Input), one at a time.
-	Inputs []*evidence.Doc `json:"-"`
+	// Inputs are the selected documents in plan order, as a stream that
+	// spills to disk beyond the memory budget (evidence.SortedDocs): the
+	// plan file's "inputs" array is written from them and read into them
+	// (see Input), one at a time. Close releases them.
+	Inputs evidence.Docs `json:"-"`
+}
+
+// Close releases the plan's inputs (their spill files). It is safe to call
+// more than once.
+func (p *Plan) Close() error {
+	if c, ok := p.Inputs.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // Contract is the contract as the plan fixed it.
@@ -133,10 +144,14 @@ type Options struct {
 	AllowCrossTenant bool
 	SkipInvalid      bool
 	Workers          int
+	// Spill is where the documents spill beyond the memory budget, and the
+	// budget (evidence.DefaultMemoryBudget when zero).
+	Spill evidence.Spill
 }
 
-// Build resolves c against its source.
-func Build(ctx context.Context, c *contract.Contract, opt Options) (*Plan, *evidence.Result, *adapters.BaseMirror, error) {
+// Build resolves c against its source. The plan's inputs and the result's
+// documents are the same stream: close one of them (Plan.Close).
+func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *evidence.Result, _ *adapters.BaseMirror, err error) {
 	ads, err := adapters.ForProfile(c.Profile)
 	if err != nil {
 		return nil, nil, nil, err
@@ -154,6 +169,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (*Plan, *evid
 	res, err := evidence.Resolve(ctx, evidence.Config{
 		Source: c.SourceDir, Tenant: c.Tenant, Selectors: c.Selectors, PolicySnapshot: c.PolicySnapshot,
 		AllowCrossTenant: c.AllowCrossTenant && opt.AllowCrossTenant, SkipInvalid: opt.SkipInvalid, Workers: opt.Workers,
+		Spill: opt.Spill,
 	})
 	if err != nil {
 		field := "source"
@@ -162,6 +178,11 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (*Plan, *evid
 		}
 		return nil, nil, nil, fmt.Errorf("%s: %w", c.Where(field), err)
 	}
+	defer func() {
+		if err != nil {
+			res.Close()
+		}
+	}()
 	var base *adapters.BaseMirror
 	if c.Profile == contract.ProfileMirrorDelta {
 		base, err = LoadBase(ctx, c.BasePath)
@@ -191,7 +212,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (*Plan, *evid
 			AllowCrossTenant: c.AllowCrossTenant && opt.AllowCrossTenant, SkipInvalid: opt.SkipInvalid,
 		},
 		Excluded: res.Excluded, Invalid: res.Invalid, Ignored: res.Ignored,
-		Totals: Totals{Documents: len(res.Docs), Bytes: res.Bytes, ByType: map[string]int{}},
+		Totals: Totals{Documents: res.Docs.Len(), Bytes: res.Bytes, ByType: map[string]int{}},
 	}
 	if p.Invalid == nil {
 		p.Invalid = []evidence.Invalid{}
@@ -210,12 +231,14 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (*Plan, *evid
 		p.Base = &Base{BaseRef: base.BaseRef, Files: len(base.Files)}
 	}
 	for _, t := range evidence.Types {
-		p.Totals.ByType[string(t)] = 0
+		p.Totals.ByType[string(t)] = res.ByType[t]
 	}
-	in := &adapters.Input{Docs: res.Docs, Snapshot: res.Snapshot, Compression: c.Compression, Base: base}
-	for _, d := range res.Docs {
-		p.Totals.ByType[string(d.Type)]++
+	// TODO(i14-y): adapters.Input.Docs becomes evidence.Docs: pass res.Docs.
+	docs, err := evidence.Collect(res.Docs)
+	if err != nil {
+		return nil, nil, nil, err
 	}
+	in := &adapters.Input{Docs: docs, Snapshot: res.Snapshot, Compression: c.Compression, Base: base}
 	p.Inputs = res.Docs
 	for _, a := range ads {
 		p.Adapters = append(p.Adapters, Adapter{Name: a.Name(), Version: a.Version(), Outputs: a.Outputs(in)})
@@ -268,32 +291,59 @@ func (p *Plan) Snapshot() *evidence.Snapshot {
 // Write writes p as canonical JSON and one LF, streaming the inputs one by
 // one so that a plan of a million documents is never one buffer.
 func Write(w io.Writer, p *Plan) error {
+	next, stop := iter.Pull2(p.Inputs.All())
+	defer stop()
+	n := p.Inputs.Len()
 	return canonjson.WriteObject(w, p, map[string]canonjson.Array{
-		"inputs": {Len: len(p.Inputs), Item: func(i int) any { return fromDoc(p.Inputs[i]) }},
+		"inputs": {Len: n, Item: func(i int) any {
+			d, err, ok := next()
+			switch {
+			case err != nil:
+				return failMarshal{err}
+			case !ok:
+				return failMarshal{fmt.Errorf("%d inputs, want %d", i, n)}
+			}
+			return fromDoc(d)
+		}},
 	})
 }
 
+// failMarshal makes the streaming writer fail with err.
+type failMarshal struct{ err error }
+
+func (f failMarshal) MarshalJSON() ([]byte, error) { return nil, f.err }
+
 // Read reads a plan file. The inputs array is decoded one element at a
-// time, so reading a plan costs its documents, not its file size twice.
-// Every input is checked (known type, safe relative path, digest form,
-// time), since a plan file is as untrusted as any other input; a FIFO or
-// device is refused without blocking. Check then checks it against its
-// contract.
-func Read(path string) (*Plan, error) {
+// time into a stream that spills as sp says, so reading a plan costs
+// neither its file size nor memory growing with its documents; close the
+// plan to remove what it spilled. Every input is checked (known type, safe
+// relative path, digest form, time, and strictly after the one before in
+// plan order, which also refuses duplicates), since a plan file is as
+// untrusted as any other input; a FIFO or device is refused without
+// blocking. Check then checks it against its contract.
+func Read(ctx context.Context, path string, sp evidence.Spill) (*Plan, error) {
 	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	defer f.Close()
-	p, err := decode(failReader{bufio.NewReaderSize(f, 1<<20)})
+	p, err := decode(ctx, failReader{bufio.NewReaderSize(f, 1<<20)}, sp)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		var re readError
 		if errors.As(err, &re) {
 			return nil, fmt.Errorf("read plan %s: %w", path, re.error)
 		}
+		var se spillError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("read plan %s: %w", path, se.error)
+		}
 		return nil, exitcode.Invalidf("%s: not a plan: %v", path, err)
 	}
 	if p.Format != Format {
+		p.Close()
 		return nil, exitcode.Invalidf("%s: format %q, want %s", path, p.Format, Format)
 	}
 	return p, nil
@@ -312,14 +362,20 @@ func (f failReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func decode(r io.Reader) (*Plan, error) {
+// spillError is a failure to spill the inputs, as opposed to a malformed
+// plan.
+type spillError struct{ error }
+
+func decode(ctx context.Context, r io.Reader, sp evidence.Spill) (_ *Plan, err error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := expectDelim(dec, '{'); err != nil {
 		return nil, err
 	}
 	head := map[string]json.RawMessage{}
-	var inputs []*evidence.Doc
+	inputs := evidence.NewDocSorter(ctx, sp)
+	defer inputs.Close()
+	var prev, rec []byte
 	seenInputs := false
 	for dec.More() {
 		t, err := dec.Token()
@@ -343,6 +399,9 @@ func decode(r io.Reader) (*Plan, error) {
 			return nil, fmt.Errorf("inputs: %w", err)
 		}
 		for i := 0; dec.More(); i++ {
+			if i%4096 == 0 && ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
 			var in Input
 			if err := dec.Decode(&in); err != nil {
 				return nil, fmt.Errorf("inputs[%d]: %w", i, err)
@@ -351,7 +410,21 @@ func decode(r io.Reader) (*Plan, error) {
 			if err != nil {
 				return nil, fmt.Errorf("inputs[%d]: %w", i, err)
 			}
-			inputs = append(inputs, d)
+			if rec, err = evidence.AppendRecord(rec[:0], d); err != nil {
+				return nil, fmt.Errorf("inputs[%d]: %w", i, err)
+			}
+			if i > 0 {
+				switch c := evidence.CompareRecords(prev, rec); {
+				case c == 0:
+					return nil, fmt.Errorf("inputs[%d]: the same document as inputs[%d] (%s)", i, i-1, d.Path)
+				case c > 0:
+					return nil, fmt.Errorf("inputs[%d]: %s is not after inputs[%d] in plan order (type, tenant, subject, id, path)", i, d.Path, i-1)
+				}
+			}
+			prev, rec = rec, prev
+			if err := inputs.Add(d); err != nil {
+				return nil, spillError{err}
+			}
 		}
 		if err := expectDelim(dec, ']'); err != nil {
 			return nil, fmt.Errorf("inputs: %w", err)
@@ -379,10 +452,11 @@ func decode(r io.Reader) (*Plan, error) {
 	if err := hd.Decode(&p); err != nil {
 		return nil, err
 	}
-	if inputs == nil {
-		inputs = []*evidence.Doc{}
+	docs, err := inputs.Sort(ctx)
+	if err != nil {
+		return nil, spillError{err}
 	}
-	p.Inputs = inputs
+	p.Inputs = docs
 	return &p, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
@@ -23,7 +24,26 @@ func build(t testing.TB, name string) *Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+func read(t testing.TB, path string) (*Plan, error) {
+	t.Helper()
+	p, err := Read(context.Background(), path, evidence.Spill{Dir: t.TempDir()})
+	if err == nil {
+		t.Cleanup(func() { p.Close() })
+	}
+	return p, err
+}
+
+func collect(t testing.TB, p *Plan) evidence.SliceDocs {
+	t.Helper()
+	docs, err := evidence.Collect(p.Inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return docs
 }
 
 func encode(t testing.TB, p *Plan) []byte {
@@ -50,16 +70,16 @@ func TestRoundTrip(t *testing.T) {
 	for _, name := range []string{"json-raw.yaml", "json-policy.yaml", "mirror-full.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			p := build(t, name)
-			if len(p.Inputs) == 0 {
+			if p.Inputs.Len() == 0 {
 				t.Fatal("sample contract selects nothing")
 			}
 			b := encode(t, p)
-			q, err := Read(writeTemp(t, b))
+			q, err := read(t, writeTemp(t, b))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(p.Inputs, q.Inputs) {
-				t.Errorf("inputs differ after a round trip:\n%+v\n%+v", p.Inputs[0], q.Inputs[0])
+			if pd, qd := collect(t, p), collect(t, q); !reflect.DeepEqual(pd, qd) {
+				t.Errorf("inputs differ after a round trip:\n%+v\n%+v", pd[0], qd[0])
 			}
 			if got := encode(t, q); !bytes.Equal(got, b) {
 				t.Errorf("plan bytes differ after a round trip")
@@ -101,7 +121,7 @@ func TestReadRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeTemp(t, []byte(tc.body))
-			_, err := Read(path)
+			_, err := read(t, path)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -117,7 +137,7 @@ func TestReadRefuses(t *testing.T) {
 }
 
 func TestReadMissingFile(t *testing.T) {
-	_, err := Read(filepath.Join(t.TempDir(), "nope.json"))
+	_, err := read(t, filepath.Join(t.TempDir(), "nope.json"))
 	if err == nil || exitcode.For(err) != exitcode.IO {
 		t.Fatalf("missing plan: %v (exit %d), want exit %d", err, exitcode.For(err), exitcode.IO)
 	}

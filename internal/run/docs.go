@@ -8,6 +8,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/plan"
@@ -56,9 +57,15 @@ func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter
 	if err != nil {
 		return err
 	}
+	// TODO(i14-y): provenance lists become iterators: stream p.Inputs.
+	inputs, err := evidence.Collect(p.Inputs)
+	if err != nil {
+		f.Abort()
+		return err
+	}
 	err = provenance.Write(f, head,
 		provenance.List{Len: len(files), At: func(i int) provenance.Descriptor { return descriptor(files[i].Path, files[i].SHA256) }},
-		provenance.List{Len: len(p.Inputs), At: func(i int) provenance.Descriptor { return descriptor(p.Inputs[i].Path, p.Inputs[i].SHA256) }})
+		provenance.List{Len: len(inputs), At: func(i int) provenance.Descriptor { return descriptor(inputs[i].Path, inputs[i].SHA256) }})
 	if err != nil {
 		f.Abort()
 		return err

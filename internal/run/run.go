@@ -125,7 +125,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			ev.State(state, map[string]any{"exportId": p.Contract.ExportID, "reason": reasonCode(err), "message": oneLine(err)})
 		}
 	}()
-	ev.State("running", map[string]any{"exportId": p.Contract.ExportID, "profile": p.Contract.Profile, "documents": len(p.Inputs)})
+	ev.State("running", map[string]any{"exportId": p.Contract.ExportID, "profile": p.Contract.Profile, "documents": p.Inputs.Len()})
 	src, err := safefile.OpenDir(source)
 	if err != nil {
 		return nil, fmt.Errorf("read evidence: %w", err)
@@ -136,7 +136,12 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if small <= 0 {
 		small = 8 << 20
 	}
-	in := &adapters.Input{Docs: p.Inputs, Snapshot: p.Snapshot(), Base: base,
+	// TODO(i14-y): adapters.Input.Docs becomes evidence.Docs: pass p.Inputs.
+	docs, err := evidence.Collect(p.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	in := &adapters.Input{Docs: docs, Snapshot: p.Snapshot(), Base: base,
 		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level}}
 	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
 		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, d, small) }}
@@ -214,7 +219,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			return nil, err
 		}
 	}
-	ev.State("completed", map[string]any{"exportId": m.ExportID, "documents": len(p.Inputs), "files": m.FileCount,
+	ev.State("completed", map[string]any{"exportId": m.ExportID, "documents": p.Inputs.Len(), "files": m.FileCount,
 		"payloadRoot": m.PayloadRoot, "output": opt.OutDir})
 	return res, nil
 }
