@@ -2,9 +2,14 @@ package commands
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
+	"github.com/stella-ops/stella-export/internal/atomicfile"
+	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/plan"
+	"github.com/stella-ops/stella-export/internal/portable"
 	"github.com/stella-ops/stella-export/internal/signing"
 )
 
@@ -71,4 +76,31 @@ func keyFlag(err error, flag string) error {
 		out = exitcode.WithCode(exitcode.Usage, out)
 	}
 	return out
+}
+
+// remedy is the hint for an error whose remedy is a flag: libraries say
+// what is wrong in their own terms, and only here is it said which flag
+// would change that. "" when there is none.
+func remedy(err error) string {
+	var (
+		exists *atomicfile.ExistsError
+		other  *signing.OtherContentError
+		failed *portable.MarkedFailedError
+		cross  *evidence.CrossTenantError
+	)
+	switch {
+	case errors.As(err, &exists):
+		return fmt.Sprintf("remove %s or pass --force", exists.Path)
+	case errors.As(err, &other):
+		return "pass --force to replace it"
+	case errors.Is(err, signing.ErrNoProvenance):
+		return "pass --provenance FILE, the provenance.json of the export"
+	case errors.As(err, &failed):
+		return "inspect it, then re-run with --acknowledge-failure"
+	case errors.Is(err, plan.ErrUnconfirmedCrossTenant):
+		return "pass --allow-cross-tenant to confirm the cross-tenant export"
+	case errors.As(err, &cross):
+		return "cross-tenant exports need allow_cross_tenant: true in the contract and --allow-cross-tenant"
+	}
+	return ""
 }

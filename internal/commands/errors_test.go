@@ -4,10 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/stella-ops/stella-export/internal/atomicfile"
+	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/notify"
+	"github.com/stella-ops/stella-export/internal/plan"
+	"github.com/stella-ops/stella-export/internal/portable"
 	"github.com/stella-ops/stella-export/internal/signing"
 )
 
@@ -43,6 +48,30 @@ func TestFlagNames(t *testing.T) {
 		}
 		if got := exitcode.For(tt.err); got != tt.code {
 			t.Errorf("%s: exit %d, want %d", tt.name, got, tt.code)
+		}
+	}
+}
+
+// TestRemedy: libraries describe what is wrong without naming flags; the
+// hint that names the flag to pass is added here, once.
+func TestRemedy(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		hint string
+	}{
+		{&atomicfile.ExistsError{Path: "out.tgz"}, "remove out.tgz or pass --force"},
+		{fmt.Errorf("sign: %w", &signing.OtherContentError{Path: "b.tgz.sig"}), "pass --force to replace it"},
+		{fmt.Errorf("b.tgz: an attestation needs provenance: %w", signing.ErrNoProvenance), "pass --provenance FILE, the provenance.json of the export"},
+		{&portable.MarkedFailedError{Marker: "x.failed"}, "inspect it, then re-run with --acknowledge-failure"},
+		{fmt.Errorf("c.yaml:3:4: %w", plan.ErrUnconfirmedCrossTenant), "pass --allow-cross-tenant to confirm the cross-tenant export"},
+		{&evidence.CrossTenantError{Path: "acme/x.json", Tenant: "globex", Want: "acme"}, "cross-tenant exports need allow_cross_tenant: true in the contract and --allow-cross-tenant"},
+		{errors.New("something else"), ""},
+	} {
+		if got := remedy(tc.err); got != tc.hint {
+			t.Errorf("remedy(%v) = %q, want %q", tc.err, got, tc.hint)
+		}
+		if strings.Contains(tc.err.Error(), "--") {
+			t.Errorf("library message names a flag: %q", tc.err)
 		}
 	}
 }

@@ -215,7 +215,7 @@ type packageResult struct {
 func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions, dir string) error {
 	f, err := atomicfile.Create(o.output, o.force)
 	if err != nil {
-		return existsHint(err)
+		return err
 	}
 	defer f.Abort()
 	defer partial.Track(ctx, f.TempName())()

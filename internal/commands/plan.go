@@ -178,7 +178,7 @@ func runPlan(ctx context.Context, e *env, cmd *cobra.Command, o *planOptions, pa
 	}
 	f, err := atomicfile.Create(o.output, o.force)
 	if err != nil {
-		return existsHint(err)
+		return err
 	}
 	defer f.Abort()
 	defer partial.Track(ctx, f.TempName())()

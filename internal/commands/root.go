@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/partial"
@@ -48,17 +47,6 @@ func withHint(err error, format string, args ...any) error {
 		return nil
 	}
 	return &hintError{err: err, hint: fmt.Sprintf(format, args...)}
-}
-
-// existsHint adds "remove PATH or pass --force" to an output that exists;
-// other errors, such as --force refusing to replace a device, keep no
-// hint that --force would help.
-func existsHint(err error) error {
-	var ee *atomicfile.ExistsError
-	if errors.As(err, &ee) {
-		return withHint(err, "remove %s or pass --force", ee.Path)
-	}
-	return err
 }
 
 // Main runs stella-export with args and returns the process exit code.
@@ -104,6 +92,8 @@ func report(e *env, cmd *cobra.Command, err error) int {
 	var h *hintError
 	if errors.As(err, &h) && h.hint != "" {
 		fmt.Fprintf(e.stderr, "stella-export: hint: %s\n", h.hint)
+	} else if r := remedy(err); r != "" {
+		fmt.Fprintf(e.stderr, "stella-export: hint: %s\n", r)
 	} else if code == exitcode.Usage && cmd != nil {
 		fmt.Fprintf(e.stderr, "stella-export: hint: see '%s --help'\n", cmd.CommandPath())
 	}

@@ -248,7 +248,7 @@ func withRunHint(err error, o *runOptions) error {
 	case asErr(err, &re):
 		return withHint(err, "pick another -o, or remove %s yourself if nothing in it is needed", re.Path)
 	}
-	return existsHint(err)
+	return err
 }
 
 // loadWork returns the plan to execute, the evidence directory, for a
@@ -355,7 +355,7 @@ func createEvents(path, input string, force bool) (*os.File, error) {
 	}
 	f, err := os.OpenFile(path, flag, 0o644)
 	if errors.Is(err, fs.ErrExist) {
-		return nil, existsHint(&atomicfile.ExistsError{Path: path})
+		return nil, &atomicfile.ExistsError{Path: path}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create events file: %w", err)

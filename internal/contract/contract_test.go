@@ -363,11 +363,11 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate tenant", mk("selectors:\n  tenants: [acme, acme]"), []string{`c.yaml:8:19: selectors.tenants[1]: "acme" is listed twice (also at line 8); remove one`}},
 		{"bad tenant item", mk("selectors:\n  tenants:\n    - acme\n    - ACME"), []string{`c.yaml:10:7: selectors.tenants[1]: "ACME" is not a tenant name: a tenant is 1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit; write acme`}},
 		{"cross tenant", mk("selectors:\n  tenants: [acme, globex, initech]"), []string{
-			"c.yaml:8:19: selectors.tenants[1]: globex is not the contract's tenant acme; remove it, or set allow_cross_tenant: true and run with --allow-cross-tenant",
-			"c.yaml:8:27: selectors.tenants[2]: initech is not the contract's tenant acme; remove it, or set allow_cross_tenant: true and run with --allow-cross-tenant",
+			"c.yaml:8:19: selectors.tenants[1]: globex is not the contract's tenant acme; remove it, or set allow_cross_tenant: true",
+			"c.yaml:8:27: selectors.tenants[2]: initech is not the contract's tenant acme; remove it, or set allow_cross_tenant: true",
 		}},
 		{"cross tenant explicitly refused", mk("allow_cross_tenant: false", "selectors: {tenants: [globex]}"), []string{
-			"c.yaml:8:23: selectors.tenants[0]: globex is not the contract's tenant acme; remove it, or set allow_cross_tenant: true and run with --allow-cross-tenant",
+			"c.yaml:8:23: selectors.tenants[0]: globex is not the contract's tenant acme; remove it, or set allow_cross_tenant: true",
 		}},
 		{"cross tenant with a broken allow", mk("allow_cross_tenant: 1", "selectors: {tenants: [globex]}"), []string{
 			"c.yaml:7:21: allow_cross_tenant: want true or false, got an integer 1",

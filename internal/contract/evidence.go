@@ -274,7 +274,7 @@ func checkEvidence(p *parser, c *Contract, root *yaml.Node) {
 					continue
 				}
 				ipath := fmt.Sprintf("selectors.tenants[%d]", i)
-				p.errorf(p.vals[ipath], ipath, "%s is not the contract's tenant %s; remove it, or set allow_cross_tenant: true and run with --allow-cross-tenant", t, c.Tenant)
+				p.errorf(p.vals[ipath], ipath, "%s is not the contract's tenant %s; remove it, or set allow_cross_tenant: true", t, c.Tenant)
 			}
 		}
 	}

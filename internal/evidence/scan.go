@@ -91,7 +91,7 @@ type CrossTenantError struct {
 }
 
 func (e *CrossTenantError) Error() string {
-	return fmt.Sprintf("%s: belongs to tenant %q, not %q (cross-tenant exports need allow_cross_tenant: true in the contract and --allow-cross-tenant)", e.Path, e.Tenant, e.Want)
+	return fmt.Sprintf("%s: belongs to tenant %q, not %q", e.Path, e.Tenant, e.Want)
 }
 
 func (e *CrossTenantError) Unwrap() error { return exitcode.ErrInvalid }

@@ -97,7 +97,7 @@ func (e *FailedError) Unwrap() error { return exitcode.ErrVerify }
 type MarkedFailedError struct{ Marker string }
 
 func (e *MarkedFailedError) Error() string {
-	return fmt.Sprintf("export is marked FAILED (%s); inspect it, then re-run with --acknowledge-failure", e.Marker)
+	return fmt.Sprintf("export is marked FAILED (%s)", e.Marker)
 }
 
 func (e *MarkedFailedError) Unwrap() error { return exitcode.ErrConflict }

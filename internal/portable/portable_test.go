@@ -440,7 +440,7 @@ func TestExpectSHA256(t *testing.T) {
 	if !errors.As(err, &marked) || marked.Marker != marker || exitcode.For(err) != exitcode.Conflict || res != nil {
 		t.Fatalf("run on a FAILED export: exit %d (%v); want MarkedFailedError, exit 5", exitcode.For(err), err)
 	}
-	if want := "export is marked FAILED (" + marker + "); inspect it, then re-run with --acknowledge-failure"; err.Error() != want {
+	if want := "export is marked FAILED (" + marker + ")"; err.Error() != want {
 		t.Errorf("message\n got %s\nwant %s", err, want)
 	}
 

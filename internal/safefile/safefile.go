@@ -177,7 +177,7 @@ func Replaceable(path string) error {
 		return err
 	}
 	if !st.Mode().IsRegular() {
-		return exitcode.Conflictf("%s is a %s: --force replaces only regular files that stella-export wrote", path, Kind(st.Mode()))
+		return exitcode.Conflictf("%s is a %s: only a regular file that stella-export wrote is ever replaced", path, Kind(st.Mode()))
 	}
 	return nil
 }

@@ -75,7 +75,7 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 	}
 	if o.Attest && prov == nil {
 		if inner.prov == nil {
-			return nil, exitcode.Invalidf("%s: --attest needs provenance: the artefact is not a bundle with provenance.json; pass --provenance FILE", o.Artifact)
+			return nil, fmt.Errorf("%s: an attestation needs provenance: %w", o.Artifact, ErrNoProvenance)
 		}
 		prov = inner.prov
 	}
@@ -119,7 +119,7 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 		case err == nil && bytes.Equal(old, out.data):
 			continue
 		case err == nil && !o.Force:
-			return nil, exitcode.Conflictf("%s exists with other content (a signature by another key or of other bytes); pass --force to replace it", out.path)
+			return nil, &OtherContentError{Path: out.path}
 		case err != nil && !errors.Is(err, os.ErrNotExist):
 			return nil, exitcode.WithCode(exitcode.IO, err)
 		}
@@ -136,14 +136,28 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 	return res, nil
 }
 
+// ErrNoProvenance: an attestation was asked of an artefact that is not a
+// bundle with provenance.json, and no provenance file was given (exit 3).
+var ErrNoProvenance = exitcode.Invalidf("the artefact is not a bundle with provenance.json")
+
+// OtherContentError: an output (signature, bundle, attestation) exists
+// with other bytes, and replacing it was not asked for (exit 5).
+type OtherContentError struct{ Path string }
+
+func (e *OtherContentError) Error() string {
+	return e.Path + " exists with other content (a signature by another key or of other bytes)"
+}
+
+func (e *OtherContentError) Unwrap() error { return exitcode.ErrConflict }
+
 func readProvenanceFile(ctx context.Context, path string) (*provenance.Summary, error) {
 	f, err := safefile.Open(path)
 	var nr *safefile.NotRegularError
 	switch {
 	case errors.As(err, &nr):
-		return nil, fmt.Errorf("--provenance %w", err)
+		return nil, fmt.Errorf("provenance %w", err)
 	case err != nil:
-		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("--provenance: %w", err))
+		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("provenance: %w", err))
 	}
 	defer f.Close()
 	p, err := provenance.Summarize(bufio.NewReaderSize(ctxio.NewReader(ctx, f), 64<<10))
