@@ -34,7 +34,7 @@ func signedBundle(t *testing.T, s signing.Signer, files map[string]string) []byt
 		srcs = append(srcs, memSource(name, []byte(data)))
 	}
 	var buf bytes.Buffer
-	if _, err := bundle.Write(context.Background(), &buf, srcs, docs, bundle.Options{Signer: signing.DocSigner{Signer: s}}); err != nil {
+	if _, err := bundle.Write(context.Background(), &buf, bundle.List(srcs), docs, bundle.Options{Signer: signing.DocSigner{Signer: s}}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
