@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# bench.sh: throughput and peak memory of `stella-export package` and
-# `stella-export verify` against what an operator does by hand.
+# bench.sh: throughput and peak memory of stella-export against what an
+# operator does by hand.
 #
 #   scripts/bench.sh [--size 1G] [--work DIR] [--ours-only] [--keep]
-#                    [--run [--docs 1000000] [--big 3] [--big-size 500M]]
+#                    [--run [--docs 200000,1000000] [--huge] [--big 3] [--big-size 500M]]
 #
-# Generates a deterministic mixed payload (scripts/benchgen), warms the page
-# cache, then times in one run:
+# Generates a deterministic mixed payload of --size (scripts/benchgen), warms
+# the page cache, then times in one run:
 #   package  vs  tar --sort=name --format=pax | pigz -6   + sha256sum of every file
 #   package  vs  the same with gzip -6
 #   verify   vs  tar -xzf + (tail -n +2 checksums.txt | sha256sum -c)
@@ -14,16 +14,40 @@
 # higher is better) and peak RSS (/usr/bin/time -v). Targets: package >= 2x
 # the pigz pipeline, verify >= 1.5x its pipeline, peak RSS <= 64 MiB.
 #
-# --run also measures `stella-export run` (wall time, peak RSS) on two
-# generated evidence sources (scripts/benchgen -evidence): --docs small
-# documents (80% OSV, 10% OpenVEX, 10% CycloneDX, plus policy findings) and
-# --big CycloneDX SBOMs of --big-size each. Each source goes through
-# json:raw and mirror:full with --package. Memory grows with the number of
-# documents, never with their size: the big-SBOM runs must stay flat.
+# --run then measures `stella-export run` on generated evidence sources
+# (scripts/benchgen -evidence -big 0: 80% OSV, 10% OpenVEX, 10% CycloneDX
+# small documents, plus policy findings), one per count in --docs (a comma-
+# separated list, default 200000,1000000; --huge appends 5000000), and one
+# source of --big CycloneDX SBOMs of --big-size each (--big 0 skips it). On
+# each source, page cache warm before every step, it times:
+#   tar --sort=name --format=pax -cf - src | zstd -3 -T0          (hand pipeline)
+#   find src -name '*.json' -print0 | sort -z | xargs -0 cat | zstd -3 -T0
+#   stella-export run json:raw --package, run mirror:full --package
+#   stella-export sign --attest of the json:raw bundle (a new PKCS#8 key)
+#   stella-export verify --key --attestation of that bundle
+# and prints wall time, peak RSS and, for run, the ratio stella-export time /
+# tar|zstd time (lower is better). Targets, each marked PASS or MISS: json:raw
+# <= 2x the hand pipeline, mirror:full <= 3x; run peak RSS <= 256 MiB; sign
+# and verify < 64 MiB; with two or more counts, run peak RSS at the largest
+# count within 10% of the smallest (flat). --ours-only skips the hand
+# pipelines (ratios print "-"). Missed targets do not change the exit status;
+# a step that fails does (exit 1, after the tables).
+#
+# Free disk is checked before anything is generated (about 12 KiB per
+# document; 1,000,000 documents are 1.85 GB of source in 4 GB of blocks). The
+# work directory (default a new one under $TMPDIR) is removed at the end
+# unless --keep; without --keep each source and its outputs are removed as
+# soon as they are measured.
 set -euo pipefail
 
-size=1G work="" ours_only=0 keep=0 run=0 docs=1000000 big=3 big_size=500M
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+die() { echo "bench.sh: $*" >&2; exit 2; }
+
+size=1G work="" ours_only=0 keep=0 run=0 docs="" huge=0 big=3 big_size=500M
 while [ $# -gt 0 ]; do
+  case "$1" in
+    --size|--work|--docs|--big|--big-size) [ $# -ge 2 ] || die "$1 needs a value" ;;
+  esac
   case "$1" in
     --size) size=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
@@ -31,15 +55,44 @@ while [ $# -gt 0 ]; do
     --keep) keep=1; shift ;;
     --run) run=1; shift ;;
     --docs) docs=$2; shift 2 ;;
+    --huge) huge=1; shift ;;
     --big) big=$2; shift 2 ;;
     --big-size) big_size=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
-    *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
   esac
+done
+
+# bytes SIZE: SIZE with an optional K, M or G suffix (powers of 1024), in bytes.
+bytes() {
+  case "$1" in
+    *[!0-9KMG]*|''|[KMG]*|*[KMG]?*) return 1 ;;
+    *K) echo $(( ${1%K} << 10 )) ;;
+    *M) echo $(( ${1%M} << 20 )) ;;
+    *G) echo $(( ${1%G} << 30 )) ;;
+    *) echo $(( 10#$1 )) ;;
+  esac
+}
+size_bytes=$(bytes "$size") || die "--size $size: want a number with an optional K, M or G suffix"
+big_bytes=$(bytes "$big_size") || die "--big-size $big_size: want a number with an optional K, M or G suffix"
+case "$big" in *[!0-9]*|'') die "--big $big: want a number of SBOMs (0 for none)" ;; esac
+big=$(( 10#$big ))
+[ -n "$docs" ] || docs=200000,1000000
+[ "$huge" = 0 ] || docs=$docs,5000000
+IFS=, read -r -a counts <<< "$docs"
+[ ${#counts[@]} -gt 0 ] || die "--docs: want one or more document counts, comma-separated"
+for i in "${!counts[@]}"; do
+  case "${counts[$i]}" in
+    *[!0-9]*|'') die "--docs $docs: \"${counts[$i]}\" is not a number of documents" ;;
+  esac
+  counts[i]=$(( 10#${counts[$i]} ))
+  [ "${counts[$i]}" -gt 0 ] || die "--docs $docs: counts must be at least 1"
 done
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 need=(pigz gzip tar sha256sum)
+[ "$run" = 0 ] || need+=(openssl)
+[ "$run" = 0 ] || [ "$ours_only" = 1 ] || need+=(zstd)
 [ -x /usr/bin/time ] || need+=(time)
 missing=()
 for t in "${need[@]}"; do
@@ -58,91 +111,269 @@ mkdir -p "$work"
 cleanup() { [ "$keep" = 1 ] || rm -rf "$work"; }
 trap cleanup EXIT
 
+# Disk: a generated source takes about 4.7 KiB of blocks per document (1-2
+# KiB files in 4 KiB blocks), the mirror:full output tree as much again, the
+# bundles and hand-pipeline outputs under 1 KiB; 12 KiB per document leaves
+# room for spill files. Big SBOMs: the source, the mirror copy and the
+# bundles, 3x their size. The mixed payload, its bundle and tar -x of it: 3x
+# --size.
+per_doc_kib=12
+docs_kib() { echo $(( $1 * per_doc_kib )); }
+big_kib() { echo $(( big * (big_bytes >> 10) * 3 )); }
+# check_disk KIB INODES WHAT: refuses (exit 2) unless $work's filesystem has
+# KIB KiB and INODES inodes free, plus a 512 MiB margin.
+gib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1048576 }'; }
+check_disk() {
+  local want=$(( $1 + (512 << 10) )) inodes=$2 what=$3 avail iavail
+  avail=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
+  if [ "$avail" -lt "$want" ]; then
+    echo "bench.sh: not enough free disk in $work for $what: need about $(gib "$want") GiB, $(gib "$avail") GiB free" >&2
+    echo "bench.sh: hint: pass --work DIR on a larger filesystem, or fewer or smaller --docs" >&2
+    exit 2
+  fi
+  iavail=$(df -Pi "$work" | awk 'NR == 2 { print $4 }')
+  # Some filesystems (btrfs) report no inode limit: "-" or 0 total.
+  case "$iavail" in *[!0-9]*|'') return 0 ;; esac
+  if [ "$(df -Pi "$work" | awk 'NR == 2 { print $2 }')" != 0 ] && [ "$iavail" -lt "$inodes" ]; then
+    echo "bench.sh: not enough free inodes in $work for $what: need about $inodes, $iavail free" >&2
+    echo "bench.sh: hint: pass --work DIR on a larger filesystem, or fewer or smaller --docs" >&2
+    exit 2
+  fi
+}
+# Up front, the most the whole run needs at once: every source with --keep,
+# else the payload or the largest source.
+want_kib=$(( (size_bytes >> 10) * 3 )) want_inodes=$(( size_bytes >> 20 ))
+if [ "$run" = 1 ]; then
+  largest=0 all=0
+  for n in "${counts[@]}"; do
+    [ "$n" -le "$largest" ] || largest=$n
+    all=$(( all + n ))
+  done
+  if [ "$keep" = 1 ]; then
+    want_kib=$(( want_kib + $(docs_kib "$all") + $(big_kib) )) want_inodes=$(( want_inodes + all * 3 ))
+  else
+    run_kib=$(docs_kib "$largest")
+    [ "$(big_kib)" -le "$run_kib" ] || run_kib=$(big_kib)
+    [ "$run_kib" -le "$want_kib" ] || want_kib=$run_kib
+    [ $(( largest * 3 )) -le "$want_inodes" ] || want_inodes=$(( largest * 3 ))
+  fi
+fi
+what="--size $size"
+[ "$run" = 0 ] || what="$what --run --docs $docs"
+check_disk "$want_kib" "$want_inodes" "this bench ($what)"
+
 bin=$work/stella-export
-(cd "$repo" && go build -trimpath -o "$bin" ./cmd/stella-export)
+(cd "$repo" && go build -trimpath -o "$bin" ./cmd/stella-export && go build -o "$work/benchgen" ./scripts/benchgen)
 payload=$work/payload
 rm -rf "$payload"
-(cd "$repo" && go run ./scripts/benchgen -size "$size" -o "$payload") >/dev/null
-bytes=$(find "$payload" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%d\n", s}')
+"$work/benchgen" -size "$size" -o "$payload" >/dev/null
+payload_bytes=$(find "$payload" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%d\n", s}')
 files=$(find "$payload" -type f | wc -l)
 
-warm() { find "$payload" -type f -print0 | xargs -0 cat >/dev/null; }
+# warm DIR|FILE...: reads them once, so every timed step starts with a warm
+# page cache.
+warm() { find "$@" -type f -print0 | xargs -0 cat >/dev/null; }
 
-# measure NAME CMD... : runs CMD under /usr/bin/time -v, sets T_<NAME> and R_<NAME> (KiB)
+# measure NAME CMD...: runs CMD under /usr/bin/time -v and sets T[NAME]
+# (seconds) and R[NAME] (peak RSS, KiB). A failing CMD is recorded in failed
+# and returns 1.
+declare -A T R
+failed=()
 measure() {
   local name=$1; shift
-  local log=$work/time.$name
-  /usr/bin/time -v -o "$log" "$@" >/dev/null
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-  printf -v "T_$name" '%s' "$wall"
-  printf -v "R_$name" '%s' "$rss"
+  local log=$work/time.$name rc=0
+  /usr/bin/time -v -o "$log" "$@" >/dev/null || rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "bench.sh: $name: exit $rc: $*" >&2
+    failed+=("$name")
+    return 1
+  fi
+  T[$name]=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) printf "%.2f\n", $1*3600+$2*60+$3; else printf "%.2f\n", $1*60+$2 }')
+  R[$name]=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
 }
 
-echo "payload: $files files, $bytes bytes ($size), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-warm
-rm -f "$work/out.tgz"
-measure package "$bin" package "$payload" -o "$work/out.tgz"
-warm
-rm -rf "$work/x"; mkdir "$work/x"
-measure verify "$bin" verify -q "$work/out.tgz"
-
-mbps() { awk -v b="$bytes" -v t="$1" 'BEGIN { printf "%.0f", b / t / 1e6 }'; }
+mbps() { awk -v b="$1" -v t="$2" 'BEGIN { if (b > 0 && t > 0) printf "%.0f", b / t / 1e6; else print "-" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
+echo "payload: $files files, $payload_bytes bytes ($size), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+warm "$payload"
+rm -f "$work/out.tgz"
+measure package "$bin" package "$payload" -o "$work/out.tgz"
+warm "$work/out.tgz"
+rm -rf "$work/x"; mkdir "$work/x"
+measure verify "$bin" verify -q "$work/out.tgz"
+
 printf '%-44s %8s %8s %10s %8s\n' "step" "seconds" "MB/s" "peak RSS" "ratio"
-printf '%-44s %8s %8s %10s %8s\n' "stella-export package" "$T_package" "$(mbps "$T_package")" "$(mib "$R_package") MiB" "-"
+printf '%-44s %8s %8s %10s %8s\n' "stella-export package" "${T[package]}" "$(mbps "$payload_bytes" "${T[package]}")" "$(mib "${R[package]}") MiB" "-"
 
 if [ "$ours_only" = 0 ]; then
-  warm
-  measure pigz bash -c "tar --sort=name --format=pax -cf - -C '$payload' . | pigz -6 > '$work/pigz.tgz' && find '$payload' -type f -print0 | xargs -0 sha256sum > '$work/pigz.sums'"
-  printf '%-44s %8s %8s %10s %8s\n' "tar | pigz -6 + sha256sum (baseline)" "$T_pigz" "$(mbps "$T_pigz")" "$(mib "$R_pigz") MiB" "$(ratio "$T_pigz" "$T_package")x"
-  warm
-  measure gzip bash -c "tar --sort=name --format=pax -cf - -C '$payload' . | gzip -6 > '$work/gzip.tgz' && find '$payload' -type f -print0 | xargs -0 sha256sum > '$work/gzip.sums'"
-  printf '%-44s %8s %8s %10s %8s\n' "tar | gzip -6 + sha256sum (baseline)" "$T_gzip" "$(mbps "$T_gzip")" "$(mib "$R_gzip") MiB" "$(ratio "$T_gzip" "$T_package")x"
+  warm "$payload"
+  # shellcheck disable=SC2016 # the script's $1, $2, $3 are bash -c arguments
+  measure pigz bash -c 'tar --sort=name --format=pax -cf - -C "$1" . | pigz -6 > "$2" && find "$1" -type f -print0 | xargs -0 sha256sum > "$3"' \
+    _ "$payload" "$work/pigz.tgz" "$work/pigz.sums"
+  printf '%-44s %8s %8s %10s %8s\n' "tar | pigz -6 + sha256sum (baseline)" "${T[pigz]}" "$(mbps "$payload_bytes" "${T[pigz]}")" "$(mib "${R[pigz]}") MiB" "$(ratio "${T[pigz]}" "${T[package]}")x"
+  warm "$payload"
+  # shellcheck disable=SC2016 # the script's $1, $2, $3 are bash -c arguments
+  measure gzip bash -c 'tar --sort=name --format=pax -cf - -C "$1" . | gzip -6 > "$2" && find "$1" -type f -print0 | xargs -0 sha256sum > "$3"' \
+    _ "$payload" "$work/gzip.tgz" "$work/gzip.sums"
+  printf '%-44s %8s %8s %10s %8s\n' "tar | gzip -6 + sha256sum (baseline)" "${T[gzip]}" "$(mbps "$payload_bytes" "${T[gzip]}")" "$(mib "${R[gzip]}") MiB" "$(ratio "${T[gzip]}" "${T[package]}")x"
 fi
-printf '%-44s %8s %8s %10s %8s\n' "stella-export verify" "$T_verify" "$(mbps "$T_verify")" "$(mib "$R_verify") MiB" "-"
+printf '%-44s %8s %8s %10s %8s\n' "stella-export verify" "${T[verify]}" "$(mbps "$payload_bytes" "${T[verify]}")" "$(mib "${R[verify]}") MiB" "-"
 if [ "$ours_only" = 0 ]; then
-  cat "$work/out.tgz" >/dev/null
-  measure tarx bash -c "tar -xzf '$work/out.tgz' -C '$work/x' && cd '$work/x' && tail -n +2 checksums.txt | sha256sum -c --quiet -"
-  printf '%-44s %8s %8s %10s %8s\n' "tar -xzf + sha256sum -c (baseline)" "$T_tarx" "$(mbps "$T_tarx")" "$(mib "$R_tarx") MiB" "$(ratio "$T_tarx" "$T_verify")x"
+  warm "$work/out.tgz"
+  # shellcheck disable=SC2016 # the script's $1, $2, $3 are bash -c arguments
+  measure tarx bash -c 'tar -xzf "$1" -C "$2" && cd "$2" && tail -n +2 checksums.txt | sha256sum -c --quiet -' _ "$work/out.tgz" "$work/x"
+  printf '%-44s %8s %8s %10s %8s\n' "tar -xzf + sha256sum -c (baseline)" "${T[tarx]}" "$(mbps "$payload_bytes" "${T[tarx]}")" "$(mib "${R[tarx]}") MiB" "$(ratio "${T[tarx]}" "${T[verify]}")x"
 fi
 echo "bundle: $(stat -c %s "$work/out.tgz") bytes"
 
 [ "$run" = 1 ] || exit 0
+[ "$keep" = 1 ] || rm -rf "$payload" "$work/x" "$work"/*.tgz "$work"/*.sums
 
-# run_source NAME BENCHGEN-ARGS... : generates an evidence source and times
-# `run` through json:raw and mirror:full, each with --package.
+# Targets of issue 14 (benchmarks, not tests).
+run_rss_kib=$(( 256 << 10 ))  # run json:raw / mirror:full --package: <= 256 MiB
+sign_rss_kib=$(( 64 << 10 ))  # sign --attest, verify --key --attestation: < 64 MiB
+pass=0 miss=0
+# verdict OK: sets v to PASS (OK is 1) or MISS and counts it.
+verdict() {
+  if [ "$1" = 1 ]; then pass=$(( pass + 1 )) v=PASS; else miss=$(( miss + 1 )) v=MISS; fi
+}
+prow() { printf '%-44s %8s %7s %11s %7s %6s %5s %11s %5s\n' "$@"; }
+# row STEP NAME NBYTES [RATIO-TARGET RSS-OP RSS-KIB]: one line of the run
+# table for measured step NAME. RATIO-TARGET (2, 3) compares T[NAME] with
+# the source's tar|zstd time; RSS-OP (le, lt) and RSS-KIB give the memory
+# target.
+row() {
+  local step=$1 name=$2 nbytes=$3 rtarget=${4:-} op=${5:-} limit=${6:-}
+  if [ -z "${T[$name]:-}" ]; then
+    prow "$step" FAILED - - - - - - -
+    return
+  fi
+  local r=- rt=- tv=- mt=- mv=- ok rss=${R[$name]} v
+  if [ -n "$rtarget" ]; then
+    rt="<=${rtarget}x"
+    local hand=${T[$src.tar]:-}
+    if [ -n "$hand" ] && awk -v h="$hand" 'BEGIN { exit !(h > 0) }'; then
+      r=$(ratio "${T[$name]}" "$hand")x
+      ok=$(awk -v t="${T[$name]}" -v h="$hand" -v x="$rtarget" 'BEGIN { print (t / h <= x) ? 1 : 0 }')
+      verdict "$ok"; tv=$v
+    fi
+  fi
+  if [ -n "$op" ]; then
+    if [ "$op" = le ]; then mt="<=$(( limit >> 10 )) MiB"; ok=$(( rss <= limit ? 1 : 0 ))
+    else mt="<$(( limit >> 10 )) MiB"; ok=$(( rss < limit ? 1 : 0 )); fi
+    verdict "$ok"; mv=$v
+  fi
+  prow "$step" "${T[$name]}" "$(mbps "$nbytes" "${T[$name]}")" "$(mib "$rss") MiB" "$r" "$rt" "$tv" "$mt" "$mv"
+}
+
+# An unencrypted PKCS#8 ECDSA P-256 key: a cosign-format key (sign
+# --generate-key) is encrypted with scrypt, which alone takes 64 MiB at every
+# signature and would hide what the attestation costs.
+key=$work/bench-key
+(umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$key.pem" 2>/dev/null)
+openssl pkey -in "$key.pem" -pubout -out "$key.pub"
+
+# run_source LABEL WHAT DOCS BENCHGEN-ARGS...: generates an evidence source
+# in $work/run-LABEL (DOCS small documents, for the disk check) and measures
+# every step of the run table on it. Sets src=LABEL.
 run_source() {
-  local name=$1; shift
-  local dir=$work/run-$name
-  rm -rf "$dir" && mkdir -p "$dir"
-  (cd "$repo" && go run ./scripts/benchgen -evidence "$@" -o "$dir/src") >/dev/null
+  local label=$1 what=$2 ndocs=$3; shift 3
+  local dir=$work/run-$label
+  src=$label
+  rm -rf "$dir"
+  if [ "$ndocs" -gt 0 ]; then
+    check_disk "$(docs_kib "$ndocs")" $(( ndocs * 3 )) "$what"
+  else
+    check_disk "$(big_kib)" 1000 "$what"
+  fi
+  mkdir -p "$dir"
+  "$work/benchgen" -evidence "$@" -o "$dir/src" >/dev/null
   local nfiles nbytes
   nfiles=$(find "$dir/src" -type f | wc -l)
   nbytes=$(find "$dir/src" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%d\n", s}')
-  echo "run source $name: $nfiles files, $nbytes bytes"
-  local profile
+  echo
+  echo "== $what: $nfiles files, $nbytes bytes, $(nproc) cores"
+  prow step seconds MB/s "peak RSS" ratio target time "RSS target" RSS
+
+  if [ "$ours_only" = 0 ]; then
+    warm "$dir/src"
+    # shellcheck disable=SC2016 # the script's $1, $2, $3 are bash -c arguments
+    measure "$src.tar" bash -c 'cd "$1" && tar --sort=name --format=pax -cf - src | zstd -q -3 -T0 > "$2"' _ "$dir" "$dir/hand.tar.zst" || true
+    row "tar --sort=name --format=pax | zstd -3 -T0" "$src.tar" "$nbytes"
+    rm -f "$dir/hand.tar.zst"
+    warm "$dir/src"
+    measure "$src.cat" bash -c "cd \"\$1\" && find src -name '*.json' -print0 | sort -z | xargs -0 cat | zstd -q -3 -T0 > \"\$2\"" _ "$dir" "$dir/hand.zst" || true
+    row "find -name '*.json' | sort -z | cat | zstd" "$src.cat" "$nbytes"
+    rm -f "$dir/hand.zst"
+  fi
+
+  local profile tag
   for profile in json:raw mirror:full; do
-    local tag=${profile/:/-}
+    tag=${profile/:/-}
     printf 'apiVersion: stella-export/v1\nkind: EvidenceExport\nexport_id: urn:stella:export:bench:%s\ntenant: bench\nprofile: %s\nsource: src\n' \
       "$tag" "$profile" > "$dir/$tag.yaml"
-    find "$dir/src" -type f -print0 | xargs -0 cat >/dev/null
-    measure "run_${name}_${tag//-/_}" "$bin" run "$dir/$tag.yaml" -o "$dir/out-$tag" --package "$dir/$tag.tgz"
-    local t r
-    t=T_run_${name}_${tag//-/_} r=R_run_${name}_${tag//-/_}
-    printf '%-44s %8s %8s %10s %8s\n' "run $profile --package ($name)" "${!t}" \
-      "$(awk -v b="$nbytes" -v t="${!t}" 'BEGIN { printf "%.0f", b / t / 1e6 }')" "$(mib "${!r}") MiB" "-"
-    rm -rf "$dir/out-$tag" "$dir/$tag.tgz"
+    warm "$dir/src"
+    measure "$src.$tag" "$bin" run -q "$dir/$tag.yaml" -o "$dir/out-$tag" --package "$dir/$tag.tgz" || true
+    if [ "$tag" = json-raw ]; then
+      row "run json:raw --package" "$src.$tag" "$nbytes" 2 le "$run_rss_kib"
+    else
+      row "run mirror:full --package" "$src.$tag" "$nbytes" 3 le "$run_rss_kib"
+    fi
+    [ "$keep" = 1 ] || rm -rf "$dir/out-$tag"
+    [ "$keep" = 1 ] || [ "$tag" = json-raw ] || rm -f "$dir/$tag.tgz"
   done
-  rm -rf "$dir"
+
+  if [ -n "${T[$src.json-raw]:-}" ]; then
+    local tgz=$dir/json-raw.tgz
+    warm "$tgz"
+    if measure "$src.sign" "$bin" sign -q "$tgz" --key "$key.pem" --attest; then
+      row "sign --attest (json:raw bundle)" "$src.sign" 0 "" lt "$sign_rss_kib"
+      warm "$tgz" "$tgz.intoto.jsonl"
+      measure "$src.verify" "$bin" verify -q "$tgz" --key "$key.pub" --attestation "$tgz.intoto.jsonl" || true
+      row "verify --key --attestation" "$src.verify" 0 "" lt "$sign_rss_kib"
+    else
+      row "sign --attest (json:raw bundle)" "$src.sign" 0
+    fi
+  fi
+  [ "$keep" = 1 ] || rm -rf "$dir"
 }
 
-echo "== stella-export run ($(nproc) cores)"
-printf '%-44s %8s %8s %10s %8s\n' "step" "seconds" "MB/s" "peak RSS" ""
-run_source small -docs "$docs"
+echo
+echo "ratio = stella-export time / tar|zstd time (lower is better); targets from issue 14"
+for n in "${counts[@]}"; do
+  run_source "$n" "$n documents" "$n" -docs "$n" -big 0
+done
+
+if [ ${#counts[@]} -ge 2 ]; then
+  lo=${counts[0]} hi=${counts[0]}
+  for n in "${counts[@]}"; do
+    [ "$n" -ge "$lo" ] || lo=$n
+    [ "$n" -le "$hi" ] || hi=$n
+  done
+  echo
+  echo "== flat memory: peak RSS at $hi documents against $lo (target: within 10%)"
+  for tag in json-raw mirror-full; do
+    step="run ${tag/-/:} --package"
+    if [ -z "${R[$lo.$tag]:-}" ] || [ -z "${R[$hi.$tag]:-}" ]; then
+      printf '%-44s %s\n' "$step" FAILED
+      continue
+    fi
+    growth=$(awk -v a="${R[$lo.$tag]}" -v b="${R[$hi.$tag]}" 'BEGIN { printf "%+.0f%%", (b / a - 1) * 100 }')
+    ok=$(awk -v a="${R[$lo.$tag]}" -v b="${R[$hi.$tag]}" 'BEGIN { print (b <= a * 1.10) ? 1 : 0 }')
+    verdict "$ok"
+    printf '%-44s %11s -> %11s %6s %5s\n' "$step" "$(mib "${R[$lo.$tag]}") MiB" "$(mib "${R[$hi.$tag]}") MiB" "$growth" "$v"
+  done
+fi
+
 if [ "$big" -gt 0 ]; then
-  run_source big -docs 0 -big "$big" -big-size "$big_size"
+  run_source big "$big CycloneDX SBOMs of $big_size" 0 -docs 0 -big "$big" -big-size "$big_size"
+fi
+
+echo
+echo "targets: $pass PASS, $miss MISS (benchmarks: a MISS does not change the exit status)"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "bench.sh: failed steps: ${failed[*]}" >&2
+  exit 1
 fi

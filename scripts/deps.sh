@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages the test suite runs against:
-# busybox (its tar and sh read our bundles), dash (POSIX sh), pigz and GNU
-# time (scripts/bench.sh), file (static-binary check), openssl (checks the
-# webhook HMAC the way docs/notifications.md tells receivers to). Root only; as another
-# user it prints the apt command and exits 1 if something is missing.
+# busybox (its tar and sh read our bundles), dash (POSIX sh), pigz, zstd and
+# GNU time (scripts/bench.sh), file (static-binary check), openssl (checks the
+# webhook HMAC the way docs/notifications.md tells receivers to; bench.sh's
+# signing key). Root only; as another user it prints the apt command and
+# exits 1 if something is missing.
 set -euo pipefail
 need=()
 command -v busybox >/dev/null || need+=(busybox)
 command -v dash >/dev/null || need+=(dash)
 command -v pigz >/dev/null || need+=(pigz)
+command -v zstd >/dev/null || need+=(zstd)
 [ -x /usr/bin/time ] || need+=(time)
 command -v file >/dev/null || need+=(file)
 command -v tar >/dev/null || need+=(tar)

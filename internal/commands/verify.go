@@ -12,7 +12,6 @@ import (
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
-	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
@@ -213,7 +212,7 @@ func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions,
 	}{
 		{verify.DetachedSignature, "--signature", o.signature, layout.SigSuffix, 64 << 10},
 		{verify.DetachedBundle, "--bundle", o.sigBundle, layout.SigstoreBundleSuffix, 16 << 20},
-		{verify.DetachedAttestation, "--attestation", o.attestation, layout.AttestationSuffix, 2 * provenance.MaxSize},
+		{verify.DetachedAttestation, "--attestation", o.attestation, layout.AttestationSuffix, signing.MaxAttestation},
 	} {
 		p := d.explicit
 		if p == "" {

@@ -5,10 +5,16 @@
 // named with its SHA-256 as an in-toto resource descriptor.
 //
 // Write streams the document as canonical JSON, so that exports of
-// millions of files never hold it in memory. Read accepts only a
-// provenance.json of this format (format, export_id and the contract
-// digest are required); stella-export sign --attest and verify read it
-// back to build and check SLSA attestations.
+// millions of files never hold it in memory. Summarize reads it back the
+// same way, in one pass and bounded memory, into what stella-export sign
+// --attest and verify need to build and check SLSA attestations: the head,
+// the counts, and the inputs root, the RFC 6962 Merkle root of the inputs'
+// sha256sum lines in plan order. From a provenance.json, in shell:
+//
+//	jq -r '.inputs[] | .digest.sha256 + "  " + .name' provenance.json
+//
+// gives those lines, whose root is computed as checksums.txt's is
+// (docs/format.md#merkle-root).
 package provenance
 
 import (
@@ -18,13 +24,13 @@ import (
 	"io"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/safepath"
 )
 
 // Format is the format field of provenance.json.
 const Format = "stella-export/provenance/v1"
-
-// MaxSize bounds the provenance.json Read reads (512 MiB).
-const MaxSize = 512 << 20
 
 // Descriptor is an in-toto v1 resource descriptor (a subject, an input, a
 // resolved dependency): a name and digests. Only SHA-256 is written or
@@ -56,13 +62,6 @@ type Head struct {
 	Base            *Descriptor     `json:"base,omitempty"` // named by its export id
 }
 
-// Document is a whole provenance.json.
-type Document struct {
-	Head
-	Subject []Descriptor `json:"subject"` // every payload file but provenance.json
-	Inputs  []Descriptor `json:"inputs"`  // every input document, in plan order
-}
-
 // List is a list of descriptors given one at a time, so that Write streams
 // it.
 type List struct {
@@ -80,33 +79,198 @@ func Write(w io.Writer, h Head, subject, inputs List) error {
 	return canonjson.WriteObject(w, h, map[string]canonjson.Array{"subject": item(subject), "inputs": item(inputs)})
 }
 
-// Read reads provenance.json, at most MaxSize bytes of it, and checks its
-// format, export_id and contract digest.
-func Read(r io.Reader) (*Document, error) {
-	var d Document
-	if err := json.NewDecoder(io.LimitReader(r, MaxSize)).Decode(&d); err != nil {
-		return nil, fmt.Errorf("not valid JSON: %v", err)
-	}
-	if d.Format != Format {
-		return nil, fmt.Errorf("format %q is not %s", d.Format, Format)
-	}
-	if d.ExportID == "" || d.Contract.Digest.SHA256 == "" {
-		return nil, errors.New("export_id or contract digest missing")
-	}
-	return &d, nil
+// Summary is what stella-export sign --attest and verify need of a
+// provenance.json: its head, how many subjects and inputs it lists, and the
+// inputs root. It is the same size for ten inputs and ten million.
+type Summary struct {
+	Head
+	Subjects int
+	Inputs   int
+	// InputsRoot is the RFC 6962 Merkle root (internal/merkle) whose
+	// leaves are the InputLeaf lines of the inputs, in provenance.json
+	// order (plan order): the root a checksums.txt listing the inputs
+	// would have.
+	InputsRoot digest.SHA256
 }
 
-// Materials are the resolved dependencies of an export: its contract, its
-// policy snapshot and base bundle when it has them, then every input
-// document, in provenance.json order.
-func (d *Document) Materials() []Descriptor {
-	out := make([]Descriptor, 0, len(d.Inputs)+3)
-	out = append(out, Descriptor{Name: "contract", Digest: d.Contract.Digest})
-	if d.PolicySnapshot != nil {
-		out = append(out, *d.PolicySnapshot)
+// InputLeaf appends to dst the Merkle leaf of an input: "<hex>  <name>",
+// its line in sha256sum and checksums.txt format, without the LF.
+func InputLeaf(dst []byte, d Descriptor) []byte {
+	dst = append(dst, d.Digest.SHA256...)
+	dst = append(dst, "  "...)
+	return append(dst, d.Name...)
+}
+
+// MaxValue bounds each value Summarize reads: a field of the head, or one
+// subject or input (16 MiB). The document as a whole is not bounded, since
+// it is read as a stream.
+const MaxValue = 16 << 20
+
+// MaxSize bounds the provenance.json verify keeps in memory, which it does
+// only to check an Ed25519 signature of it (pure Ed25519 signs the whole
+// message), 512 MiB.
+const MaxSize = 512 << 20
+
+// Summarize reads provenance.json in one pass and in memory bounded by
+// MaxValue, whatever the number of inputs. It checks the format, the
+// export_id, the contract digest, and each input (a safe path and 64
+// lower-case hex digits: the leaves of the inputs root must be the plan's
+// lines); a key that appears twice, a missing inputs array or data after
+// the object are refused; unknown fields are ignored. An error reading r
+// is returned as a *ReadError.
+func Summarize(r io.Reader) (*Summary, error) {
+	lr := &valueReader{r: r}
+	dec := json.NewDecoder(lr)
+	// Each value may take MaxValue bytes from where it starts.
+	next := func() { lr.limit = dec.InputOffset() + MaxValue }
+	s, err := summarize(dec, next)
+	if lr.err != nil {
+		return nil, &ReadError{Err: lr.err}
 	}
-	if d.Base != nil {
-		out = append(out, Descriptor{Name: "base:" + d.Base.Name, Digest: d.Base.Digest})
+	return s, err
+}
+
+// ReadError is a failure of the reader Summarize reads, as opposed to a
+// malformed document.
+type ReadError struct{ Err error }
+
+func (e *ReadError) Error() string { return e.Err.Error() }
+func (e *ReadError) Unwrap() error { return e.Err }
+
+func summarize(dec *json.Decoder, next func()) (*Summary, error) {
+	next()
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %v", err)
 	}
-	return append(out, d.Inputs...)
+	var (
+		s     Summary
+		root  merkle.Builder
+		leaf  []byte
+		seen  = map[string]bool{}
+		head  = map[string]json.RawMessage{}
+		items = map[string]*int{"subject": &s.Subjects, "inputs": &s.Inputs}
+	)
+	for {
+		next()
+		if !dec.More() {
+			break
+		}
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("not valid JSON: %v", err)
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return nil, fmt.Errorf("key %q appears twice", key)
+		}
+		seen[key] = true
+		next()
+		count, isList := items[key]
+		if !isList {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, fmt.Errorf("not valid JSON: %s: %v", key, err)
+			}
+			head[key] = raw
+			continue
+		}
+		if err := expectDelim(dec, '['); err != nil {
+			return nil, fmt.Errorf("%s: not an array: %v", key, err)
+		}
+		for {
+			next()
+			if !dec.More() {
+				break
+			}
+			var d Descriptor
+			if err := dec.Decode(&d); err != nil {
+				return nil, fmt.Errorf("%s[%d]: %v", key, *count, err)
+			}
+			if key == "inputs" {
+				if err := checkInput(d); err != nil {
+					return nil, fmt.Errorf("inputs[%d]: %v", *count, err)
+				}
+				leaf = InputLeaf(leaf[:0], d)
+				root.Add(leaf)
+			}
+			*count++
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return nil, fmt.Errorf("%s: %v", key, err)
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the provenance object")
+	}
+	if !seen["inputs"] {
+		return nil, errors.New(`no "inputs" array`)
+	}
+	hb, err := json.Marshal(head)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(hb, &s.Head); err != nil {
+		return nil, fmt.Errorf("not a provenance.json: %v", err)
+	}
+	if s.Format != Format {
+		return nil, fmt.Errorf("format %q is not %s", s.Format, Format)
+	}
+	if s.ExportID == "" || s.Contract.Digest.SHA256 == "" {
+		return nil, errors.New("export_id or contract digest missing")
+	}
+	if _, err := digest.ParseHex(s.Contract.Digest.SHA256); err != nil {
+		return nil, fmt.Errorf("contract digest: %v", err)
+	}
+	s.InputsRoot = root.Root()
+	return &s, nil
+}
+
+func checkInput(d Descriptor) error {
+	if err := safepath.Check(d.Name, false); err != nil {
+		return fmt.Errorf("name: %v", err)
+	}
+	if _, err := digest.ParseHex(d.Digest.SHA256); err != nil {
+		return fmt.Errorf("digest: sha256 %v", err)
+	}
+	return nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := t.(json.Delim); !ok || d != want {
+		return fmt.Errorf("expected %q, found %v", string(want), t)
+	}
+	return nil
+}
+
+// valueReader reads r up to an absolute offset the decoder moves as it
+// goes, and keeps r's own error apart from the document's.
+type valueReader struct {
+	r     io.Reader
+	n     int64 // bytes read
+	limit int64 // bytes that may be read
+	err   error // r's error other than EOF
+}
+
+var errTooLarge = fmt.Errorf("a value is larger than %d MiB", MaxValue>>20)
+
+func (v *valueReader) Read(p []byte) (int, error) {
+	if v.n >= v.limit {
+		return 0, errTooLarge
+	}
+	if rest := v.limit - v.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := v.r.Read(p)
+	v.n += int64(n)
+	if err != nil && err != io.EOF {
+		v.err = err
+	}
+	return n, err
 }

@@ -3,9 +3,14 @@ package provenance
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
+	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
+
+	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/merkle"
 )
 
 func hex64(c string) DigestSet { return DigestSet{SHA256: strings.Repeat(c, 64)} }
@@ -47,38 +52,87 @@ func TestWriteBytes(t *testing.T) {
 	}
 }
 
-func TestRoundTrip(t *testing.T) {
+// TestSummarize reads back what Write wrote: the head, the counts and the
+// inputs root, which is the RFC 6962 root of the inputs' sha256sum lines in
+// order (here recomputed with merkle.Root from the lines themselves).
+func TestSummarize(t *testing.T) {
 	h, subject, inputs := sample()
 	var b bytes.Buffer
 	if err := Write(&b, h, list(subject), list(inputs)); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Read(&b)
+	s, err := Summarize(&b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Format != Format || d.ExportID != h.ExportID || *d.Base != *h.Base || d.Contract != h.Contract ||
-		!reflect.DeepEqual(d.Subject, subject) || !reflect.DeepEqual(d.Inputs, inputs) || d.PolicySnapshot != nil {
-		t.Errorf("Read(Write(x)) = %+v", d)
+	lines := []string{strings.Repeat("d", 64) + "  acme/vex/v.json", strings.Repeat("e", 64) + "  acme/advisories/a.json"}
+	want := merkle.Root([]digest.SHA256{merkle.LeafHash([]byte(lines[0])), merkle.LeafHash([]byte(lines[1]))})
+	if s.InputsRoot != want {
+		t.Errorf("InputsRoot = %s, want %s", s.InputsRoot, want)
 	}
-	want := []Descriptor{{Name: "contract", Digest: hex64("a")}, {Name: "base:urn:stella:export:acme:full", Digest: hex64("b")}, inputs[0], inputs[1]}
-	if got := d.Materials(); !reflect.DeepEqual(got, want) {
-		t.Errorf("Materials() = %v, want %v", got, want)
+	if s.Format != Format || s.ExportID != h.ExportID || *s.Base != *h.Base || s.Contract != h.Contract ||
+		s.PolicySnapshot != nil || s.Subjects != 1 || s.Inputs != 2 || string(s.Selectors) != `{"tenants":["acme"]}` {
+		t.Errorf("Summarize(Write(x)) = %+v", s)
+	}
+	// The order of the inputs is part of the root.
+	b.Reset()
+	if err := Write(&b, h, list(subject), list([]Descriptor{inputs[1], inputs[0]})); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Summarize(&b); err != nil || r.InputsRoot == s.InputsRoot {
+		t.Errorf("swapped inputs: root %v, err %v; want another root", r.InputsRoot, err)
+	}
+	// No inputs: the empty root.
+	b.Reset()
+	if err := Write(&b, h, list(nil), list(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Summarize(&b); err != nil || r.InputsRoot != merkle.EmptyRoot() || r.Inputs != 0 {
+		t.Errorf("no inputs: %+v, %v", r, err)
 	}
 }
 
-func TestReadRefuses(t *testing.T) {
+func TestSummarizeRefuses(t *testing.T) {
+	const ok = `"format":"stella-export/provenance/v1","export_id":"x","contract":{"name":"contract","digest":{"sha256":"` +
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" + `"}}`
+	in := func(name, hex string) string {
+		return `{` + ok + `,"inputs":[{"name":"` + name + `","digest":{"sha256":"` + hex + `"}}]}`
+	}
+	hex := strings.Repeat("f", 64)
 	for _, tc := range []struct{ doc, msg string }{
-		{`{"format":"stella-export/provenance/v2","export_id":"x","contract":{"name":"contract","digest":{"sha256":"aa"}}}`, `format "stella-export/provenance/v2" is not stella-export/provenance/v1`},
-		{`{"export_id":"x","contract":{"name":"contract","digest":{"sha256":"aa"}}}`, `format "" is not`},
-		{`{"format":"stella-export/provenance/v1","contract":{"name":"contract","digest":{"sha256":"aa"}}}`, "export_id or contract digest missing"},
-		{`{"format":"stella-export/provenance/v1","export_id":"x"}`, "export_id or contract digest missing"},
+		{`{"format":"stella-export/provenance/v2","export_id":"x","inputs":[],"contract":{"name":"contract","digest":{"sha256":"aa"}}}`, `format "stella-export/provenance/v2" is not stella-export/provenance/v1`},
+		{`{"export_id":"x","inputs":[],"contract":{"name":"contract","digest":{"sha256":"aa"}}}`, `format "" is not`},
+		{`{"format":"stella-export/provenance/v1","inputs":[],"contract":{"name":"contract","digest":{"sha256":"aa"}}}`, "export_id or contract digest missing"},
+		{`{"format":"stella-export/provenance/v1","inputs":[],"export_id":"x"}`, "export_id or contract digest missing"},
+		{`{"format":"stella-export/provenance/v1","inputs":[],"export_id":"x","contract":{"name":"contract","digest":{"sha256":"aa"}}}`, `contract digest: "aa" is not 64 lowercase hex digits`},
+		{`{` + ok + `}`, `no "inputs" array`},
+		{`{` + ok + `,"inputs":[],"inputs":[]}`, `key "inputs" appears twice`},
+		{`{` + ok + `,"inputs":[],"export_id":"y"}`, `key "export_id" appears twice`},
+		{`{` + ok + `,"inputs":{}}`, `inputs: not an array`},
+		{`{` + ok + `,"inputs":[]} {}`, "data after the provenance object"},
+		{in("../x", hex), "inputs[0]: name: "},
+		{in(`a\nb`, hex), "inputs[0]: name: "},
+		{in("a/b", strings.ToUpper(hex)), "inputs[0]: digest: sha256 "},
+		{in("a/b", "ff"), "inputs[0]: digest: sha256 "},
+		{`{` + ok + `,"inputs":[1]}`, "inputs[0]: json: cannot unmarshal"},
 		{`{"format":`, "not valid JSON"},
-		{`[]`, "not valid JSON"},
+		{`[]`, "not a JSON object"},
+		{`{` + ok + `,"selectors":"` + strings.Repeat("s", MaxValue) + `","inputs":[]}`, "a value is larger than 16 MiB"},
 	} {
-		_, err := Read(strings.NewReader(tc.doc))
+		_, err := Summarize(strings.NewReader(tc.doc))
 		if err == nil || !strings.Contains(err.Error(), tc.msg) {
-			t.Errorf("Read(%s) = %v, want an error containing %q", tc.doc, err, tc.msg)
+			doc := tc.doc
+			if len(doc) > 200 {
+				doc = doc[:200] + "..."
+			}
+			t.Errorf("Summarize(%s) = %v, want an error containing %q", doc, err, tc.msg)
 		}
+	}
+	// A failing reader is a *ReadError, not a malformed document.
+	boom := errors.New("boom")
+	_, err := Summarize(io.MultiReader(strings.NewReader(`{`+ok+`,"inputs":[`), iotest.ErrReader(boom)))
+	var re *ReadError
+	if !errors.As(err, &re) || !errors.Is(err, boom) {
+		t.Errorf("Summarize of a failing reader = %v, want a *ReadError wrapping boom", err)
 	}
 }

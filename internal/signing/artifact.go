@@ -1,6 +1,7 @@
 package signing
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -60,23 +61,23 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 	if o.Attest && o.Attestation == "" {
 		o.Attestation = o.Artifact + layout.AttestationSuffix
 	}
-	var prov *provenance.Document
+	var prov *provenance.Summary
 	if o.Attest && o.Provenance != "" {
-		p, err := readProvenanceFile(o.Provenance)
+		p, err := readProvenanceFile(ctx, o.Provenance)
 		if err != nil {
 			return nil, err
 		}
 		prov = p
 	}
-	d, inner, err := digestArtifact(ctx, o.Artifact, o.Attest && prov == nil)
+	d, inner, err := digestArtifact(ctx, o.Artifact, o.Attest, o.Attest && prov == nil)
 	if err != nil {
 		return nil, err
 	}
 	if o.Attest && prov == nil {
-		if inner == nil {
+		if inner.prov == nil {
 			return nil, exitcode.Invalidf("%s: --attest needs provenance: the artefact is not a bundle with provenance.json; pass --provenance FILE", o.Artifact)
 		}
-		prov = inner
+		prov = inner.prov
 	}
 	open := func() (io.ReadCloser, error) { return safefile.Open(o.Artifact) }
 	sig, err := o.Signer.Sign(d, open)
@@ -92,7 +93,7 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 		data []byte
 	}{{o.Signature, EncodeSig(sig)}, {o.Bundle, bundleJSON}}
 	if o.Attest {
-		line, err := Attest(o.Signer, NewStatement(filepath.Base(o.Artifact), d, prov))
+		line, err := Attest(o.Signer, NewStatement(filepath.Base(o.Artifact), d, prov, inner.plan))
 		if err != nil {
 			return nil, fmt.Errorf("attest %s: %w", o.Artifact, err)
 		}
@@ -135,7 +136,7 @@ func SignFile(ctx context.Context, o FileOptions) (*FileResult, error) {
 	return res, nil
 }
 
-func readProvenanceFile(path string) (*provenance.Document, error) {
+func readProvenanceFile(ctx context.Context, path string) (*provenance.Summary, error) {
 	f, err := safefile.Open(path)
 	var nr *safefile.NotRegularError
 	switch {
@@ -145,64 +146,95 @@ func readProvenanceFile(path string) (*provenance.Document, error) {
 		return nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("--provenance: %w", err))
 	}
 	defer f.Close()
-	p, err := provenance.Read(f)
-	if err != nil {
+	p, err := provenance.Summarize(bufio.NewReaderSize(ctxio.NewReader(ctx, f), 64<<10))
+	var re *provenance.ReadError
+	switch {
+	case errors.As(err, &re):
+		return nil, exitcode.Cause(ctx, exitcode.WithCode(exitcode.IO, fmt.Errorf("read %s: %w", path, re.Err)))
+	case err != nil:
 		return nil, exitcode.Invalidf("%s: %v", path, err)
 	}
 	return p, nil
 }
 
-// digestArtifact hashes the artefact in one streaming pass; with wantProv
-// it also reads the artefact as a bundle and returns its provenance.json
-// (nil when it is not a bundle or has none).
-func digestArtifact(ctx context.Context, path string, wantProv bool) (digest.SHA256, *provenance.Document, error) {
+// inside is what an attestation takes from inside the artefact: the
+// summary of its provenance.json and its plan digest (from export.json),
+// each nil when the artefact is not a bundle or lacks them.
+type inside struct {
+	prov *provenance.Summary
+	plan *digest.SHA256
+}
+
+// digestArtifact hashes the artefact in one streaming pass. With scan it
+// also reads the artefact as a bundle on the way, for its plan digest and,
+// with wantProv, its provenance.json; it never holds more of either than
+// a summary.
+func digestArtifact(ctx context.Context, path string, scan, wantProv bool) (digest.SHA256, inside, error) {
 	var d digest.SHA256
+	var in inside
 	f, err := safefile.Open(path)
 	var nr *safefile.NotRegularError
 	switch {
 	case errors.As(err, &nr):
-		return d, nil, err
+		return d, in, err
 	case err != nil:
-		return d, nil, exitcode.WithCode(exitcode.IO, fmt.Errorf("open artefact: %w", err))
+		return d, in, exitcode.WithCode(exitcode.IO, fmt.Errorf("open artefact: %w", err))
 	}
 	defer f.Close()
 	h := sha256.New()
 	src := io.TeeReader(ctxio.NewReader(ctx, f), h)
-	var prov *provenance.Document
-	if wantProv {
-		prov, err = scanProvenance(src, path)
-		if err != nil {
-			return d, nil, err
+	if scan {
+		if in, err = scanBundle(src, path, wantProv); err != nil {
+			return d, in, exitcode.Cause(ctx, err)
 		}
 	}
 	if _, err := io.Copy(io.Discard, src); err != nil {
-		return d, nil, exitcode.Cause(ctx, exitcode.WithCode(exitcode.IO, fmt.Errorf("read %s: %w", path, err)))
+		return d, in, exitcode.Cause(ctx, exitcode.WithCode(exitcode.IO, fmt.Errorf("read %s: %w", path, err)))
 	}
 	copy(d[:], h.Sum(nil))
-	return d, prov, nil
+	return d, in, nil
 }
 
-// scanProvenance reads a bundle up to its top-level provenance.json. A file
-// that is not a gzip'd tar gives nil, no error; a bundle whose
-// provenance.json is malformed is an error.
-func scanProvenance(r io.Reader, path string) (*provenance.Document, error) {
+// scanBundle reads a bundle up to its top-level export.json and, with
+// wantProv, provenance.json. A file that is not a gzip'd tar gives nothing,
+// no error; a bundle whose provenance.json or planDigest is malformed is
+// an error.
+func scanBundle(r io.Reader, path string, wantProv bool) (inside, error) {
+	var in inside
 	tr, err := tarball.NewReader(r, tarball.DefaultLimits)
 	if err != nil {
-		return nil, nil
+		return in, nil
 	}
 	defer tr.Close()
+	last := layout.Manifest
+	if wantProv {
+		last = layout.Provenance
+	}
 	for {
 		e, err := tr.Next()
-		if err != nil {
-			return nil, nil // end of archive, or not one we read: no provenance
+		if err != nil || e.Name > last {
+			return in, nil // end of archive, or not one we read: what was found
 		}
-		if e.Name != layout.Provenance {
-			continue
+		switch {
+		case e.Name == layout.Manifest && e.Size <= 1<<20:
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				return in, nil
+			}
+			if in.plan, err = PlanDigest(b); err != nil {
+				return in, exitcode.Invalidf("%s: %v", path, err)
+			}
+		case e.Name == layout.Provenance && wantProv:
+			p, err := provenance.Summarize(bufio.NewReaderSize(tr, 64<<10))
+			var re *provenance.ReadError
+			switch {
+			case errors.As(err, &re):
+				return in, exitcode.Invalidf("%s: provenance.json: %v", path, re.Err)
+			case err != nil:
+				return in, exitcode.Invalidf("%s: provenance.json: %v", path, err)
+			}
+			in.prov = p
+			return in, nil
 		}
-		p, err := provenance.Read(tr)
-		if err != nil {
-			return nil, exitcode.Invalidf("%s: provenance.json: %v", path, err)
-		}
-		return p, nil
 	}
 }

@@ -2,6 +2,7 @@ package signing
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -9,8 +10,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-
-	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/digest"
@@ -23,10 +22,19 @@ const (
 	StatementType     = "https://in-toto.io/Statement/v1"
 	SLSAPredicateType = "https://slsa.dev/provenance/v1"
 	// BuildType names how stella-export builds an export; docs/signing.md
-	// describes its parameters.
-	BuildType = "https://github.com/stella-ops/stella-export/blob/main/docs/signing.md#build-type-v1"
+	// describes its parameters and dependencies.
+	BuildType = "https://github.com/stella-ops/stella-export/blob/main/docs/signing.md#build-type-v2"
+	// BuildTypeV1 is the build type of attestations that listed every
+	// input document as a dependency; they are no longer accepted.
+	BuildTypeV1 = "https://github.com/stella-ops/stella-export/blob/main/docs/signing.md#build-type-v1"
 	// BuilderID names the exporter.
 	BuilderID = "https://github.com/stella-ops/stella-export"
+	// MerkleAlgorithm is the digest algorithm key of the inputs dependency:
+	// the lower-case hex RFC 6962 root of provenance.Summary.InputsRoot.
+	MerkleAlgorithm = "stellaMerkleSha256"
+	// MaxAttestation bounds an attestation file read back (16 MiB): a
+	// statement names its inputs by one root, so it stays small.
+	MaxAttestation = 16 << 20
 )
 
 // Statement is an in-toto Statement v1 with a SLSA provenance v1 predicate.
@@ -40,10 +48,10 @@ type Statement struct {
 // SLSAProvenance is the SLSA provenance v1 predicate.
 type SLSAProvenance struct {
 	BuildDefinition struct {
-		BuildType            string                  `json:"buildType"`
-		ExternalParameters   externalParameters      `json:"externalParameters"`
-		InternalParameters   internalParameters      `json:"internalParameters"`
-		ResolvedDependencies []provenance.Descriptor `json:"resolvedDependencies"`
+		BuildType            string             `json:"buildType"`
+		ExternalParameters   externalParameters `json:"externalParameters"`
+		InternalParameters   internalParameters `json:"internalParameters"`
+		ResolvedDependencies []Dependency       `json:"resolvedDependencies"`
 	} `json:"buildDefinition"`
 	RunDetails struct {
 		Builder struct {
@@ -54,6 +62,34 @@ type SLSAProvenance struct {
 			InvocationID string `json:"invocationId"`
 		} `json:"metadata"`
 	} `json:"runDetails"`
+}
+
+// Dependency is an in-toto v1 resource descriptor of resolvedDependencies.
+type Dependency struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+	// Annotations carry the number of inputs for the inputs dependency.
+	Annotations *Annotations `json:"annotations,omitempty"`
+}
+
+// Annotations of the inputs dependency.
+type Annotations struct {
+	Count int `json:"count"`
+}
+
+// digestText is the digest and count of a dependency, for messages:
+// "sha256:<hex>", "stellaMerkleSha256:<hex> (count 2)".
+func (d Dependency) digestText() string {
+	algs := make([]string, 0, len(d.Digest))
+	for a := range d.Digest {
+		algs = append(algs, a+":"+d.Digest[a])
+	}
+	slices.Sort(algs)
+	s := strings.Join(algs, " ")
+	if d.Annotations != nil {
+		s += fmt.Sprintf(" (count %d)", d.Annotations.Count)
+	}
+	return s
 }
 
 type externalParameters struct {
@@ -70,9 +106,56 @@ type internalParameters struct {
 	Adapters json.RawMessage `json:"adapters"`
 }
 
+// Dependencies are the resolved dependencies of an export, in this order:
+// its contract, its policy snapshot and base bundle when it has them, its
+// plan when plan is not nil, and its input documents as one dependency
+// named "inputs" whose digest is the MerkleAlgorithm root of every input
+// and whose annotations count them. Their number does not depend on the
+// number of inputs.
+func Dependencies(p *provenance.Summary, plan *digest.SHA256) []Dependency {
+	sha := func(name, hex string) Dependency {
+		return Dependency{Name: name, Digest: map[string]string{"sha256": hex}}
+	}
+	out := []Dependency{sha("contract", p.Contract.Digest.SHA256)}
+	if p.PolicySnapshot != nil {
+		out = append(out, sha(p.PolicySnapshot.Name, p.PolicySnapshot.Digest.SHA256))
+	}
+	if p.Base != nil {
+		out = append(out, sha("base:"+p.Base.Name, p.Base.Digest.SHA256))
+	}
+	if plan != nil {
+		out = append(out, sha("plan", plan.Hex()))
+	}
+	return append(out, Dependency{Name: "inputs", Digest: map[string]string{MerkleAlgorithm: p.InputsRoot.Hex()},
+		Annotations: &Annotations{Count: p.Inputs}})
+}
+
+// PlanDigest returns the planDigest of an export.json (contract.planDigest,
+// the SHA-256 of the canonical plan), or nil when it has none, as the
+// bundles of package do not.
+func PlanDigest(manifest []byte) (*digest.SHA256, error) {
+	var m struct {
+		Contract struct {
+			PlanDigest *string `json:"planDigest"`
+		} `json:"contract"`
+	}
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return nil, fmt.Errorf("export.json is not JSON: %v", err)
+	}
+	if m.Contract.PlanDigest == nil {
+		return nil, nil
+	}
+	d, err := digest.Parse(*m.Contract.PlanDigest)
+	if err != nil {
+		return nil, fmt.Errorf("export.json: contract.planDigest: %v", err)
+	}
+	return &d, nil
+}
+
 // NewStatement builds the statement for an artefact (its file name and
-// SHA-256) from the provenance of the export it carries.
-func NewStatement(name string, d digest.SHA256, p *provenance.Document) *Statement {
+// SHA-256) from the provenance of the export it carries and, when known,
+// the digest of its plan (PlanDigest of its export.json).
+func NewStatement(name string, d digest.SHA256, p *provenance.Summary, plan *digest.SHA256) *Statement {
 	s := &Statement{Type: StatementType, PredicateType: SLSAPredicateType,
 		Subject: []provenance.Descriptor{{Name: name, Digest: provenance.DigestSet{SHA256: d.Hex()}}}}
 	bd := &s.Predicate.BuildDefinition
@@ -80,7 +163,7 @@ func NewStatement(name string, d digest.SHA256, p *provenance.Document) *Stateme
 	bd.ExternalParameters = externalParameters{ExportID: p.ExportID, Profile: p.Profile, Tenant: p.Tenant,
 		Contract: p.Contract, Selectors: orNull(p.Selectors), PolicySnapshot: p.PolicySnapshot, Base: p.Base}
 	bd.InternalParameters = internalParameters{Adapters: orNull(p.Adapters)}
-	bd.ResolvedDependencies = p.Materials()
+	bd.ResolvedDependencies = Dependencies(p, plan)
 	rd := &s.Predicate.RunDetails
 	rd.Builder.ID = BuilderID
 	rd.Builder.Version = map[string]string{"stella-export": p.ExporterVersion}
@@ -115,9 +198,8 @@ func Attest(s Signer, st *Statement) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pae := dsse.PAE(PayloadType, body)
-	d := digest.Sum(pae)
-	sig, err := s.Sign(d, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(pae)), nil })
+	d, open := paeDigest(PayloadType, body)
+	sig, err := s.Sign(d, open)
 	if err != nil {
 		return nil, err
 	}
@@ -172,9 +254,7 @@ func VerifyEnvelope(env *Envelope, pub any) ([]byte, error) {
 			return nil, errors.New("payload is not base64")
 		}
 	}
-	pae := dsse.PAE(env.PayloadType, body)
-	d := digest.Sum(pae)
-	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(pae)), nil }
+	d, open := paeDigest(env.PayloadType, body)
 	for _, s := range env.Signatures {
 		sig, err := base64.StdEncoding.DecodeString(s.Sig)
 		if err != nil {
@@ -187,19 +267,41 @@ func VerifyEnvelope(env *Envelope, pub any) ([]byte, error) {
 	return nil, ErrBadSignature
 }
 
+// paePrefix is the DSSE pre-authentication encoding of a payload of n
+// bytes up to the payload: "DSSEv1" SP len(type) SP type SP n SP.
+func paePrefix(payloadType string, n int) []byte {
+	return fmt.Appendf(nil, "DSSEv1 %d %s %d ", len(payloadType), payloadType, n)
+}
+
+// paeDigest returns the SHA-256 of the DSSE pre-authentication encoding
+// of body, hashed in one pass from its length and its bytes (the encoding
+// itself is never built), and an Opener giving the same bytes for keys that
+// sign the message (Ed25519).
+func paeDigest(payloadType string, body []byte) (digest.SHA256, Opener) {
+	prefix := paePrefix(payloadType, len(body))
+	open := func() (io.ReadCloser, error) {
+		return io.NopCloser(io.MultiReader(bytes.NewReader(prefix), bytes.NewReader(body))), nil
+	}
+	h := sha256.New()
+	h.Write(prefix)
+	h.Write(body)
+	return digest.Of(h), open
+}
+
 // CheckStatement checks a verified statement against the artefact digest
-// and, when p is not nil, the provenance of the export: subject, type,
-// predicate type and resolved dependencies. It returns one message per
-// mismatch, each starting with the check's name.
-func CheckStatement(body []byte, d digest.SHA256, p *provenance.Document) []string {
+// and, when want is not nil, the resolved dependencies of the export
+// (Dependencies of its provenance.json and plan digest): subject, type,
+// predicate type, build type and resolved dependencies, compared as a set.
+// It returns one message per mismatch, each starting with the check's name.
+func CheckStatement(body []byte, d digest.SHA256, want []Dependency) []string {
 	var st struct {
 		Type          string                  `json:"_type"`
 		Subject       []provenance.Descriptor `json:"subject"`
 		PredicateType string                  `json:"predicateType"`
 		Predicate     struct {
 			BuildDefinition struct {
-				BuildType            string                  `json:"buildType"`
-				ResolvedDependencies []provenance.Descriptor `json:"resolvedDependencies"`
+				BuildType            string            `json:"buildType"`
+				ResolvedDependencies []json.RawMessage `json:"resolvedDependencies"`
 			} `json:"buildDefinition"`
 		} `json:"predicate"`
 	}
@@ -213,10 +315,10 @@ func CheckStatement(body []byte, d digest.SHA256, p *provenance.Document) []stri
 	if st.PredicateType != SLSAPredicateType {
 		bad = append(bad, fmt.Sprintf("attestation: predicateType %q is not %s", st.PredicateType, SLSAPredicateType))
 	}
-	want := d.Hex()
+	hex := d.Hex()
 	found := false
 	for _, s := range st.Subject {
-		if strings.EqualFold(s.Digest.SHA256, want) {
+		if strings.EqualFold(s.Digest.SHA256, hex) {
 			found = true
 		}
 	}
@@ -225,44 +327,86 @@ func CheckStatement(body []byte, d digest.SHA256, p *provenance.Document) []stri
 		for _, s := range st.Subject {
 			got = append(got, s.Name+"@sha256:"+s.Digest.SHA256)
 		}
-		bad = append(bad, fmt.Sprintf("attestation-subject: no subject has the artefact's sha256 %s (subjects: %s)", want, strings.Join(got, ", ")))
+		bad = append(bad, fmt.Sprintf("attestation-subject: no subject has the artefact's sha256 %s (subjects: %s)", hex, strings.Join(got, ", ")))
 	}
-	if p != nil {
-		if st.Predicate.BuildDefinition.BuildType != BuildType {
-			bad = append(bad, fmt.Sprintf("attestation-materials: buildType %q is not stella-export's", st.Predicate.BuildDefinition.BuildType))
-		} else if msg := compareMaterials(st.Predicate.BuildDefinition.ResolvedDependencies, p.Materials()); msg != "" {
-			bad = append(bad, "attestation-materials: "+msg)
+	if want != nil {
+		switch bt := st.Predicate.BuildDefinition.BuildType; bt {
+		case BuildType:
+			if msg := compareDependencies(st.Predicate.BuildDefinition.ResolvedDependencies, want); msg != "" {
+				bad = append(bad, "attestation-materials: "+msg)
+			}
+		case BuildTypeV1:
+			bad = append(bad, "attestation-materials: buildType is stella-export's build type v1, which lists every input document and is no longer checked; attest the bundle again with stella-export sign --attest --force")
+		default:
+			bad = append(bad, fmt.Sprintf("attestation-materials: buildType %q is not stella-export's", bt))
 		}
 	}
 	return bad
 }
 
-func materialKey(r provenance.Descriptor) string {
-	return r.Name + "\x00" + strings.ToLower(r.Digest.SHA256)
-}
-
-func compareMaterials(got, want []provenance.Descriptor) string {
-	g := make([]string, len(got))
-	for i, r := range got {
-		g[i] = materialKey(r)
+// compareDependencies compares the statement's resolved dependencies with
+// the ones expected, as sets of canonical JSON texts, and describes every
+// difference, pairing entries of the same name.
+func compareDependencies(got []json.RawMessage, want []Dependency) string {
+	type entry struct {
+		key  string // canonical JSON
+		name string
+		text string // what the digest says, for messages
+		at   int    // index in its list, to report in that order
 	}
-	w := make([]string, len(want))
-	for i, r := range want {
-		w[i] = materialKey(r)
+	var g, w []entry
+	for i, raw := range got {
+		c, err := canonjson.Canonicalize(raw)
+		if err != nil {
+			return fmt.Sprintf("resolvedDependencies[%d] is not valid JSON: %v", i, err)
+		}
+		e := entry{key: string(c), text: string(c), at: i}
+		var dep Dependency
+		if json.Unmarshal(raw, &dep) == nil {
+			e.name, e.text = dep.Name, dep.digestText()
+		}
+		g = append(g, e)
 	}
-	slices.Sort(g)
-	slices.Sort(w)
+	for i, dep := range want {
+		c, err := canonjson.Marshal(dep)
+		if err != nil {
+			return err.Error()
+		}
+		w = append(w, entry{key: string(c), name: dep.Name, text: dep.digestText(), at: i})
+	}
+	byKey := func(a, b entry) int { return strings.Compare(a.key, b.key) }
+	slices.SortFunc(g, byKey)
+	slices.SortFunc(w, byKey)
+	var onlyG, onlyW []entry
 	i, j := 0, 0
 	for i < len(g) || j < len(w) {
 		switch {
-		case j == len(w) || i < len(g) && g[i] < w[j]:
-			return fmt.Sprintf("resolvedDependencies lists %s, which provenance.json does not", strings.Replace(g[i], "\x00", " sha256:", 1))
-		case i == len(g) || g[i] > w[j]:
-			return fmt.Sprintf("provenance.json lists %s, which resolvedDependencies does not", strings.Replace(w[j], "\x00", " sha256:", 1))
+		case j == len(w) || i < len(g) && g[i].key < w[j].key:
+			onlyG = append(onlyG, g[i])
+			i++
+		case i == len(g) || g[i].key > w[j].key:
+			onlyW = append(onlyW, w[j])
+			j++
 		default:
 			i++
 			j++
 		}
 	}
-	return ""
+	byAt := func(a, b entry) int { return a.at - b.at }
+	slices.SortFunc(onlyG, byAt)
+	slices.SortFunc(onlyW, byAt)
+	var msgs []string
+	for _, e := range onlyG {
+		k := slices.IndexFunc(onlyW, func(x entry) bool { return x.name == e.name })
+		if k < 0 {
+			msgs = append(msgs, fmt.Sprintf("resolvedDependencies lists %s %s, which the bundle does not", e.name, e.text))
+			continue
+		}
+		msgs = append(msgs, fmt.Sprintf("%s: resolvedDependencies has %s, the bundle %s", e.name, e.text, onlyW[k].text))
+		onlyW = slices.Delete(onlyW, k, k+1)
+	}
+	for _, e := range onlyW {
+		msgs = append(msgs, fmt.Sprintf("the bundle has %s %s, which resolvedDependencies does not list", e.name, e.text))
+	}
+	return strings.Join(msgs, "; ")
 }

@@ -13,17 +13,21 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/stella-ops/stella-export/internal/bundle"
+	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/provenance"
 )
 
@@ -236,15 +240,22 @@ func TestBundleRoundTrip(t *testing.T) {
 	}
 }
 
-func testProvenance() *provenance.Document {
-	return &provenance.Document{Head: provenance.Head{Format: provenance.Format, ExportID: "urn:stella:export:x", Profile: "json:raw", Tenant: "acme",
+func testProvenance(inputs ...provenance.Descriptor) *provenance.Summary {
+	if inputs == nil {
+		inputs = []provenance.Descriptor{
+			{Name: "acme/advisories/a.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("b", 64)}},
+			{Name: "acme/vex/v.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("c", 64)}},
+		}
+	}
+	var b merkle.Builder
+	for _, in := range inputs {
+		b.Add(provenance.InputLeaf(nil, in))
+	}
+	return &provenance.Summary{Head: provenance.Head{Format: provenance.Format, ExportID: "urn:stella:export:x", Profile: "json:raw", Tenant: "acme",
 		ExporterVersion: "1.0.0", Adapters: json.RawMessage(`[{"name":"json:raw","version":"1"}]`),
 		Contract:  provenance.Descriptor{Name: "contract", Digest: provenance.DigestSet{SHA256: strings.Repeat("a", 64)}},
 		Selectors: json.RawMessage(`{"tenant":"acme"}`)},
-		Inputs: []provenance.Descriptor{
-			{Name: "acme/advisories/a.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("b", 64)}},
-			{Name: "acme/vex/v.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("c", 64)}},
-		}}
+		Inputs: len(inputs), InputsRoot: b.Root()}
 }
 
 func TestAttestation(t *testing.T) {
@@ -252,11 +263,12 @@ func TestAttestation(t *testing.T) {
 	s, _ := NewSigner(priv)
 	d := digest.Sum([]byte("bundle bytes"))
 	p := testProvenance()
-	line, err := Attest(s, NewStatement("b.tgz", d, p))
+	plan := digest.Sum([]byte("plan"))
+	line, err := Attest(s, NewStatement("b.tgz", d, p, &plan))
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := Attest(s, NewStatement("b.tgz", d, p))
+	again, _ := Attest(s, NewStatement("b.tgz", d, p, &plan))
 	if !bytes.Equal(line, again) {
 		t.Fatal("attestation bytes differ between runs")
 	}
@@ -271,19 +283,34 @@ func TestAttestation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bad := CheckStatement(body, d, p); len(bad) != 0 {
+	want := Dependencies(p, &plan)
+	if bad := CheckStatement(body, d, want); len(bad) != 0 {
 		t.Fatalf("fresh attestation: %v", bad)
 	}
 	// Another artefact.
 	other := digest.Sum([]byte("other"))
-	if bad := CheckStatement(body, other, p); len(bad) != 1 || !strings.HasPrefix(bad[0], "attestation-subject") {
+	if bad := CheckStatement(body, other, want); len(bad) != 1 || !strings.HasPrefix(bad[0], "attestation-subject") {
 		t.Fatalf("other artefact: %v", bad)
 	}
-	// Materials that differ from provenance.json.
-	q := testProvenance()
-	q.Inputs[1].Digest = provenance.DigestSet{SHA256: strings.Repeat("d", 64)}
-	if bad := CheckStatement(body, d, q); len(bad) != 1 || !strings.HasPrefix(bad[0], "attestation-materials") {
-		t.Fatalf("changed materials: %v", bad)
+	// Materials that differ from the bundle's: another input digest, one
+	// input fewer, no plan, another plan.
+	changed := testProvenance(provenance.Descriptor{Name: "acme/advisories/a.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("b", 64)}},
+		provenance.Descriptor{Name: "acme/vex/v.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("d", 64)}})
+	fewer := testProvenance(provenance.Descriptor{Name: "acme/advisories/a.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("b", 64)}})
+	otherPlan := digest.Sum([]byte("other plan"))
+	for name, tc := range map[string]struct {
+		want []Dependency
+		msg  string
+	}{
+		"input digest": {Dependencies(changed, &plan), "attestation-materials: inputs: resolvedDependencies has stellaMerkleSha256:" + p.InputsRoot.Hex() + " (count 2), the bundle stellaMerkleSha256:" + changed.InputsRoot.Hex() + " (count 2)"},
+		"fewer inputs": {Dependencies(fewer, &plan), "attestation-materials: inputs: resolvedDependencies has stellaMerkleSha256:" + p.InputsRoot.Hex() + " (count 2), the bundle stellaMerkleSha256:" + fewer.InputsRoot.Hex() + " (count 1)"},
+		"no plan":      {Dependencies(p, nil), "attestation-materials: resolvedDependencies lists plan sha256:" + plan.Hex() + ", which the bundle does not"},
+		"another plan": {Dependencies(p, &otherPlan), "attestation-materials: plan: resolvedDependencies has sha256:" + plan.Hex() + ", the bundle sha256:" + otherPlan.Hex()},
+		"extra":        {append(Dependencies(p, &plan), Dependency{Name: "x", Digest: map[string]string{"sha256": "00"}}), "attestation-materials: the bundle has x sha256:00, which resolvedDependencies does not list"},
+	} {
+		if bad := CheckStatement(body, d, tc.want); len(bad) != 1 || !strings.HasPrefix(bad[0], tc.msg) {
+			t.Errorf("%s: %v, want one message starting %q", name, bad, tc.msg)
+		}
 	}
 	// A tampered payload no longer verifies.
 	var e2 Envelope
@@ -297,6 +324,105 @@ func TestAttestation(t *testing.T) {
 	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if _, err := VerifyEnvelope(env, &k2.PublicKey); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("other key: %v", err)
+	}
+}
+
+// TestStatementSize is the point of build type v2: a statement names its
+// inputs by one Merkle root, so 100,000 inputs make it no longer than two
+// (but for the digits of the count).
+func TestStatementSize(t *testing.T) {
+	size := func(n int) int {
+		in := make([]provenance.Descriptor, n)
+		for i := range in {
+			in[i] = provenance.Descriptor{Name: fmt.Sprintf("acme/vex/%08d.json", i), Digest: provenance.DigestSet{SHA256: strings.Repeat("b", 64)}}
+		}
+		b, err := canonjson.Marshal(NewStatement("b.tgz", digest.Sum(nil), testProvenance(in...), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(b)
+	}
+	if small, large := size(2), size(100000); large-small != len("100000")-len("2") {
+		t.Errorf("statement of 2 inputs is %d bytes, of 100,000 inputs %d", small, large)
+	}
+}
+
+// TestStatementShape pins the resolved dependencies of a statement: one
+// entry each for contract, policy snapshot, base and plan, and one for
+// every input together.
+func TestStatementShape(t *testing.T) {
+	p := testProvenance()
+	p.PolicySnapshot = &provenance.Descriptor{Name: "policy/s1/snapshot.json", Digest: provenance.DigestSet{SHA256: strings.Repeat("e", 64)}}
+	p.Base = &provenance.Descriptor{Name: "urn:stella:export:base", Digest: provenance.DigestSet{SHA256: strings.Repeat("f", 64)}}
+	plan := digest.Sum([]byte("plan"))
+	b, err := canonjson.Marshal(NewStatement("b.tgz", digest.Sum(nil), p, &plan).Predicate.BuildDefinition.ResolvedDependencies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"digest":{"sha256":"` + strings.Repeat("a", 64) + `"},"name":"contract"},` +
+		`{"digest":{"sha256":"` + strings.Repeat("e", 64) + `"},"name":"policy/s1/snapshot.json"},` +
+		`{"digest":{"sha256":"` + strings.Repeat("f", 64) + `"},"name":"base:urn:stella:export:base"},` +
+		`{"digest":{"sha256":"` + plan.Hex() + `"},"name":"plan"},` +
+		`{"annotations":{"count":2},"digest":{"stellaMerkleSha256":"` + p.InputsRoot.Hex() + `"},"name":"inputs"}]`
+	if string(b) != want {
+		t.Errorf("resolvedDependencies:\n%s\nwant\n%s", b, want)
+	}
+}
+
+// TestBuildTypeV1 checks that a statement of the old build type, which
+// listed every input, is refused with a way forward, not compared.
+func TestBuildTypeV1(t *testing.T) {
+	d := digest.Sum([]byte("bundle"))
+	st := NewStatement("b.tgz", d, testProvenance(), nil)
+	st.Predicate.BuildDefinition.BuildType = BuildTypeV1
+	body, _ := canonjson.Marshal(st)
+	bad := CheckStatement(body, d, Dependencies(testProvenance(), nil))
+	if len(bad) != 1 || !strings.Contains(bad[0], "build type v1") || !strings.Contains(bad[0], "sign --attest --force") {
+		t.Errorf("v1 statement: %v", bad)
+	}
+}
+
+// TestPAE checks the streamed pre-authentication encoding against
+// securesystemslib's DSSE implementation, and that an Ed25519 key, which
+// signs the encoding itself, signs and verifies through it.
+func TestPAE(t *testing.T) {
+	for _, body := range [][]byte{nil, []byte("{}"), bytes.Repeat([]byte("é"), 1000)} {
+		d, open := paeDigest(PayloadType, body)
+		ref := dsse.PAE(PayloadType, body)
+		if d != digest.Sum(ref) {
+			t.Errorf("paeDigest(%d bytes) differs from dsse.PAE", len(body))
+		}
+		rc, _ := open()
+		got, _ := io.ReadAll(rc)
+		if !bytes.Equal(got, ref) {
+			t.Errorf("opener(%d bytes) gives %q, want %q", len(body), got, ref)
+		}
+	}
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, err := NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := Attest(s, NewStatement("b.tgz", digest.Sum(nil), testProvenance(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _ := ParseAttestation(line)
+	if _, err := VerifyEnvelope(env, s.Public()); err != nil {
+		t.Fatalf("Ed25519 attestation: %v", err)
+	}
+}
+
+func TestPlanDigest(t *testing.T) {
+	plan := digest.Sum([]byte("plan"))
+	if d, err := PlanDigest([]byte(`{"contract":{"digest":"x","planDigest":"` + plan.String() + `"}}`)); err != nil || d == nil || *d != plan {
+		t.Errorf("PlanDigest = %v, %v", d, err)
+	}
+	if d, err := PlanDigest([]byte(`{"exportId":"e1"}`)); err != nil || d != nil {
+		t.Errorf("no planDigest: %v, %v", d, err)
+	}
+	if _, err := PlanDigest([]byte(`{"contract":{"planDigest":"sha256:AB"}}`)); err == nil || !strings.Contains(err.Error(), "contract.planDigest") {
+		t.Errorf("bad planDigest: %v", err)
 	}
 }
 

@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"bufio"
 	"bytes"
 	"crypto"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -18,16 +20,56 @@ import (
 )
 
 // captureLimit is how large a top-level document may be for verify to keep
-// its bytes: signatures are tiny; provenance.json is kept only when
-// signatures are checked (its materials are compared with an attestation).
-func captureLimit(name string, signatures bool) int64 {
+// its bytes: signatures are tiny; provenance.json is kept only for an
+// Ed25519 key, which verifies its in-bundle signature over the whole
+// message (an attestation needs only its summary, read as it streams past).
+func captureLimit(name string, opt *SignatureOptions) int64 {
 	switch {
 	case strings.HasSuffix(name, layout.SigSuffix) && slices.Contains(layout.Signed, strings.TrimSuffix(name, layout.SigSuffix)):
 		return 64 << 10
-	case name == layout.Provenance && signatures:
+	case name == layout.Provenance && opt != nil && isEd25519(opt.Key):
 		return provenance.MaxSize
 	}
 	return -1
+}
+
+func isEd25519(k crypto.PublicKey) bool {
+	_, ok := k.(ed25519.PublicKey)
+	return ok
+}
+
+// attests says whether an attestation is checked, which needs the summary
+// of the bundle's provenance.json.
+func (o *SignatureOptions) attests() bool {
+	if o == nil || o.Key == nil {
+		return false
+	}
+	return slices.ContainsFunc(o.Detached, func(d Detached) bool { return d.Kind == DetachedAttestation })
+}
+
+// provenance hashes provenance.json into h and summarizes it on the way
+// for the attestation check, keeping its bytes too when captureLimit says
+// so. A malformed document is kept as rep.provErr for that check; an
+// error reading the archive stops verification.
+func (v *verifier) provenance(rep *Report, r io.Reader, h io.Writer, size int64, buf []byte) (int64, error) {
+	var keep *bytes.Buffer
+	w := h
+	if size <= captureLimit(layout.Provenance, v.opt.Signatures) {
+		keep = new(bytes.Buffer)
+		w = io.MultiWriter(h, keep)
+	}
+	cr := &countingReader{r: io.TeeReader(r, w)}
+	s, err := provenance.Summarize(bufio.NewReaderSize(cr, 64<<10))
+	var re *provenance.ReadError
+	if errors.As(err, &re) {
+		return 0, re.Err
+	}
+	rep.prov, rep.provErr = s, err
+	rest, err := io.CopyBuffer(w, r, buf) // what Summarize left unread
+	if keep != nil {
+		rep.keep(layout.Provenance, keep.Bytes())
+	}
+	return cr.n + rest, err
 }
 
 func (r *Report) keep(name string, b []byte) {
@@ -252,22 +294,31 @@ func (c *sigChecker) attestation(d Detached) {
 		c.result(DetachedAttestation, d.Path, "bundle", err, "")
 		return
 	}
-	var prov *provenance.Document
+	var want []signing.Dependency
 	note := c.keyText() + "; subject matches"
-	if raw, ok := c.rep.docs[layout.Provenance]; ok {
-		p, perr := provenance.Read(bytes.NewReader(raw))
-		if perr != nil {
-			c.result("attestation-materials", d.Path, layout.Provenance, fmt.Errorf("the bundle's provenance.json cannot be read: %v", perr), "")
-			return
+	switch {
+	case c.rep.provErr != nil:
+		c.result("attestation-materials", d.Path, layout.Provenance, fmt.Errorf("the bundle's provenance.json cannot be read: %v", c.rep.provErr), "")
+		return
+	case c.rep.prov != nil:
+		var plan *digest.SHA256
+		if m, ok := c.rep.docs[layout.Manifest]; ok {
+			p, err := signing.PlanDigest(m)
+			if err != nil {
+				c.result("attestation-materials", d.Path, layout.Manifest, err, "")
+				return
+			}
+			plan = p
 		}
-		prov = p
+		want = signing.Dependencies(c.rep.prov, plan)
 		note += "; materials match provenance.json"
-	} else if _, has := c.rep.digests[layout.Provenance]; has {
-		note += "; provenance.json too large to compare materials"
-	} else {
+		if plan != nil {
+			note += " and the plan digest"
+		}
+	default:
 		note += "; the bundle has no provenance.json to compare materials with"
 	}
-	bad := signing.CheckStatement(body, c.artefact, prov)
+	bad := signing.CheckStatement(body, c.artefact, want)
 	if len(bad) == 0 {
 		c.result(DetachedAttestation, d.Path, "bundle", nil, note)
 		return

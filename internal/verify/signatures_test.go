@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/layout"
+	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/signing"
 )
 
@@ -111,5 +114,117 @@ func TestOversizedInBundleSignature(t *testing.T) {
 	rep, err := run(t, raw, Options{Signatures: &SignatureOptions{Key: s.Public()}})
 	if err == nil || strings.Join(checks(rep), ",") != "export.json.sig in-bundle" || !strings.Contains(err.Error(), "larger than 64 KiB") {
 		t.Fatalf("oversized signature: %v %v", err, checks(rep))
+	}
+}
+
+// provBundle writes a bundle holding export.json (manifest), provenance.json
+// (prov) and one data file.
+func provBundle(t *testing.T, manifest, prov []byte, opt bundle.Options) []byte {
+	t.Helper()
+	docs := func(bundle.Summary) (bundle.Docs, error) {
+		return bundle.Docs{Manifest: manifest, Readme: []byte("# r\n")}, nil
+	}
+	var buf bytes.Buffer
+	srcs := []bundle.Source{memSource("data/a", []byte("a")), memSource(layout.Provenance, prov)}
+	if _, err := bundle.Write(context.Background(), &buf, bundle.List(srcs), docs, opt); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func provJSON(t *testing.T, inputs ...string) []byte {
+	t.Helper()
+	head := provenance.Head{ExportID: "urn:stella:export:acme:t", Profile: "json:raw", Tenant: "acme", ExporterVersion: "0.0.0-dev",
+		Contract: provenance.Descriptor{Name: "contract", Digest: provenance.DigestSet{SHA256: digest.Sum([]byte("contract")).Hex()}}}
+	var b bytes.Buffer
+	err := provenance.Write(&b, head, provenance.List{},
+		provenance.List{Len: len(inputs), At: func(i int) provenance.Descriptor {
+			return provenance.Descriptor{Name: inputs[i], Digest: provenance.DigestSet{SHA256: digest.Sum([]byte(inputs[i])).Hex()}}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestAttestationMaterials checks an attestation against the bundle's
+// provenance.json, read as it streams past, and export.json's planDigest:
+// the statement must name the same inputs root and count and plan, and a
+// provenance.json that cannot be read is a failure, not a pass.
+func TestAttestationMaterials(t *testing.T) {
+	s := testSigner(t)
+	plan := digest.Sum([]byte("plan"))
+	manifest := []byte(`{"contract":{"digest":"sha256:` + digest.Sum([]byte("contract")).Hex() + `","planDigest":"` + plan.String() + `"},"exportId":"e1","profile":"json:raw"}` + "\n")
+	prov := provJSON(t, "acme/vex/a.json", "acme/vex/b.json", "acme/vex/c.json")
+	raw := provBundle(t, manifest, prov, bundle.Options{})
+	artefact := digest.Sum(raw)
+	attest := func(prov []byte, plan *digest.SHA256) []byte {
+		p, err := provenance.Summarize(bytes.NewReader(prov))
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, err := signing.Attest(s, signing.NewStatement("b.tgz", artefact, p, plan))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return line
+	}
+	check := func(raw, att []byte) (*Report, string) {
+		rep, _ := run(t, raw, Options{Signatures: &SignatureOptions{Key: s.Public(),
+			Detached: []Detached{{Kind: DetachedAttestation, Path: "b.tgz.intoto.jsonl", Data: att}}}})
+		sc := rep.Signatures[len(rep.Signatures)-1]
+		return rep, sc.Status + ": " + sc.Detail
+	}
+	if _, got := check(raw, attest(prov, &plan)); !strings.HasPrefix(got, "verified: ") || !strings.HasSuffix(got, "; materials match provenance.json and the plan digest") {
+		t.Errorf("matching attestation: %s", got)
+	}
+	for name, tc := range map[string]struct {
+		att  []byte
+		want string
+	}{
+		"other input": {attest(provJSON(t, "acme/vex/a.json", "acme/vex/b.json", "acme/vex/d.json"), &plan), "attestation-materials: inputs: resolvedDependencies has stellaMerkleSha256:"},
+		"input order": {attest(provJSON(t, "acme/vex/a.json", "acme/vex/c.json", "acme/vex/b.json"), &plan), "attestation-materials: inputs: "},
+		"no plan":     {attest(prov, nil), "attestation-materials: the bundle has plan sha256:" + plan.Hex() + ", which resolvedDependencies does not list"},
+	} {
+		rep, got := check(raw, tc.att)
+		if !strings.HasPrefix(got, "failed: "+tc.want) || rep.OK {
+			t.Errorf("%s: %s, want failed: %s", name, got, tc.want)
+		}
+	}
+	// A provenance.json that is not one (here: an input with a path that
+	// escapes) fails the check.
+	bad := bytes.Replace(prov, []byte("acme/vex/b.json"), []byte("../vex/b.json"), 1)
+	braw := provBundle(t, manifest, bad, bundle.Options{})
+	artefact = digest.Sum(braw)
+	rep, got := check(braw, attest(prov, &plan))
+	if !strings.Contains(got, "the bundle's provenance.json cannot be read: inputs[1]: name: ") || rep.OK {
+		t.Errorf("malformed provenance.json: %s", got)
+	}
+}
+
+// TestAttestationEd25519 checks that with an Ed25519 key, which verifies
+// provenance.json.sig over the whole file, provenance.json is both kept
+// and summarized in the one pass.
+func TestAttestationEd25519(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, err := signing.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := []byte(`{"exportId":"e1","profile":"json:raw"}` + "\n")
+	prov := provJSON(t, "acme/vex/a.json")
+	raw := provBundle(t, manifest, prov, bundle.Options{Signer: signing.DocSigner{Signer: s}})
+	p, _ := provenance.Summarize(bytes.NewReader(prov))
+	line, err := signing.Attest(s, signing.NewStatement("b.tgz", digest.Sum(raw), p, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run(t, raw, Options{Signatures: &SignatureOptions{Key: s.Public(), Require: true,
+		Detached: []Detached{{Kind: DetachedAttestation, Path: "b.tgz.intoto.jsonl", Data: line}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(rep); got != "export.json.sig=verified provenance.json.sig=verified b.tgz.intoto.jsonl=verified" {
+		t.Errorf("statuses: %s", got)
 	}
 }

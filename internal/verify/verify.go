@@ -47,6 +47,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
+	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/safepath"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
@@ -116,10 +117,14 @@ type Report struct {
 
 	checksums *checksums.File
 	// docs holds, for the outer bundle, the bytes of the small documents
-	// signature checks need (export.json, *.sig, provenance.json), and
-	// digests the SHA-256 of every file.
+	// signature checks need (export.json, *.sig, and provenance.json for
+	// an Ed25519 key), and digests the SHA-256 of the signed ones.
 	docs    map[string][]byte
 	digests map[string]digest.SHA256
+	// prov summarizes provenance.json when an attestation is checked, or
+	// provErr says why it could not.
+	prov    *provenance.Summary
+	provErr error
 }
 
 // Checksums returns the parsed checksums.txt, or nil.
@@ -322,7 +327,9 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 			if top {
 				rep.keep(e.Name, manifest)
 			}
-		case top && e.Size <= captureLimit(e.Name, v.opt.Signatures != nil && v.opt.Signatures.Key != nil):
+		case top && e.Name == layout.Provenance && v.opt.Signatures.attests():
+			n, err = v.provenance(rep, src, h, e.Size, buf)
+		case top && e.Size <= captureLimit(e.Name, v.opt.Signatures):
 			var b bytes.Buffer
 			n, err = io.CopyBuffer(io.MultiWriter(h, &b), src, buf)
 			rep.keep(e.Name, b.Bytes())
