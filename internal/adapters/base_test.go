@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/stella-ops/stella-export/internal/bundle"
+	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
 // verifiedBase packs dir as a bundle of profile and returns what verifying
@@ -24,11 +26,33 @@ func verifiedBase(t *testing.T, dir, profile string) VerifiedBase {
 		t.Fatal(err)
 	}
 	v := VerifiedBase{BaseRef: BaseRef{ExportID: "base-1", RootHash: res.Root.String(), SHA256: digest(buf.Bytes())},
-		Profile: profile, Sums: res.Checksums}
+		Profile: profile, Sums: bundleSums(t, buf.Bytes())}
 	if b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(MirrorManifest))); err == nil {
 		v.Manifest = b
 	}
 	return v
+}
+
+// bundleSums parses the checksums.txt of the bundle raw.
+func bundleSums(t *testing.T, raw []byte) *checksums.File {
+	t.Helper()
+	r, err := tarball.NewReader(bytes.NewReader(raw), tarball.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := r.Next()
+		if err != nil {
+			t.Fatalf("checksums.txt: %v", err)
+		}
+		if e.Name == "checksums.txt" {
+			f, err := checksums.Parse(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
 }
 
 func TestNewBase(t *testing.T) {

@@ -7,7 +7,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // benchTree writes n files of size bytes each (half random, half text).
@@ -49,5 +54,129 @@ func BenchmarkWriteDir(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkWriteDirMany packages trees of many small files and reports the
+// peak heap (peak-heap-MiB: the most heap objects seen, garbage included;
+// peak-live-MiB: the most heap live after a collection), which must stay
+// flat as the number of files grows: neither the listing nor the digests of
+// every file are held. "tree" spreads the files over directories of 1,000;
+// "flat" puts them all in one directory, whose listing is then held.
+//
+// By default it runs on 10,000 files, to keep `go test -bench .` quick; set
+// STELLA_EXPORT_BENCH_FILES=100000,1000000 for the real figures. Trees of
+// 1,000,000 files or more are generated once into
+// $TMPDIR/stella-export-bench-<layout>-<n> and reused (about 4 GiB of disk
+// each; remove them when done); smaller ones go to b.TempDir.
+func BenchmarkWriteDirMany(b *testing.B) {
+	counts := []int{10_000}
+	if s := os.Getenv("STELLA_EXPORT_BENCH_FILES"); s != "" {
+		counts = counts[:0]
+		for f := range strings.SplitSeq(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				b.Fatalf("STELLA_EXPORT_BENCH_FILES: %q is not a positive count", f)
+			}
+			counts = append(counts, n)
+		}
+	}
+	for _, layout := range []string{"tree", "flat"} {
+		for _, n := range counts {
+			if layout == "flat" && n > 100_000 {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s-%d", layout, n), func(b *testing.B) {
+				dir := manyFiles(b, layout, n)
+				b.ReportAllocs()
+				var peak, live uint64
+				for b.Loop() {
+					runtime.GC()
+					stop := watchHeap()
+					_, err := WriteDir(context.Background(), io.Discard, DirConfig{Dir: dir})
+					p, l := stop()
+					if err != nil {
+						b.Fatal(err)
+					}
+					peak, live = max(peak, p), max(live, l)
+				}
+				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+				b.ReportMetric(float64(live)/(1<<20), "peak-live-MiB")
+			})
+		}
+	}
+}
+
+// manyFiles returns a directory of n files of 40 to 295 bytes, laid out
+// as "tree" (d0000/f0000000, 1,000 per directory) or "flat".
+func manyFiles(b *testing.B, layout string, n int) string {
+	b.Helper()
+	var root, done string
+	if n >= 1_000_000 {
+		cache := filepath.Join(os.TempDir(), fmt.Sprintf("stella-export-bench-%s-%d", layout, n))
+		root, done = filepath.Join(cache, "tree"), filepath.Join(cache, "complete")
+		if _, err := os.Stat(done); err == nil {
+			return root
+		}
+		if err := os.RemoveAll(cache); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		root = filepath.Join(b.TempDir(), "tree")
+	}
+	rng := rand.New(rand.NewPCG(uint64(n), 2))
+	buf := make([]byte, 300)
+	for i := range n {
+		p := filepath.Join(root, fmt.Sprintf("f%07d.json", i))
+		if layout == "tree" {
+			p = filepath.Join(root, fmt.Sprintf("d%04d", i/1000), fmt.Sprintf("f%07d.json", i))
+		}
+		if i%1000 == 0 || layout == "flat" && i == 0 {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
+		m := 40 + rng.IntN(256)
+		for j := range m {
+			buf[j] = "abcdefgh {}\":,\n"[rng.IntN(15)]
+		}
+		if err := os.WriteFile(p, buf[:m], 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if done != "" {
+		if err := os.WriteFile(done, nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return root
+}
+
+// watchHeap samples the heap every millisecond until the returned function
+// is called, which gives the largest heap-objects and live-heap figures
+// seen.
+func watchHeap() (stop func() (peak, live uint64)) {
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	quit, out := make(chan struct{}), make(chan [2]uint64)
+	go func() {
+		var m [2]uint64
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(samples)
+			m[0] = max(m[0], samples[0].Value.Uint64())
+			m[1] = max(m[1], samples[1].Value.Uint64())
+			select {
+			case <-quit:
+				out <- m
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (uint64, uint64) {
+		close(quit)
+		m := <-out
+		return m[0], m[1]
 	}
 }

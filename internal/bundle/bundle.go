@@ -4,10 +4,14 @@
 // verify-export.sh, and streams everything through package tarball in
 // byte-wise path order.
 //
-// Payload files are read twice: once to hash them (on all cores) and once
-// while they are written, when they are hashed again; a file that changed in
-// between is an error, so checksums.txt always describes the archive.
-// Memory is one digest per file, never file contents.
+// The payload is read twice: once to hash every file (on all cores) and
+// once while it is written, when each file is hashed again; a file that
+// changed, appeared or disappeared in between is an error (ErrChanged,
+// exit 5), so checksums.txt always describes the archive. Between the
+// passes the payload's checksums lines wait in an unlinked temporary file.
+// Memory depends neither on the size nor on the number of files: a
+// directory is walked depth first in byte-wise order (DirSources), holding
+// only the listings of the directories on the current path.
 package bundle
 
 import (
@@ -17,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"runtime"
 	"slices"
 	"strings"
@@ -46,11 +51,40 @@ type Source struct {
 // Dir reports whether s is a directory entry.
 func (s Source) Dir() bool { return strings.HasSuffix(s.Name, "/") }
 
-// Summary describes the hashed payload; Docs renders the manifest from it.
+// Summary describes the hashed payload; render makes the documents from it.
 type Summary struct {
-	Files []checksums.Entry // payload files in byte-wise order
-	Bytes int64             // payload bytes
-	Root  digest.SHA256     // RFC 6962 root of the payload lines alone
+	Files int           // payload files
+	Bytes int64         // payload bytes
+	Root  digest.SHA256 // RFC 6962 root of the payload lines alone
+
+	sums *sumFile
+}
+
+// Entries yields the payload files' entries in byte-wise order, read back
+// from a temporary file: only while render runs; afterwards it yields one
+// error.
+func (s Summary) Entries() iter.Seq2[checksums.Entry, error] {
+	return func(yield func(checksums.Entry, error) bool) {
+		if s.sums == nil || s.sums.closed {
+			yield(checksums.Entry{}, errEntriesGone)
+			return
+		}
+		r := s.sums.lines()
+		for {
+			line, err := r.next()
+			if err == io.EOF {
+				return
+			}
+			var e checksums.Entry
+			if err == nil {
+				e.Digest, err = lineDigest(line)
+				e.Path = string(linePath(line))
+			}
+			if !yield(e, err) || err != nil {
+				return
+			}
+		}
+	}
 }
 
 // Docs are the generated documents of one bundle.
@@ -61,6 +95,8 @@ type Docs struct {
 
 // Progress receives progress as bytes are hashed and written.
 type Progress interface {
+	// Phase starts "hashing" (total -1: not known before the walk) or
+	// "writing" (total: the payload bytes).
 	Phase(name string, total int64)
 	Add(n int64)
 }
@@ -76,6 +112,9 @@ type Options struct {
 	Level       int       // gzip level; zero means tarball.DefaultLevel
 	Concurrency int       // hashing and compression workers; zero means GOMAXPROCS
 	Progress    Progress
+	// TempDir holds the temporary file of the payload's checksums lines
+	// (about 70 bytes plus the path per file); empty means os.TempDir().
+	TempDir string
 	// Signer, if set, signs export.json and a top-level provenance.json
 	// into export.json.sig and provenance.json.sig. It must be
 	// deterministic (ECDSA with RFC 6979, Ed25519) for the bundle to stay
@@ -99,45 +138,37 @@ type Signer interface {
 
 // Result is what Write produced.
 type Result struct {
-	Root      digest.SHA256
-	Checksums *checksums.File
-	Payload   Summary
-	Entries   int // archive entries, directories included
+	Root    digest.SHA256 // the root line of checksums.txt
+	Payload Summary       // its Entries are no longer available
+	Entries int           // archive entries, directories included
 }
 
 // ErrChanged is wrapped when a payload file's content differs between the
 // hashing pass and the writing pass.
 var ErrChanged = errors.New("input changed while packaging")
 
-// Write hashes sources, asks render for the documents and writes the bundle
-// to w. Sources may come in any order; names must be safe, unique and not
-// reserved (layout.Reserved).
-func Write(ctx context.Context, w io.Writer, sources []Source, render func(Summary) (Docs, error), opt Options) (*Result, error) {
+// Write hashes the payload, asks render for the documents and writes the
+// bundle to w. Names must be safe, unique and not reserved
+// (layout.Reserved).
+//
+// Memory does not depend on the number of files: the hashing pass writes
+// each file's checksums line to a temporary file in opt.TempDir, and the
+// writing pass reads the sources again and checks each file against its
+// line, in step.
+func Write(ctx context.Context, w io.Writer, sources Sources, render func(Summary) (Docs, error), opt Options) (*Result, error) {
 	if opt.Progress == nil {
 		opt.Progress = nopProgress{}
 	}
-	srcs := slices.Clone(sources)
-	slices.SortFunc(srcs, func(a, b Source) int { return strings.Compare(a.Name, b.Name) })
-	for i, s := range srcs {
-		if err := safepath.Check(s.Name, s.Dir()); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.origin(), err)
-		}
-		if layout.Reserved(s.Name) {
-			return nil, exitcode.Invalidf("%s: %q is generated by stella-export and cannot be part of the payload", s.origin(), s.Name)
-		}
-		if i > 0 && srcs[i-1].Name == s.Name {
-			return nil, exitcode.Invalidf("%s: duplicate payload name %q", s.origin(), s.Name)
-		}
-	}
-	if err := checkVerifiable(srcs, verifyLimits); err != nil {
-		return nil, err
-	}
-
-	sum, err := hashAll(ctx, srcs, opt)
+	sf, err := newSumFile(ctx, opt.TempDir)
 	if err != nil {
 		return nil, err
 	}
-	docs, err := render(sum)
+	defer sf.close()
+	h, err := hashAll(ctx, sources, sf, opt)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := render(h.sum)
 	if err != nil {
 		return nil, err
 	}
@@ -148,78 +179,163 @@ func Write(ctx context.Context, w io.Writer, sources []Source, render func(Summa
 		layout.Script:   VerifyScript,
 	}
 	if opt.Signer != nil {
-		if err := signDocs(generated, srcs, sum, opt.Signer); err != nil {
+		if err := signDocs(generated, h.prov, h.provDigest, opt.Signer); err != nil {
 			return nil, err
 		}
 	}
-	var entries []checksums.Entry
+	var gen []checksums.Entry
 	for name, data := range generated {
-		entries = append(entries, checksums.Entry{Path: name, Digest: sha256.Sum256(data)})
+		gen = append(gen, checksums.Entry{Path: name, Digest: sha256.Sum256(data)})
 	}
-	entries = append(entries, sum.Files...)
-	slices.SortFunc(entries, func(a, b checksums.Entry) int { return strings.Compare(a.Path, b.Path) })
-	cf, err := checksums.Build(entries)
-	if err != nil {
-		return nil, err
-	}
+	slices.SortFunc(gen, func(a, b checksums.Entry) int { return strings.Compare(a.Path, b.Path) })
 
-	type item struct {
-		name   string
-		src    *Source
-		digest digest.SHA256 // of src, from the hashing pass
-		data   []byte        // a generated document
-		sums   bool          // checksums.txt, streamed from cf
-	}
-	items := make([]item, 0, len(srcs)+len(generated))
-	k := 0 // sum.Files holds the files of srcs in the same order
-	for i := range srcs {
-		it := item{name: srcs[i].Name, src: &srcs[i]}
-		if !srcs[i].Dir() {
-			it.digest = sum.Files[k].Digest
-			k++
+	// checksums.txt: its root and size before it is written.
+	var mb merkle.Builder
+	size := int64(len("root sha256:") + 64 + 1)
+	for m := newMergedLines(sf, gen); ; {
+		line, err := m.next()
+		if err == io.EOF {
+			break
 		}
-		items = append(items, it)
+		if err != nil {
+			return nil, err
+		}
+		mb.Add(line[:len(line)-1])
+		size += int64(len(line))
 	}
-	for name, data := range generated {
-		items = append(items, item{name: name, data: data})
+	root := mb.Root()
+
+	// The generated files in name order, checksums.txt among them.
+	type item struct {
+		name string
+		data []byte
 	}
-	items = append(items, item{name: layout.Checksums, sums: true})
+	var items []item
+	for _, g := range gen {
+		items = append(items, item{g.Path, generated[g.Path]})
+	}
+	items = append(items, item{name: layout.Checksums})
 	slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.name, b.name) })
 
 	tw, err := tarball.NewWriter(w, tarball.Options{ModTime: opt.ModTime, Level: opt.Level, Concurrency: opt.Concurrency})
 	if err != nil {
 		return nil, err
 	}
-	opt.Progress.Phase("writing", sum.Bytes)
-	for _, it := range items {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	entries := 0
+	writeGenerated := func(before string) error {
+		for len(items) > 0 && (before == "" || items[0].name < before) {
+			it := items[0]
+			items = items[1:]
+			var err error
+			if it.name == layout.Checksums {
+				r := &sumsReader{m: newMergedLines(sf, gen), line: []byte("root " + root.String() + "\n")}
+				err = tw.File(it.name, size, r)
+			} else {
+				err = tw.File(it.name, int64(len(it.data)), bytes.NewReader(it.data))
+			}
+			if err != nil {
+				return err
+			}
+			entries++
 		}
-		switch {
-		case it.sums:
-			err = tw.File(it.name, cf.Size(), cf.Reader())
-		case it.src == nil:
-			err = tw.File(it.name, int64(len(it.data)), bytes.NewReader(it.data))
-		case it.src.Dir():
-			err = tw.Dir(it.name)
-		default:
-			err = writeSource(ctx, tw, it.src, it.digest, opt.Progress)
+		return nil
+	}
+
+	opt.Progress.Phase("writing", h.sum.Bytes)
+	lines := sf.lines()
+	check := newChecker()
+	dirs := sha256.New()
+	for s, err := range sources.All() {
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err == nil {
+			err = check.next(s)
+		}
+		if err == nil {
+			err = writeGenerated(s.Name)
 		}
 		if err != nil {
 			return nil, err
 		}
+		entries++
+		if s.Dir() {
+			dirs.Write([]byte(s.Name + "\x00"))
+			if err := tw.Dir(s.Name); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		line, err := lines.next()
+		if err == io.EOF {
+			return nil, exitcode.Conflictf("%s: %w: it was not there when the payload was hashed", s.origin(), ErrChanged)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p := string(linePath(line)); p != s.Name {
+			if p < s.Name {
+				return nil, exitcode.Conflictf("%s: %w: it is gone", p, ErrChanged)
+			}
+			return nil, exitcode.Conflictf("%s: %w: it was not there when the payload was hashed", s.origin(), ErrChanged)
+		}
+		want, err := lineDigest(line)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeSource(ctx, tw, s, want, opt.Progress); err != nil {
+			return nil, err
+		}
+	}
+	if line, err := lines.next(); err == nil {
+		return nil, exitcode.Conflictf("%s: %w: it is gone", linePath(line), ErrChanged)
+	} else if err != io.EOF {
+		return nil, err
+	}
+	if digest.Of(dirs) != h.dirs {
+		return nil, exitcode.Conflictf("%w: its directories differ from those hashed", ErrChanged)
+	}
+	if err := writeGenerated(""); err != nil {
+		return nil, err
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	return &Result{Root: cf.Root, Checksums: cf, Payload: sum, Entries: len(items)}, nil
+	h.sum.sums = nil
+	return &Result{Root: root, Payload: h.sum, Entries: entries}, nil
+}
+
+// checker refuses, in stream order, a name that is unsafe, reserved,
+// repeated or out of order.
+type checker struct {
+	last  string
+	first bool
+}
+
+func newChecker() *checker { return &checker{first: true} }
+
+func (c *checker) next(s Source) error {
+	if err := safepath.Check(s.Name, s.Dir()); err != nil {
+		return fmt.Errorf("%s: %w", s.origin(), err)
+	}
+	if layout.Reserved(s.Name) {
+		return exitcode.Invalidf("%s: %q is generated by stella-export and cannot be part of the payload", s.origin(), s.Name)
+	}
+	if !c.first && s.Name <= c.last {
+		if s.Name == c.last {
+			return exitcode.Invalidf("%s: duplicate payload name %q", s.origin(), s.Name)
+		}
+		return fmt.Errorf("%s: payload sources out of order: %q after %q", s.origin(), s.Name, c.last)
+	}
+	c.first, c.last = false, s.Name
+	return nil
 }
 
 // signDocs adds export.json.sig and, when the payload has a top-level
-// provenance.json, provenance.json.sig. provenance.json is signed by the
-// digest of the hashing pass (the writing pass checks the bytes again), so
-// ECDSA never reads it twice.
-func signDocs(generated map[string][]byte, srcs []Source, sum Summary, s Signer) error {
+// provenance.json (prov, whose hashing pass gave d), provenance.json.sig.
+// provenance.json is signed by the digest of the hashing pass (the
+// writing pass checks the bytes again), so ECDSA never reads it twice.
+func signDocs(generated map[string][]byte, prov *Source, d digest.SHA256, s Signer) error {
 	if !s.Deterministic() {
 		return errors.New("in-bundle signatures need a deterministic signing key (ECDSA or Ed25519) to keep the bundle reproducible")
 	}
@@ -229,19 +345,12 @@ func signDocs(generated map[string][]byte, srcs []Source, sum Summary, s Signer)
 		return fmt.Errorf("sign %s: %w", layout.Manifest, err)
 	}
 	generated[layout.Manifest+layout.SigSuffix] = sig
-	i, found := slices.BinarySearchFunc(sum.Files, layout.Provenance, func(e checksums.Entry, n string) int { return strings.Compare(e.Path, n) })
-	if !found {
+	if prov == nil {
 		return nil
 	}
-	var src *Source
-	for k := range srcs {
-		if srcs[k].Name == layout.Provenance {
-			src = &srcs[k]
-		}
-	}
-	sig, err = s.SigFile(sum.Files[i].Digest, src.Open)
+	sig, err = s.SigFile(d, prov.Open)
 	if err != nil {
-		return fmt.Errorf("sign %s: %w", src.origin(), err)
+		return fmt.Errorf("sign %s: %w", prov.origin(), err)
 	}
 	generated[layout.Provenance+layout.SigSuffix] = sig
 	return nil
@@ -254,7 +363,7 @@ func (s Source) origin() string {
 	return s.Name
 }
 
-func writeSource(ctx context.Context, tw *tarball.Writer, s *Source, want digest.SHA256, p Progress) error {
+func writeSource(ctx context.Context, tw *tarball.Writer, s Source, want digest.SHA256, p Progress) error {
 	rc, err := s.Open()
 	if err != nil {
 		return fmt.Errorf("open %s: %w", s.origin(), err)
@@ -287,83 +396,154 @@ func (c *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func hashAll(ctx context.Context, srcs []Source, opt Options) (Summary, error) {
-	var files []*Source
-	var total int64
-	for i := range srcs {
-		if !srcs[i].Dir() {
-			files = append(files, &srcs[i])
-			total += srcs[i].Size
-		}
-	}
-	opt.Progress.Phase("hashing", total)
+// hashed is what the hashing pass found.
+type hashed struct {
+	sum        Summary
+	dirs       digest.SHA256 // of the directory names, to see them change
+	prov       *Source       // the top-level provenance.json, if any
+	provDigest digest.SHA256
+}
+
+// job is one source in flight through the hashing pass.
+type job struct {
+	src  Source
+	done chan result // nil for a directory
+}
+
+type result struct {
+	d   digest.SHA256
+	err error
+}
+
+// hashAll reads sources once: it checks their names and the verify limits,
+// hashes the files on opt.Concurrency workers and writes their lines, in
+// order, to sf. A bounded window of files is in flight at a time.
+func hashAll(ctx context.Context, sources Sources, sf *sumFile, opt Options) (*hashed, error) {
+	opt.Progress.Phase("hashing", -1)
 	workers := opt.Concurrency
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	digests := make([]digest.SHA256, len(files))
-	errs := make([]error, len(files))
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	next := make(chan int)
+	todo := make(chan job)
+	order := make(chan job, 16*workers)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for range min(workers, max(1, len(files))) {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, 256<<10)
-			for i := range next {
-				d, err := hashSource(ctx, files[i], buf, opt.Progress, &mu)
-				digests[i], errs[i] = d, err
+			for j := range todo {
+				d, err := hashSource(ctx, j.src, buf, opt.Progress, &mu)
 				if err != nil {
 					cancel()
 				}
+				j.done <- result{d, err}
 			}
 		}()
 	}
-feed:
-	for i := range files {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err := firstError(errs); err != nil {
-		return Summary{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return Summary{}, err
-	}
-	sum := Summary{Bytes: total, Files: make([]checksums.Entry, len(files))}
-	var b merkle.Builder
-	for i, f := range files {
-		sum.Files[i] = checksums.Entry{Path: f.Name, Digest: digests[i]}
-		b.Add([]byte(sum.Files[i].Line()))
-	}
-	sum.Root = b.Root()
-	return sum, nil
-}
 
-func firstError(errs []error) error {
-	var canceled error
-	for _, err := range errs {
+	// The consumer takes the results in order.
+	h := &hashed{}
+	var (
+		b        merkle.Builder
+		dirs     = sha256.New()
+		firstErr error
+		consumed = make(chan struct{})
+	)
+	go func() {
+		defer close(consumed)
+		var canceled error
+		for j := range order {
+			if j.done == nil {
+				dirs.Write([]byte(j.src.Name + "\x00"))
+				continue
+			}
+			r := <-j.done
+			switch {
+			case firstErr != nil:
+			case errors.Is(r.err, context.Canceled):
+				canceled = r.err
+			case r.err != nil:
+				firstErr = r.err
+			case canceled == nil:
+				line, err := sf.add(j.src.Name, r.d)
+				if err != nil {
+					firstErr = err
+					cancel()
+					continue
+				}
+				b.Add(line)
+				if j.src.Name == layout.Provenance {
+					p := j.src
+					h.prov, h.provDigest = &p, r.d
+				}
+			}
+		}
+		if firstErr == nil {
+			firstErr = canceled
+		}
+	}()
+
+	var walkErr error
+	check := newChecker()
+	limits := newLimitCounter(verifyLimits)
+	for s, err := range sources.All() {
+		if parent.Err() != nil {
+			break
+		}
 		if err == nil {
+			err = check.next(s)
+		}
+		if err != nil {
+			walkErr = err
+			break
+		}
+		limits.add(s)
+		if limits.over() {
+			// Count the rest, to say by how much, but hash no more.
+			cancel()
 			continue
 		}
-		if errors.Is(err, context.Canceled) {
-			canceled = err
+		if ctx.Err() != nil {
+			break
+		}
+		if s.Dir() {
+			order <- job{src: s}
 			continue
 		}
-		return err
+		h.sum.Bytes += s.Size
+		j := job{src: s, done: make(chan result, 1)}
+		order <- j
+		todo <- j
 	}
-	return canceled
+	close(todo)
+	close(order)
+	wg.Wait()
+	<-consumed
+	switch {
+	case walkErr != nil:
+		return nil, walkErr
+	case limits.over():
+		return nil, limits.err()
+	case firstErr != nil:
+		return nil, firstErr
+	}
+	if err := parent.Err(); err != nil {
+		return nil, err
+	}
+	if err := sf.flush(); err != nil {
+		return nil, err
+	}
+	h.sum.Files, h.sum.Root, h.sum.sums = sf.n, b.Root(), sf
+	h.dirs = digest.Of(dirs)
+	return h, nil
 }
 
-func hashSource(ctx context.Context, s *Source, buf []byte, p Progress, mu *sync.Mutex) (digest.SHA256, error) {
+func hashSource(ctx context.Context, s Source, buf []byte, p Progress, mu *sync.Mutex) (digest.SHA256, error) {
 	rc, err := s.Open()
 	if err != nil {
 		return digest.SHA256{}, fmt.Errorf("open %s: %w", s.origin(), err)

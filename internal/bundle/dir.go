@@ -3,7 +3,6 @@ package bundle
 import (
 	"context"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/layout"
@@ -27,7 +26,7 @@ type DirConfig struct {
 // WriteDir bundles every file below cfg.Dir (at the top of the archive,
 // beside the generated files) to w.
 func WriteDir(ctx context.Context, w io.Writer, cfg DirConfig) (*Result, error) {
-	srcs, err := DirSources(cfg.Dir, cfg.FollowLinks, cfg.Exclude...)
+	tree, err := DirSources(cfg.Dir, cfg.FollowLinks, cfg.Exclude...)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +53,7 @@ func WriteDir(ctx context.Context, w io.Writer, cfg DirConfig) (*Result, error) 
 			ExportID:        id,
 			CreatedAtUTC:    manifest.Timestamp(created),
 			ExporterVersion: version.String(),
-			FileCount:       len(s.Files),
+			FileCount:       s.Files,
 			PayloadBytes:    s.Bytes,
 			PayloadRoot:     s.Root.String(),
 		}
@@ -62,9 +61,21 @@ func WriteDir(ctx context.Context, w io.Writer, cfg DirConfig) (*Result, error) 
 		if err != nil {
 			return Docs{}, err
 		}
-		files := make([]string, len(s.Files))
-		for i, f := range s.Files {
-			files[i] = f.Path
+		// README.md names the first files; a signed one says whether a
+		// top-level provenance.json is signed too.
+		var files []string
+		prov := false
+		for e, err := range s.Entries() {
+			if err != nil {
+				return Docs{}, err
+			}
+			if len(files) < readme.MaxListed {
+				files = append(files, e.Path)
+			}
+			prov = prov || e.Path == layout.Provenance
+			if len(files) == readme.MaxListed && (cfg.Options.Signer == nil || e.Path >= layout.Provenance) {
+				break
+			}
 		}
 		d := readme.Directory{
 			ExportID: id, Profile: profile, ExporterVersion: m.ExporterVersion,
@@ -72,11 +83,10 @@ func WriteDir(ctx context.Context, w io.Writer, cfg DirConfig) (*Result, error) 
 			ModTime: manifest.Timestamp(mt), Files: files,
 		}
 		if sg := cfg.Options.Signer; sg != nil {
-			_, prov := slices.BinarySearch(files, layout.Provenance)
 			d.Signing = readme.Signing{SignedBy: sg.Fingerprint(), SignedProv: prov}
 		}
 		rb, err := readme.RenderDirectory(d)
 		return Docs{Manifest: mb, Readme: rb}, err
 	}
-	return Write(ctx, w, srcs, render, cfg.Options)
+	return Write(ctx, w, tree, render, cfg.Options)
 }

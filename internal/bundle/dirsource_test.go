@@ -5,6 +5,7 @@ package bundle
 import (
 	"context"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +18,8 @@ import (
 
 // TestDirSourceSwapped lists a directory, then swaps a file for a FIFO
 // (which would block the read for ever) or a symbolic link, as a racing
-// process could between the listing and the packaging: Write must refuse
-// it at once, with exit 3, instead of hanging or following the link.
+// process could between the listing and the reading: Write must refuse it
+// at once, with exit 3, instead of hanging or following the link.
 func TestDirSourceSwapped(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -50,14 +51,18 @@ func TestDirSourceSwapped(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			srcs, err := DirSources(dir, tc.follow)
+			tree, err := DirSources(dir, tc.follow)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Remove(a); err != nil {
-				t.Fatal(err)
-			}
-			tc.swap(t, a)
+			// The swap comes once the walk has looked at a.txt and before
+			// it is opened.
+			srcs := afterListing{tree, "a.txt", func() {
+				if err := os.Remove(a); err != nil {
+					t.Fatal(err)
+				}
+				tc.swap(t, a)
+			}}
 			done := make(chan error, 1)
 			go func() {
 				_, err := Write(context.Background(), io.Discard, srcs, func(Summary) (Docs, error) {
@@ -78,5 +83,27 @@ func TestDirSourceSwapped(t *testing.T) {
 				t.Fatalf("err %v (exit %d), want %q and exit 3", err, exitcode.For(err), tc.want)
 			}
 		})
+	}
+}
+
+// afterListing runs fn once, when the walk of t yields name, before
+// passing it on.
+type afterListing struct {
+	t    Sources
+	name string
+	fn   func()
+}
+
+func (s afterListing) All() iter.Seq2[Source, error] {
+	return func(yield func(Source, error) bool) {
+		for src, err := range s.t.All() {
+			if src.Name == s.name && s.fn != nil {
+				s.fn()
+				s.fn = nil
+			}
+			if !yield(src, err) {
+				return
+			}
+		}
 	}
 }

@@ -1,10 +1,11 @@
 package bundle
 
 import (
+	"strings"
+
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
-	"github.com/stella-ops/stella-export/internal/safepath"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -13,46 +14,62 @@ import (
 // only so that tests can check the refusal on small bundles.
 var verifyLimits = tarball.DefaultLimits
 
-// checkVerifiable refuses, before anything is hashed or written, a payload
-// whose bundle would exceed lim: more entries or more bytes of entry names
-// than verify accepts by default, or a checksums.txt larger than it reads.
-// srcs are sorted and unique. The count includes the parent directories the
-// writer adds and every document the bundle may generate.
-func checkVerifiable(srcs []Source, lim tarball.Limits) error {
-	generated := layout.Generated()
-	entries, names := len(generated), int64(0)
-	sums := checksums.SizeFor(0, 0)
-	for _, g := range generated {
-		names += int64(len(g))
+// limitCounter refuses a payload whose bundle would exceed lim: more
+// entries or more bytes of entry names than verify accepts by default, or
+// a checksums.txt larger than it reads. It counts sources as they stream
+// by in byte-wise order, with the parent directories the writer adds and
+// every document the bundle may generate; only the last name is kept,
+// since a parent was already counted exactly when it is a prefix of the
+// name before.
+type limitCounter struct {
+	lim     tarball.Limits
+	entries int
+	names   int64
+	sums    int64
+	last    string
+}
+
+func newLimitCounter(lim tarball.Limits) *limitCounter {
+	c := &limitCounter{lim: lim, entries: len(layout.Generated()), sums: checksums.SizeFor(0, 0)}
+	for _, g := range layout.Generated() {
+		c.names += int64(len(g))
 		if g != layout.Checksums {
-			sums += checksums.SizeFor(1, int64(len(g))) - checksums.SizeFor(0, 0)
+			c.sums += checksums.SizeFor(1, int64(len(g))) - checksums.SizeFor(0, 0)
 		}
 	}
-	have := make(map[string]struct{}, len(srcs))
-	for _, s := range srcs {
-		have[s.Name] = struct{}{}
+	return c
+}
+
+// add counts s, whose name sorts after the previous one.
+func (c *limitCounter) add(s Source) {
+	c.entries++
+	c.names += int64(len(s.Name))
+	if !s.Dir() {
+		c.sums += checksums.SizeFor(1, int64(len(s.Name))) - checksums.SizeFor(0, 0)
 	}
-	for _, s := range srcs {
-		entries++
-		names += int64(len(s.Name))
-		if !s.Dir() {
-			sums += checksums.SizeFor(1, int64(len(s.Name))) - checksums.SizeFor(0, 0)
-		}
-		for _, p := range safepath.Parents(s.Name) {
-			if _, ok := have[p]; !ok {
-				have[p] = struct{}{}
-				entries++
-				names += int64(len(p))
-			}
+	for i := 0; i < len(s.Name)-1; i++ {
+		if s.Name[i] == '/' && !strings.HasPrefix(c.last, s.Name[:i+1]) {
+			c.entries++
+			c.names += int64(i + 1)
 		}
 	}
+	c.last = s.Name
+}
+
+// over reports whether a limit is exceeded already.
+func (c *limitCounter) over() bool {
+	return c.entries > c.lim.MaxEntries || c.names > c.lim.MaxNameBytes || c.sums > checksums.MaxSize
+}
+
+// err is the refusal, once every source is counted.
+func (c *limitCounter) err() error {
 	switch {
-	case entries > lim.MaxEntries:
-		return exitcode.Invalidf("the bundle would have %d entries, more than the %d verify accepts by default (verify --max-entries); split the export", entries, lim.MaxEntries)
-	case names > lim.MaxNameBytes:
-		return exitcode.Invalidf("the bundle's entry names would total %d bytes, more than the %d verify accepts by default (verify --max-name-bytes); shorten the paths or split the export", names, lim.MaxNameBytes)
-	case sums > checksums.MaxSize:
-		return exitcode.Invalidf("the bundle's %s would be %d bytes, more than the %d verify reads by default; shorten the paths or split the export", layout.Checksums, sums, int64(checksums.MaxSize))
+	case c.entries > c.lim.MaxEntries:
+		return exitcode.Invalidf("the bundle would have %d entries, more than the %d verify accepts by default (verify --max-entries); split the export", c.entries, c.lim.MaxEntries)
+	case c.names > c.lim.MaxNameBytes:
+		return exitcode.Invalidf("the bundle's entry names would total %d bytes, more than the %d verify accepts by default (verify --max-name-bytes); shorten the paths or split the export", c.names, c.lim.MaxNameBytes)
+	case c.sums > checksums.MaxSize:
+		return exitcode.Invalidf("the bundle's %s would be %d bytes, more than the %d verify reads by default; shorten the paths or split the export", layout.Checksums, c.sums, int64(checksums.MaxSize))
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 // just inside them packages and verifies.
 func TestPackageRefusesWhatVerifyRefuses(t *testing.T) {
 	long := strings.Repeat("x", 200)
-	var srcs []Source
+	var srcs List
 	for i := range 20 {
 		srcs = append(srcs, memSource("d/"+long+string(rune('a'+i)), []byte("x")))
 	}

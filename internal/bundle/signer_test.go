@@ -36,7 +36,7 @@ func (f fakeSigner) Fingerprint() string { return "sha256:" + strings.Repeat("f"
 // bytes, and a signer that is not deterministic is refused.
 func TestSignerInterface(t *testing.T) {
 	prov := `{"format":"stella-export/provenance/v1"}` + "\n"
-	srcs := []Source{memSource("data/a.txt", []byte("a\n")), memSource(layout.Provenance, []byte(prov))}
+	srcs := List{memSource("data/a.txt", []byte("a\n")), memSource(layout.Provenance, []byte(prov))}
 	manifest := []byte(`{"x":1}` + "\n")
 	render := func(Summary) (Docs, error) { return Docs{Manifest: manifest, Readme: []byte("r\n")}, nil }
 	var buf bytes.Buffer

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -227,7 +228,8 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 	bar := newProgress(e)
 	cfg := bundle.DirConfig{
 		Dir: dir, FollowLinks: o.followLinks, Exclude: []string{f.TempName(), o.output}, Profile: o.profile, ExportID: o.exportID, CreatedAt: o.created,
-		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress(), Signer: signer},
+		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress(), Signer: signer,
+			TempDir: filepath.Dir(f.TempName())},
 	}
 	res, err := bundle.WriteDir(ctx, io.MultiWriter(f, h), cfg)
 	bar.finish()
@@ -246,7 +248,7 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 		exportID = manifest.DerivedExportID(res.Payload.Root)
 	}
 	out := packageResult{Path: o.output, Root: res.Root.String(), SHA256: digest.Of(h).Hex(),
-		ExportID: exportID, Files: len(res.Payload.Files), PayloadBytes: res.Payload.Bytes, PayloadRoot: res.Payload.Root.String()}
+		ExportID: exportID, Files: res.Payload.Files, PayloadBytes: res.Payload.Bytes, PayloadRoot: res.Payload.Root.String()}
 	return printResult(e, cmd, out, func(w io.Writer) {
 		fmt.Fprintf(w, "%s: root %s (%d payload files, %d bytes)\n", out.Path, out.Root, out.Files, out.PayloadBytes)
 	})

@@ -211,7 +211,7 @@ func validBundle() []byte {
 		"data/advisory.json": `{"id":"GHSA-0000-0000-0000","summary":"sample"}` + "\n",
 		"data/notes.txt":     "hostile corpus base bundle\n",
 	}
-	var srcs []bundle.Source
+	var srcs bundle.List
 	for name, body := range files {
 		srcs = append(srcs, bundle.Source{Name: name, Size: int64(len(body)), Origin: name,
 			Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }})
@@ -219,7 +219,7 @@ func validBundle() []byte {
 	render := func(s bundle.Summary) (bundle.Docs, error) {
 		m := manifest.Export{Format: manifest.Format, Profile: manifest.ProfileDirectory,
 			ExportID: manifest.DerivedExportID(s.Root), CreatedAtUTC: manifest.Timestamp(pinned),
-			ExporterVersion: "hostile-corpus", FileCount: len(s.Files), PayloadBytes: s.Bytes,
+			ExporterVersion: "hostile-corpus", FileCount: s.Files, PayloadBytes: s.Bytes,
 			PayloadRoot: s.Root.String()}
 		b, err := manifest.Bytes(m)
 		return bundle.Docs{Manifest: b, Readme: []byte("# hostile corpus base\n")}, err

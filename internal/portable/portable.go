@@ -188,7 +188,14 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 		created = mt
 	}
 	render := func(s bundle.Summary) (bundle.Docs, error) {
-		if got := s.Files[0].Digest.Hex(); got != rep.SHA256 {
+		var got string
+		for e, err := range s.Entries() {
+			if err != nil {
+				return bundle.Docs{}, err
+			}
+			got = e.Digest.Hex()
+		}
+		if got != rep.SHA256 {
 			return bundle.Docs{}, fmt.Errorf("%s: %w: SHA-256 %s when checked, %s when packaged", cfg.Input, bundle.ErrChanged, rep.SHA256, got)
 		}
 		m := manifest.Portable{
@@ -209,7 +216,7 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 		})
 		return bundle.Docs{Manifest: mb, Readme: rb}, err
 	}
-	br, err := bundle.Write(ctx, io.MultiWriter(f, h), []bundle.Source{src}, render, cfg.Options)
+	br, err := bundle.Write(ctx, io.MultiWriter(f, h), bundle.List{src}, render, cfg.Options)
 	if err != nil {
 		return nil, err
 	}

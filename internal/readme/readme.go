@@ -35,7 +35,7 @@ type Directory struct {
 	FileCount       int
 	PayloadBytes    int64
 	ModTime         string
-	Files           []string // payload file paths in order
+	Files           []string // the first payload file paths in order (at least MaxListed when there are that many); FileCount counts them all
 	Signing
 }
 
@@ -60,8 +60,9 @@ func RenderDirectory(d Directory) ([]byte, error) {
 		More   int
 	}{Directory: d, Listed: d.Files}
 	if len(d.Files) > MaxListed {
-		data.Listed, data.More = d.Files[:MaxListed], len(d.Files)-MaxListed
+		data.Listed = d.Files[:MaxListed]
 	}
+	data.More = max(0, d.FileCount-len(data.Listed))
 	var buf bytes.Buffer
 	err := directoryTmpl.Execute(&buf, data)
 	return buf.Bytes(), err

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/klauspost/pgzip"
@@ -56,8 +57,7 @@ type Writer struct {
 	gz      *pgzip.Writer
 	tw      *tar.Writer
 	modTime time.Time
-	last    string
-	dirs    map[string]bool
+	last    string // every parent of last, and last if a directory, is written
 	closed  bool
 }
 
@@ -93,7 +93,7 @@ func NewWriter(w io.Writer, opt Options) (*Writer, error) {
 	gz.Header.OS = 255
 	gz.Header.Name = ""
 	gz.Header.Comment = ""
-	return &Writer{gz: gz, tw: tar.NewWriter(gz), modTime: mt, dirs: map[string]bool{}}, nil
+	return &Writer{gz: gz, tw: tar.NewWriter(gz), modTime: mt}, nil
 }
 
 // ModTime is the pinned time the writer uses.
@@ -106,12 +106,18 @@ func (w *Writer) order(name string) error {
 	return nil
 }
 
+// written reports whether the directory entry dir is written already.
+// Names arrive in byte-wise order, each after its parents, and the names
+// under dir sort together right after it: so dir was written exactly when
+// it is a prefix of the last name. No set of every directory is kept.
+func (w *Writer) written(dir string) bool { return strings.HasPrefix(w.last, dir) }
+
 // ensureParents writes the directory entries of name's parents that were
 // not written yet. Because names arrive in byte-wise order, a missing parent
 // always sorts after the previous entry.
 func (w *Writer) ensureParents(name string) error {
 	for _, p := range safepath.Parents(name) {
-		if !w.dirs[p] {
+		if !w.written(p) {
 			if err := w.dir(p); err != nil {
 				return err
 			}
@@ -125,7 +131,7 @@ func (w *Writer) Dir(name string) error {
 	if err := safepath.Check(name, true); err != nil {
 		return err
 	}
-	if w.dirs[name] {
+	if w.written(name) {
 		return nil
 	}
 	if err := w.order(name); err != nil {
@@ -148,7 +154,6 @@ func (w *Writer) dir(name string) error {
 	if err := w.tw.WriteHeader(hdr); err != nil {
 		return err
 	}
-	w.dirs[name] = true
 	w.last = name
 	return nil
 }

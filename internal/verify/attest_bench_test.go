@@ -105,7 +105,7 @@ func attestBundle(b *testing.B, n int) (string, signing.Signer) {
 		b.Fatal(err)
 	}
 	srcs := []bundle.Source{memSource("data/a", []byte("a")), memSource("provenance.json", prov.Bytes())}
-	if _, err := bundle.Write(context.Background(), f, srcs, docs, bundle.Options{}); err != nil {
+	if _, err := bundle.Write(context.Background(), f, bundle.List(srcs), docs, bundle.Options{}); err != nil {
 		b.Fatal(err)
 	}
 	if err := f.Close(); err != nil {

@@ -31,7 +31,7 @@ func BenchmarkVerify(b *testing.B) {
 		srcs = append(srcs, memSource(string(rune('a'+i%26))+"/"+string(rune('a'+i/26)), data))
 	}
 	var buf bytes.Buffer
-	if _, err := bundle.Write(context.Background(), &buf, srcs, docs, bundle.Options{}); err != nil {
+	if _, err := bundle.Write(context.Background(), &buf, bundle.List(srcs), docs, bundle.Options{}); err != nil {
 		b.Fatal(err)
 	}
 	raw := buf.Bytes()
@@ -72,7 +72,7 @@ func benchNames(b *testing.B, n int, dir string) {
 		srcs[i] = memSource(fmt.Sprintf("%s%06d.json", dir, i), nil)
 	}
 	var buf bytes.Buffer
-	if _, err := bundle.Write(context.Background(), &buf, srcs, docs, bundle.Options{}); err != nil {
+	if _, err := bundle.Write(context.Background(), &buf, bundle.List(srcs), docs, bundle.Options{}); err != nil {
 		b.Fatal(err)
 	}
 	raw := buf.Bytes()

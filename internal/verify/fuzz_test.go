@@ -71,7 +71,7 @@ func FuzzParseProof(f *testing.F) {
 func realProof(f *testing.F) string {
 	var buf bytes.Buffer
 	srcs := []bundle.Source{memSource("data/a.json", []byte(`{"id":"A"}`)), memSource("data/b.json", []byte(`{"id":"B"}`))}
-	if _, err := bundle.Write(context.Background(), &buf, srcs, docs, bundle.Options{}); err != nil {
+	if _, err := bundle.Write(context.Background(), &buf, bundle.List(srcs), docs, bundle.Options{}); err != nil {
 		f.Fatal(err)
 	}
 	rep, err := Verify(context.Background(), &buf, Options{})

@@ -37,7 +37,7 @@ func signedBundle(t *testing.T, s signing.Signer, files map[string]string) []byt
 		srcs = append(srcs, memSource(name, []byte(data)))
 	}
 	var buf bytes.Buffer
-	if _, err := bundle.Write(context.Background(), &buf, srcs, docs, bundle.Options{Signer: signing.DocSigner{Signer: s}}); err != nil {
+	if _, err := bundle.Write(context.Background(), &buf, bundle.List(srcs), docs, bundle.Options{Signer: signing.DocSigner{Signer: s}}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -126,7 +126,7 @@ func provBundle(t *testing.T, manifest, prov []byte, opt bundle.Options) []byte 
 	}
 	var buf bytes.Buffer
 	srcs := []bundle.Source{memSource("data/a", []byte("a")), memSource(layout.Provenance, prov)}
-	if _, err := bundle.Write(context.Background(), &buf, srcs, docs, opt); err != nil {
+	if _, err := bundle.Write(context.Background(), &buf, bundle.List(srcs), docs, opt); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

@@ -37,7 +37,7 @@ func makeBundle(t testing.TB, files map[string]string) []byte {
 		srcs = append(srcs, memSource(name, []byte(data)))
 	}
 	var buf bytes.Buffer
-	if _, err := bundle.Write(context.Background(), &buf, srcs, docs, bundle.Options{}); err != nil {
+	if _, err := bundle.Write(context.Background(), &buf, bundle.List(srcs), docs, bundle.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
