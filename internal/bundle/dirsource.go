@@ -183,7 +183,7 @@ func (w *walker) walk(dir, abs, rel string, yield func(Source, error) bool) erro
 		if fi.IsDir() != de.dir && (fi.IsDir() || fi.Mode().IsRegular()) {
 			// The entry was replaced since the listing: its place in the
 			// order is no longer known.
-			return exitcode.Conflictf("%s: %w: it was replaced by a %s while its directory was read", path, ErrChanged, kind(fi.Mode()))
+			return exitcode.Conflictf("%s: %w: it was replaced by a %s while its directory was read", path, ErrChanged, safefile.Kind(fi.Mode()))
 		}
 		switch {
 		case fi.IsDir():
@@ -221,26 +221,8 @@ func (w *walker) walk(dir, abs, rel string, yield func(Source, error) bool) erro
 				return errStop
 			}
 		default:
-			return exitcode.Invalidf("%s: %s is not a regular file or directory", path, kind(fi.Mode()))
+			return exitcode.Invalidf("%s: %s is not a regular file or directory", path, safefile.Kind(fi.Mode()))
 		}
 	}
 	return nil
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m.IsRegular():
-		return "file"
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
 }
