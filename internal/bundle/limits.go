@@ -65,9 +65,9 @@ func (c *limitCounter) over() bool {
 func (c *limitCounter) err() error {
 	switch {
 	case c.entries > c.lim.MaxEntries:
-		return exitcode.Invalidf("the bundle would have %d entries, more than the %d verify accepts by default (verify --max-entries); split the export", c.entries, c.lim.MaxEntries)
+		return exitcode.Invalidf("the bundle would have %d entries, more than the %d verify accepts by default; split the export", c.entries, c.lim.MaxEntries)
 	case c.names > c.lim.MaxNameBytes:
-		return exitcode.Invalidf("the bundle's entry names would total %d bytes, more than the %d verify accepts by default (verify --max-name-bytes); shorten the paths or split the export", c.names, c.lim.MaxNameBytes)
+		return exitcode.Invalidf("the bundle's entry names would total %d bytes, more than the %d verify accepts by default; shorten the paths or split the export", c.names, c.lim.MaxNameBytes)
 	case c.sums > checksums.MaxSize:
 		return exitcode.Invalidf("the bundle's %s would be %d bytes, more than the %d verify reads by default; shorten the paths or split the export", layout.Checksums, c.sums, int64(checksums.MaxSize))
 	}

@@ -30,8 +30,8 @@ func TestPackageRefusesWhatVerifyRefuses(t *testing.T) {
 		lim  tarball.Limits
 		want string
 	}{
-		{"entries", tarball.Limits{MaxEntries: 26, MaxNameBytes: 1 << 20}, "the bundle would have 27 entries, more than the 26 verify accepts by default (verify --max-entries)"},
-		{"names", tarball.Limits{MaxEntries: 100, MaxNameBytes: 4000}, "more than the 4000 verify accepts by default (verify --max-name-bytes)"},
+		{"entries", tarball.Limits{MaxEntries: 26, MaxNameBytes: 1 << 20}, "the bundle would have 27 entries, more than the 26 verify accepts by default; split the export"},
+		{"names", tarball.Limits{MaxEntries: 100, MaxNameBytes: 4000}, "more than the 4000 verify accepts by default; shorten the paths"},
 	} {
 		verifyLimits = tt.lim.WithDefaults()
 		var buf bytes.Buffer

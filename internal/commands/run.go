@@ -89,7 +89,7 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 	}
 	if o.pkg != "" {
 		if err := runner.CheckPackage(o.pkg, o.output, nil); err != nil {
-			return err
+			return flagged(err, runFlags)
 		}
 	}
 	if o.signKey != "" && o.pkg == "" {
@@ -212,7 +212,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		if ctx.Err() != nil {
 			return interrupted(ctx, err, "the staging directory and partial output")
 		}
-		return withRunHint(err, o)
+		return withRunHint(flagged(err, runFlags), o)
 	}
 	out := runResult{Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: res.Manifest.ExportID,
 		Profile: res.Manifest.Profile, Counts: res.Manifest.Counts, Files: res.Manifest.FileCount, PayloadRoot: res.Manifest.PayloadRoot}
@@ -238,6 +238,9 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		}
 	})
 }
+
+// runFlags names the flags behind runner's options in its errors.
+var runFlags = map[string]string{"Package": "--package"}
 
 func withRunHint(err error, o *runOptions) error {
 	var ce *runner.ChangedError

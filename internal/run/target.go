@@ -32,7 +32,7 @@ type ReplaceError struct {
 }
 
 func (e *ReplaceError) Error() string {
-	return fmt.Sprintf("%s; --force replaces only an export directory that stella-export wrote", e.Reason)
+	return fmt.Sprintf("%s; only an export directory that stella-export wrote is ever replaced", e.Reason)
 }
 
 func (e *ReplaceError) Unwrap() error { return exitcode.ErrConflict }
@@ -214,17 +214,19 @@ func absOr(p string) string {
 
 // CheckPackage refuses a bundle path inside the export directory (a bundle
 // cannot be part of the directory it packages, and the directory is
-// replaced as a whole; exit 2) or naming a protected input (exit 5).
+// replaced as a whole; invalid, exit 3, which commands reports as a usage
+// error) or naming a protected input (exit 5). Both are *OptionError of
+// option "Package".
 func CheckPackage(pkg, outDir string, protect []Protected) error {
 	if within(pkg, outDir) {
-		return exitcode.Usagef("--package %s is inside the export directory %s; write the bundle beside it", pkg, outDir)
+		return &exitcode.OptionError{Option: "Package", Value: pkg, Err: exitcode.Invalidf("inside the export directory %s; write the bundle beside it", outDir)}
 	}
 	for _, p := range protect {
 		switch {
 		case resolve(pkg) == resolve(p.Path):
-			return exitcode.Conflictf("--package %s is the %s; pick another bundle path", pkg, p.What)
+			return &exitcode.OptionError{Option: "Package", Value: pkg, Err: exitcode.Conflictf("is the %s; pick another bundle path", p.What)}
 		case within(pkg, p.Path):
-			return exitcode.Conflictf("--package %s is inside the %s %s; pick another bundle path", pkg, p.What, p.Path)
+			return &exitcode.OptionError{Option: "Package", Value: pkg, Err: exitcode.Conflictf("inside the %s %s; pick another bundle path", p.What, p.Path)}
 		}
 	}
 	return nil
