@@ -336,7 +336,7 @@ func CheckStatement(body []byte, d digest.SHA256, want []Dependency) []string {
 				bad = append(bad, "attestation-materials: "+msg)
 			}
 		case BuildTypeV1:
-			bad = append(bad, "attestation-materials: buildType is stella-export's build type v1, which lists every input document and is no longer checked; attest the bundle again with stella-export sign --attest --force")
+			bad = append(bad, "attestation-materials: buildType is stella-export's build type v1, which lists every input document and is no longer checked; attest the bundle again")
 		default:
 			bad = append(bad, fmt.Sprintf("attestation-materials: buildType %q is not stella-export's", bt))
 		}

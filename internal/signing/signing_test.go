@@ -377,7 +377,7 @@ func TestBuildTypeV1(t *testing.T) {
 	st.Predicate.BuildDefinition.BuildType = BuildTypeV1
 	body, _ := canonjson.Marshal(st)
 	bad := CheckStatement(body, d, Dependencies(testProvenance(), nil))
-	if len(bad) != 1 || !strings.Contains(bad[0], "build type v1") || !strings.Contains(bad[0], "sign --attest --force") {
+	if len(bad) != 1 || !strings.Contains(bad[0], "build type v1") || !strings.Contains(bad[0], "attest the bundle again") {
 		t.Errorf("v1 statement: %v", bad)
 	}
 }

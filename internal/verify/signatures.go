@@ -124,7 +124,7 @@ func checkSignatures(rep *Report, opt *SignatureOptions) error {
 	if opt == nil || opt.Key == nil {
 		unchecked := func(kind, path, signs string) {
 			rep.Signatures = append(rep.Signatures, SignatureCheck{Kind: kind, Path: path, Signs: signs,
-				Status: "unchecked", Detail: "no --key given"})
+				Status: "unchecked", Detail: "no key given"})
 		}
 		for _, doc := range layout.Signed {
 			if _, ok := rep.docs[doc+layout.SigSuffix]; ok {
@@ -157,7 +157,7 @@ func checkSignatures(rep *Report, opt *SignatureOptions) error {
 		}
 	}
 	if opt.Require && !c.covered {
-		rep.add("", "signature", "no signature of this bundle verifies with the key (looked for %s, %s next to it and export.json.sig inside it); sign it with stella-export sign or package --sign-key", layout.SigSuffix, layout.SigstoreBundleSuffix)
+		rep.add("", "signature", "no signature of this bundle verifies with the key (looked for %s, %s next to it and export.json.sig inside it); it is unsigned, or signed by another key", layout.SigSuffix, layout.SigstoreBundleSuffix)
 	}
 	return nil
 }
@@ -254,7 +254,7 @@ func (c *sigChecker) sigstoreBundle(d Detached) {
 			return err
 		}
 		if b.MessageSignature == nil {
-			return errors.New("holds a DSSE envelope (an attestation), not a message signature; pass it with --attestation")
+			return errors.New("holds a DSSE envelope (an attestation), not a message signature")
 		}
 		md, err := b.MessageSignature.Digest()
 		if err != nil {
