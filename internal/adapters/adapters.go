@@ -44,24 +44,33 @@ type Output struct {
 	Records int    `json:"records"`
 }
 
-// Input is what adapters work from: the resolved, ordered documents.
+// Input is what adapters work from: the resolved documents, as a stream
+// in plan order.
 type Input struct {
-	Docs        []*evidence.Doc
+	Docs        evidence.Docs
 	Snapshot    *evidence.Snapshot
 	Compression contract.Compression
 	// Base is the base mirror's file list (mirror:delta only).
 	Base *BaseMirror
+
+	counts map[evidence.Type]int
 }
 
-// Count returns the number of documents of type t.
+// Count returns the number of documents of type t. The first call counts
+// them all in one pass over Docs (so Count, like the rest of Input, is for
+// one goroutine). An error reading Docs ends the count early; it is not
+// lost: Run and plan.Write read Docs again and return it.
 func (in *Input) Count(t evidence.Type) int {
-	n := 0
-	for _, d := range in.Docs {
-		if d.Type == t {
-			n++
+	if in.counts == nil {
+		in.counts = map[evidence.Type]int{}
+		for d, err := range in.Docs.All() {
+			if err != nil {
+				break
+			}
+			in.counts[d.Type]++
 		}
 	}
-	return n
+	return in.counts[t]
 }
 
 // Job is one adapter run.
@@ -71,7 +80,8 @@ type Job struct {
 	Stage  *Stage
 	Events *events.Writer
 	// Open opens a planned document and checks, while reading it, that it
-	// still has the planned digest.
+	// still has the planned digest. Adapters call it on several goroutines
+	// at once.
 	Open func(d *evidence.Doc) (*Doc, error)
 }
 
@@ -215,6 +225,7 @@ type StagedFile struct {
 	h       hash.Hash
 	w       io.Writer
 	n       int64
+	file    File
 	Records int
 }
 
@@ -233,11 +244,15 @@ func (f *StagedFile) Close() error {
 	if err := f.f.Close(); err != nil {
 		return err
 	}
+	f.file = File{Path: f.rel, SHA256: "sha256:" + hex.EncodeToString(f.h.Sum(nil)), Size: f.n, Records: f.Records}
 	f.stage.mu.Lock()
-	f.stage.files[f.rel] = File{Path: f.rel, SHA256: "sha256:" + hex.EncodeToString(f.h.Sum(nil)), Size: f.n, Records: f.Records}
+	f.stage.files[f.rel] = f.file
 	f.stage.mu.Unlock()
 	return nil
 }
+
+// File is the record of the file, once closed.
+func (f *StagedFile) File() File { return f.file }
 
 // Doc is an opened source document.
 type Doc struct {

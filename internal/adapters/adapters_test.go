@@ -38,6 +38,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stella-ops/stella-export/internal/contract"
@@ -135,12 +136,14 @@ func newFixture(t *testing.T, snapshot bool, docs ...testDoc) *fixture {
 		return digest([]byte(body)), int64(len(body))
 	}
 	in := &Input{Compression: contract.Compression{Codec: "zstd", Level: 3}}
+	var ds evidence.SliceDocs
 	for _, td := range docs {
 		d := td.Doc
 		d.SHA256, d.Size = write(d.Path, td.src)
-		in.Docs = append(in.Docs, &d)
+		ds = append(ds, &d)
 	}
-	slices.SortFunc(in.Docs, evidence.Less)
+	slices.SortFunc(ds, evidence.Less)
+	in.Docs = ds
 	if snapshot {
 		s := &evidence.Snapshot{ID: "snap-1", Tenant: "acme", PolicyVersion: "3", Path: "acme/policy/snap-1/snapshot.json"}
 		s.SHA256, s.Size = write(s.Path, snapSrc)
@@ -161,7 +164,7 @@ func digest(b []byte) string {
 type opener struct {
 	source        string
 	small         int64
-	opens, closes int
+	opens, closes atomic.Int64 // Open is called on several goroutines
 }
 
 func (o *opener) open(d *evidence.Doc) (*Doc, error) {
@@ -172,8 +175,8 @@ func (o *opener) open(d *evidence.Doc) (*Doc, error) {
 	if got := digest(b); got != d.SHA256 || int64(len(b)) != d.Size {
 		return nil, exitcode.Conflictf("%s: changed since the plan: %s, the plan says %s", d.Path, got, d.SHA256)
 	}
-	o.opens++
-	doc := &Doc{ReaderAt: bytes.NewReader(b), Size: d.Size, Close: func() error { o.closes++; return nil }}
+	o.opens.Add(1)
+	doc := &Doc{ReaderAt: bytes.NewReader(b), Size: d.Size, Close: func() error { o.closes.Add(1); return nil }}
 	if d.Size <= o.small {
 		doc.Bytes = b
 	}
@@ -218,8 +221,8 @@ func runProfile(t *testing.T, profile string, f *fixture, o runOpts) (*result, e
 			return &result{stage: stage, events: ev.String(), opener: op}, err
 		}
 	}
-	if op.opens != op.closes {
-		t.Errorf("%s: %d documents opened, %d closed", profile, op.opens, op.closes)
+	if op.opens.Load() != op.closes.Load() {
+		t.Errorf("%s: %d documents opened, %d closed", profile, op.opens.Load(), op.closes.Load())
 	}
 	return &result{stage: stage, events: ev.String(), opener: op}, nil
 }
@@ -525,11 +528,11 @@ func TestAdapterErrors(t *testing.T) {
 			if _, ok := r.stage.Lookup(tc.partial); ok && tc.partial != "" {
 				t.Errorf("%s: recorded although writing it failed", tc.partial)
 			}
-			if r.opener.opens != r.opener.closes {
-				t.Errorf("%d documents opened, %d closed", r.opener.opens, r.opener.closes)
+			if r.opener.opens.Load() != r.opener.closes.Load() {
+				t.Errorf("%d documents opened, %d closed", r.opener.opens.Load(), r.opener.closes.Load())
 			}
-			if tc.is == context.Canceled && r.opener.opens != 0 {
-				t.Errorf("%d documents opened after cancellation", r.opener.opens)
+			if tc.is == context.Canceled && r.opener.opens.Load() != 0 {
+				t.Errorf("%d documents opened after cancellation", r.opener.opens.Load())
 			}
 		})
 	}

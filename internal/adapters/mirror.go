@@ -144,34 +144,32 @@ type BaseMirror struct {
 
 func (m mirror) Run(ctx context.Context, job *Job) error {
 	name := m.Name()
-	job.Events.Emit("adapter.start", map[string]any{"adapter": name, "output": "", "records": len(job.Docs)})
+	job.Events.Emit("adapter.start", map[string]any{"adapter": name, "output": "", "records": job.Docs.Len()})
 	eco := map[string][]indexEntry{}
 	prod := map[string]map[string][]indexEntry{}
 	tenants := map[string]struct{}{}
 	var in int64
-	for i, d := range job.Docs {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		rel := MirrorPath(d)
-		f, err := job.Stage.Create(rel)
+	n := 0
+	all := func(*evidence.Doc) (bool, bool) { return true, true }
+	work := func(it *item) error {
+		f, err := job.Stage.Create(MirrorPath(&it.doc))
 		if err != nil {
 			return err
 		}
 		f.Records = 1
-		if err := writeDoc(f, job, d); err != nil {
-			f.Abort()
-			return err
-		}
-		if _, err := f.Write([]byte{'\n'}); err != nil {
+		if err := writeDoc(f, job, it); err != nil {
 			f.Abort()
 			return err
 		}
 		if err := f.Close(); err != nil {
 			return err
 		}
-		st, _ := job.Stage.Lookup(rel)
-		e := indexEntry{ID: d.ID, Path: rel, SHA256: st.SHA256, Tenant: d.Tenant, Type: string(d.Type)}
+		it.file = f.File()
+		return nil
+	}
+	emit := func(it *item) error {
+		d := &it.doc
+		e := indexEntry{ID: d.ID, Path: it.file.Path, SHA256: it.file.SHA256, Tenant: d.Tenant, Type: string(d.Type)}
 		for _, x := range d.Ecosystems {
 			eco[x] = append(eco[x], e)
 		}
@@ -184,9 +182,14 @@ func (m mirror) Run(ctx context.Context, job *Job) error {
 		}
 		tenants[d.Tenant] = struct{}{}
 		in += d.Size
-		if (i+1)%chunkRecords == 0 {
-			job.Events.Emit("adapter.chunk", map[string]any{"adapter": name, "records": i + 1, "inputBytes": in})
+		n++
+		if n%chunkRecords == 0 {
+			job.Events.Emit("adapter.chunk", map[string]any{"adapter": name, "records": n, "inputBytes": in})
 		}
+		return nil
+	}
+	if err := ordered(ctx, job.Docs, all, work, emit); err != nil {
+		return err
 	}
 	if job.Snapshot != nil {
 		if err := writeSnapshot(job, mirrorSnapshot); err != nil {
@@ -229,7 +232,7 @@ func (m mirror) Run(ctx context.Context, job *Job) error {
 			return err
 		}
 	}
-	job.Events.Emit("adapter.complete", map[string]any{"adapter": name, "output": "", "records": len(job.Docs), "inputBytes": in, "files": len(man.Files) + 1})
+	job.Events.Emit("adapter.complete", map[string]any{"adapter": name, "output": "", "records": n, "inputBytes": in, "files": len(man.Files) + 1})
 	return nil
 }
 

@@ -212,7 +212,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (*Plan, *evid
 	for _, t := range evidence.Types {
 		p.Totals.ByType[string(t)] = 0
 	}
-	in := &adapters.Input{Docs: res.Docs, Snapshot: res.Snapshot, Compression: c.Compression, Base: base}
+	in := &adapters.Input{Docs: evidence.SliceDocs(res.Docs), Snapshot: res.Snapshot, Compression: c.Compression, Base: base}
 	for _, d := range res.Docs {
 		p.Totals.ByType[string(d.Type)]++
 	}

@@ -136,7 +136,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if small <= 0 {
 		small = 8 << 20
 	}
-	in := &adapters.Input{Docs: p.Inputs, Snapshot: p.Snapshot(), Base: base,
+	in := &adapters.Input{Docs: evidence.SliceDocs(p.Inputs), Snapshot: p.Snapshot(), Base: base,
 		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level}}
 	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
 		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, d, small) }}

@@ -18,7 +18,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/verify"
 )
 
-func write(t *testing.T, root, rel, body string) {
+func write(t testing.TB, root, rel, body string) {
 	t.Helper()
 	p := filepath.Join(root, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
