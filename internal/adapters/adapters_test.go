@@ -191,9 +191,10 @@ type result struct {
 }
 
 type runOpts struct {
-	small int64 // documents up to this size are read whole; default 1 MiB
-	base  *BaseMirror
-	ctx   context.Context
+	small  int64 // documents up to this size are read whole; default 1 MiB
+	budget int64 // the stage's memory budget; default DefaultBudget
+	base   *BaseMirror
+	ctx    context.Context
 }
 
 // runProfile runs profile's adapters on f into a new staging directory,
@@ -214,7 +215,8 @@ func runProfile(t *testing.T, profile string, f *fixture, o runOpts) (*result, e
 	in.Base = o.base
 	var ev bytes.Buffer
 	op := &opener{source: f.source, small: o.small}
-	stage := NewStage(filepath.Join(t.TempDir(), "stage"))
+	stage := NewStage(o.ctx, filepath.Join(t.TempDir(), "stage"), o.budget)
+	t.Cleanup(func() { stage.Close() })
 	job := &Job{Input: &in, Source: f.source, Stage: stage, Events: events.New(&ev), Open: op.open}
 	for _, a := range ads {
 		if err := a.Run(o.ctx, job); err != nil {
@@ -258,15 +260,31 @@ func tree(t *testing.T, dir string) map[string][]byte {
 	return out
 }
 
+// staged returns the stage's files.
+func staged(t *testing.T, s *Stage) []File {
+	t.Helper()
+	fs, err := s.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []File
+	for f, err := range fs.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
 // checkStage checks that the stage's record and the directory agree: every
 // recorded file exists with its digest and size, no other file exists, and
 // Files lists them in byte-wise path order. It returns the tree.
 func checkStage(t *testing.T, s *Stage) map[string][]byte {
 	t.Helper()
 	got := tree(t, s.Dir)
-	files := s.Files()
 	var paths []string
-	for _, f := range files {
+	for _, f := range staged(t, s) {
 		paths = append(paths, f.Path)
 		b, ok := got[f.Path]
 		if !ok {
@@ -407,15 +425,17 @@ func TestDeterministic(t *testing.T) {
 			again := mustRun(t, profile, f, o)
 			o.small = -1 // no document is read whole
 			streamed := mustRun(t, profile, f, o)
+			o.small, o.budget = 0, 1 // every record spills
+			spilled := mustRun(t, profile, f, o)
 			want := checkStage(t, first.stage)
 			if len(want) == 0 {
 				t.Fatal("nothing staged")
 			}
-			for name, r := range map[string]*result{"second run": again, "streamed run": streamed} {
+			for name, r := range map[string]*result{"second run": again, "streamed run": streamed, "spilled run": spilled} {
 				if got := checkStage(t, r.stage); !maps.EqualFunc(got, want, bytes.Equal) {
 					t.Errorf("%s: tree differs from the first run", name)
 				}
-				if !slices.Equal(r.stage.Files(), first.stage.Files()) {
+				if !slices.Equal(staged(t, r.stage), staged(t, first.stage)) {
 					t.Errorf("%s: stage records differ from the first run", name)
 				}
 				if r.events != first.events {
@@ -436,14 +456,15 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestStageFilesOrder(t *testing.T) {
-	s := NewStage(t.TempDir())
+	s := NewStage(context.Background(), filepath.Join(t.TempDir(), "stage"), 1)
+	defer s.Close()
 	for _, p := range []string{"b", "a/z", "B", "a.txt", "a/b"} {
 		if err := s.WriteFile(p, []byte(p), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var got []string
-	for _, f := range s.Files() {
+	for _, f := range staged(t, s) {
 		got = append(got, f.Path)
 	}
 	// Byte-wise: upper case before lower case, '.' (0x2e) before '/' (0x2f).

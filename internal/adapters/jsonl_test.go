@@ -49,7 +49,7 @@ func TestJSONRaw(t *testing.T) {
 		{"data/raw/vex.jsonl.zst", lines(vexNet), 1},
 	}
 	var paths []string
-	for i, f := range r.stage.Files() {
+	for i, f := range staged(t, r.stage) {
 		paths = append(paths, f.Path)
 		if i >= len(want) {
 			continue
@@ -109,7 +109,7 @@ func TestJSONPolicy(t *testing.T) {
 	r := mustRun(t, "json:policy", newFixture(t, true, allDocs...), runOpts{})
 	got := checkStage(t, r.stage)
 	var paths []string
-	for _, f := range r.stage.Files() {
+	for _, f := range staged(t, r.stage) {
 		paths = append(paths, f.Path)
 	}
 	want := []string{"data/policy/findings.jsonl.zst", "data/policy/snapshot.json",

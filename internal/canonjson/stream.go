@@ -6,14 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"unicode/utf16"
 )
 
-// Array is a JSON array written element by element.
+// Array is a JSON array written element by element: Len elements from
+// Item, or, when Seq is set, the elements Seq yields (an error ends the
+// array and is returned by WriteObject).
 type Array struct {
 	Len  int
 	Item func(i int) any
+	Seq  iter.Seq2[any, error]
 }
 
 // WriteObject writes, as canonical JSON and one LF, the object made of
@@ -59,15 +63,34 @@ func WriteObject(w io.Writer, head any, arrays map[string]Array) error {
 			continue
 		}
 		bw.WriteByte('[')
-		for j := 0; j < a.Len; j++ {
+		item := func(j int, v any) error {
 			if j > 0 {
 				bw.WriteByte(',')
 			}
-			b, err := Marshal(a.Item(j))
+			b, err := Marshal(v)
 			if err != nil {
 				return fmt.Errorf("%s[%d]: %w", k, j, err)
 			}
-			bw.Write(b)
+			_, err = bw.Write(b)
+			return err
+		}
+		if a.Seq != nil {
+			j := 0
+			for v, err := range a.Seq {
+				if err != nil {
+					return err
+				}
+				if err := item(j, v); err != nil {
+					return err
+				}
+				j++
+			}
+		} else {
+			for j := 0; j < a.Len; j++ {
+				if err := item(j, a.Item(j)); err != nil {
+					return err
+				}
+			}
 		}
 		bw.WriteByte(']')
 	}
@@ -76,6 +99,10 @@ func WriteObject(w io.Writer, head any, arrays map[string]Array) error {
 }
 
 type bytesBuf struct{ bytes.Buffer }
+
+// CompareKeys orders two object keys (UTF-8) as canonical JSON orders
+// them: by their UTF-16 code units (RFC 8785).
+func CompareKeys(a, b []byte) int { return compareUTF16(a, b) }
 
 // compareKeys orders object keys by their UTF-16 code units (RFC 8785).
 func compareKeys(a, b string) int {

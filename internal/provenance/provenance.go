@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 )
@@ -64,18 +65,21 @@ type Document struct {
 }
 
 // List is a list of descriptors given one at a time, so that Write streams
-// it.
-type List struct {
-	Len int
-	At  func(i int) Descriptor
-}
+// it. An error ends the list and Write returns it.
+type List = iter.Seq2[Descriptor, error]
 
 // Write writes provenance.json to w as canonical JSON and one LF: h, with
 // its Format set to Format, and the subject and inputs arrays.
 func Write(w io.Writer, h Head, subject, inputs List) error {
 	h.Format = Format
 	item := func(l List) canonjson.Array {
-		return canonjson.Array{Len: l.Len, Item: func(i int) any { return l.At(i) }}
+		return canonjson.Array{Seq: func(yield func(any, error) bool) {
+			for d, err := range l {
+				if !yield(d, err) {
+					return
+				}
+			}
+		}}
 	}
 	return canonjson.WriteObject(w, h, map[string]canonjson.Array{"subject": item(subject), "inputs": item(inputs)})
 }

@@ -23,7 +23,13 @@ func sample() (Head, []Descriptor, []Descriptor) {
 }
 
 func list(d []Descriptor) List {
-	return List{Len: len(d), At: func(i int) Descriptor { return d[i] }}
+	return func(yield func(Descriptor, error) bool) {
+		for _, x := range d {
+			if !yield(x, nil) {
+				return
+			}
+		}
+	}
 }
 
 // TestWriteBytes pins the canonical bytes: sorted keys at every level,

@@ -42,7 +42,8 @@ func manyDocs(t testing.TB, root string, n int) {
 
 // TestSameBytesOnAnyCores: the plan, the export directory and the bundle
 // do not depend on the number of cores documents are read, canonicalised
-// and compressed on.
+// and compressed on, nor on a memory budget so small that every staged
+// file record and index entry spills; no spill file is left behind.
 func TestSameBytesOnAnyCores(t *testing.T) {
 	dir := t.TempDir()
 	manyDocs(t, filepath.Join(dir, "evidence"), 1200)
@@ -53,9 +54,13 @@ func TestSameBytesOnAnyCores(t *testing.T) {
 			plan, bundle []byte
 			tree         map[string]string
 		}
-		for _, procs := range []int{1, 2, 4} {
+		for _, tc := range []struct {
+			procs  int
+			budget int64
+		}{{1, 0}, {2, 0}, {4, 0}, {1, 1}, {2, 1}} {
+			procs := tc.procs
 			runtime.GOMAXPROCS(procs)
-			out := filepath.Join(dir, fmt.Sprintf("%s-%d", strings.ReplaceAll(profile, ":", "-"), procs))
+			out := filepath.Join(dir, fmt.Sprintf("%s-%d-%d", strings.ReplaceAll(profile, ":", "-"), procs, tc.budget))
 			p, _, base, err := plan.Build(context.Background(), c, plan.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -64,8 +69,11 @@ func TestSameBytesOnAnyCores(t *testing.T) {
 			if err := plan.Write(&pb, p); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Execute(context.Background(), p, c.SourceDir, base, Options{OutDir: out, Package: out + ".tgz", SmallDoc: 4 << 10}); err != nil {
+			if _, err := Execute(context.Background(), p, c.SourceDir, base, Options{OutDir: out, Package: out + ".tgz", SmallDoc: 4 << 10, MemoryBudget: tc.budget}); err != nil {
 				t.Fatal(err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, ".stella-export-*")); len(left) > 0 {
+				t.Fatalf("left behind: %q", left)
 			}
 			bundle, err := os.ReadFile(out + ".tgz")
 			if err != nil {
@@ -80,18 +88,18 @@ func TestSameBytesOnAnyCores(t *testing.T) {
 				continue
 			}
 			if !bytes.Equal(pb.Bytes(), first.plan) {
-				t.Errorf("%s: GOMAXPROCS=%d: the plan differs from GOMAXPROCS=1's", profile, procs)
+				t.Errorf("%s: GOMAXPROCS=%d budget %d: the plan differs from GOMAXPROCS=1's", profile, procs, tc.budget)
 			}
 			if !bytes.Equal(bundle, first.bundle) {
-				t.Errorf("%s: GOMAXPROCS=%d: the bundle differs from GOMAXPROCS=1's", profile, procs)
+				t.Errorf("%s: GOMAXPROCS=%d budget %d: the bundle differs from GOMAXPROCS=1's", profile, procs, tc.budget)
 			}
 			for p, want := range first.tree {
 				if tree[p] != want {
-					t.Errorf("%s: GOMAXPROCS=%d: %s differs from GOMAXPROCS=1's", profile, procs, p)
+					t.Errorf("%s: GOMAXPROCS=%d budget %d: %s differs from GOMAXPROCS=1's", profile, procs, tc.budget, p)
 				}
 			}
 			if len(tree) != len(first.tree) {
-				t.Errorf("%s: GOMAXPROCS=%d: %d files, GOMAXPROCS=1 wrote %d", profile, procs, len(tree), len(first.tree))
+				t.Errorf("%s: GOMAXPROCS=%d budget %d: %d files, GOMAXPROCS=1 wrote %d", profile, procs, tc.budget, len(tree), len(first.tree))
 			}
 		}
 	}

@@ -31,10 +31,12 @@ import (
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/readme"
 	"github.com/stella-ops/stella-export/internal/safefile"
+	"github.com/stella-ops/stella-export/internal/safepath"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -59,6 +61,10 @@ type Options struct {
 	// bundle) that OutDir must not hold and Package must not name: --force
 	// never deletes them.
 	Protect []Protected
+	// MemoryBudget is the memory, in bytes, the record of staged files and
+	// the mirror indexes may each take before they spill to a temporary
+	// directory beside OutDir; zero means adapters.DefaultBudget.
+	MemoryBudget int64
 }
 
 // Result describes a finished run.
@@ -66,7 +72,6 @@ type Result struct {
 	OutDir    string
 	Package   string
 	Manifest  *manifest.Run
-	Files     []adapters.File
 	BundleSHA string // bare hex of the bundle, when packaged
 	Root      digest.SHA256
 }
@@ -131,7 +136,8 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		return nil, fmt.Errorf("read evidence: %w", err)
 	}
 	defer src.Close()
-	stage := adapters.NewStage(stageDir)
+	stage := adapters.NewStage(ctx, stageDir, opt.MemoryBudget)
+	defer stage.Close()
 	small := opt.SmallDoc
 	if small <= 0 {
 		small = 8 << 20
@@ -162,7 +168,10 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err := writeProvenance(stage, p, ads); err != nil {
 		return nil, err
 	}
-	files := stage.Files()
+	files, err := stage.Files()
+	if err != nil {
+		return nil, err
+	}
 	m, err := runManifest(p, ads, files, created)
 	if err != nil {
 		return nil, err
@@ -174,7 +183,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err := os.WriteFile(filepath.Join(stageDir, layout.Manifest), mb, 0o644); err != nil {
 		return nil, err
 	}
-	res = &Result{OutDir: opt.OutDir, Package: opt.Package, Manifest: m, Files: files}
+	res = &Result{OutDir: opt.OutDir, Package: opt.Package, Manifest: m}
 	if opt.Package != "" {
 		ev.State("packaging", map[string]any{"output": opt.Package})
 		pkg, err = atomicfile.Create(opt.Package, opt.Force)
@@ -330,21 +339,21 @@ func reasonCode(err error) string {
 }
 
 // payloadRoot is the RFC 6962 root of the checksums lines of the payload
-// files (every staged file: export.json is written after).
-func payloadRoot(files []adapters.File) (digest.SHA256, error) {
-	es := make([]checksums.Entry, len(files))
-	for i, f := range files {
-		d, err := digest.Parse(f.SHA256)
-		if err != nil {
-			return digest.SHA256{}, err
-		}
-		es[i] = checksums.Entry{Path: f.Path, Digest: d}
+// files (every staged file: export.json is written after), computed as
+// they stream by, with checksums.Build's checks.
+func payloadRoot(d digest.SHA256, path string, b *merkle.Builder, prev *string) error {
+	if err := safepath.Check(path, false); err != nil {
+		return err
 	}
-	cf, err := checksums.Build(es)
-	if err != nil {
-		return digest.SHA256{}, err
+	if path == layout.Checksums {
+		return exitcode.Invalidf("%s cannot list itself", layout.Checksums)
 	}
-	return cf.Root, nil
+	if b.Len() > 0 && *prev >= path {
+		return fmt.Errorf("staged files out of order or duplicated at %q", path)
+	}
+	*prev = path
+	b.Add([]byte(checksums.Entry{Path: path, Digest: d}.Line()))
+	return nil
 }
 
 func runReadme(m *manifest.Run, mt time.Time, signer bundle.Signer) ([]byte, error) {
