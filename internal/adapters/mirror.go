@@ -12,6 +12,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
@@ -112,11 +113,38 @@ type indexEntry struct {
 	Type   string `json:"type"`
 }
 
+// AppendCanonical appends e's canonical JSON (canonjson.Appender).
+func (e indexEntry) AppendCanonical(b []byte) []byte {
+	for i, kv := range [...][2]string{{"id", e.ID}, {"path", e.Path}, {"sha256", e.SHA256}, {"tenant", e.Tenant}, {"type", e.Type}} {
+		if i == 0 {
+			b = append(b, '{')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, kv[0]...)
+		b = append(b, '"', ':')
+		b = canonjson.AppendString(b, kv[1])
+	}
+	return append(b, '}')
+}
+
 // MirrorFile is one line of manifests/mirror.json.
 type MirrorFile struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
+}
+
+// AppendCanonical appends f's canonical JSON (canonjson.Appender).
+func (f MirrorFile) AppendCanonical(b []byte) []byte {
+	b = append(b, `{"path":`...)
+	b = canonjson.AppendString(b, f.Path)
+	b = append(b, `,"sha256":`...)
+	b = canonjson.AppendString(b, f.SHA256)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, f.Size, 10)
+	return append(b, '}')
 }
 
 // MirrorManifestDoc is manifests/mirror.json: the content of the tree, and
@@ -174,13 +202,10 @@ func (m mirror) Run(ctx context.Context, job *Job) error {
 		it.file = f.File()
 		return nil
 	}
-	var rec []byte
+	var rec, entry []byte
 	emit := func(it *item) error {
 		d := &it.doc
-		entry, err := canonjson.Marshal(indexEntry{ID: d.ID, Path: it.file.Path, SHA256: it.file.SHA256, Tenant: d.Tenant, Type: string(d.Type)})
-		if err != nil {
-			return err
-		}
+		entry = indexEntry{ID: d.ID, Path: it.file.Path, SHA256: it.file.SHA256, Tenant: d.Tenant, Type: string(d.Type)}.AppendCanonical(entry[:0])
 		for _, x := range d.Ecosystems {
 			rec = indexRecord(rec[:0], indexEcosystem, x, "", entry)
 			if err := idx.Add(rec); err != nil {

@@ -299,3 +299,20 @@ func TestMirrorIndexesStreamed(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorFileAppend: a manifest line's canonical JSON is Marshal's.
+func TestMirrorFileAppend(t *testing.T) {
+	for _, f := range []MirrorFile{{}, {Path: "data/raw/x/\u00e9<\xff>.json", SHA256: "sha256:00", Size: 1 << 40}} {
+		want, err := canonjson.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.AppendCanonical(nil); string(got) != string(want) {
+			t.Errorf("AppendCanonical = %s, Marshal gives %s", got, want)
+		}
+	}
+	e := indexEntry{ID: "GHSA-\u2028\"x", Path: "p\xff", SHA256: "sha256:01", Tenant: "acme", Type: "vex"}
+	if want, _ := canonjson.Marshal(e); string(e.AppendCanonical(nil)) != string(want) {
+		t.Errorf("index entry %s, Marshal gives %s", e.AppendCanonical(nil), want)
+	}
+}

@@ -20,6 +20,23 @@ type Array struct {
 	Seq  iter.Seq2[any, error]
 }
 
+// Appender is a value that appends its own canonical JSON (what Marshal
+// would return for it) to b: WriteObject uses it instead of Marshal for
+// array elements, the hot path of documents with millions of them.
+type Appender interface {
+	AppendCanonical(b []byte) []byte
+}
+
+// AppendString appends s as Marshal writes a string: invalid UTF-8 becomes
+// U+FFFD, as encoding/json does, and the escaping is RFC 8785's.
+func AppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for _, r := range s {
+		b = appendEscapedRune(b, r)
+	}
+	return append(b, '"')
+}
+
 // WriteObject writes, as canonical JSON and one LF, the object made of
 // head's fields plus the given arrays, without holding the arrays' JSON in
 // memory: large documents (plans, provenance) of millions of entries stream
@@ -63,9 +80,15 @@ func WriteObject(w io.Writer, head any, arrays map[string]Array) error {
 			continue
 		}
 		bw.WriteByte('[')
+		var buf []byte
 		item := func(j int, v any) error {
 			if j > 0 {
 				bw.WriteByte(',')
+			}
+			if a, ok := v.(Appender); ok {
+				buf = a.AppendCanonical(buf[:0])
+				_, err := bw.Write(buf)
+				return err
 			}
 			b, err := Marshal(v)
 			if err != nil {

@@ -47,3 +47,17 @@ func TestCompareKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendString: AppendString writes what Marshal writes for a string,
+// invalid UTF-8 included.
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "plain/path.json", "q\"b\\s\n\t\x01\x7f", "<&>", "caf\u00e9 \u2028 \U0001F600", "bad\xff\xfe utf8"} {
+		want, err := Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendString(nil, s); string(got) != string(want) {
+			t.Errorf("AppendString(%q) = %s, Marshal gives %s", s, got, want)
+		}
+	}
+}

@@ -36,6 +36,15 @@ type Descriptor struct {
 	Digest DigestSet `json:"digest"`
 }
 
+// AppendCanonical appends d's canonical JSON (canonjson.Appender).
+func (d Descriptor) AppendCanonical(b []byte) []byte {
+	b = append(b, `{"digest":{"sha256":`...)
+	b = canonjson.AppendString(b, d.Digest.SHA256)
+	b = append(b, `},"name":`...)
+	b = canonjson.AppendString(b, d.Name)
+	return append(b, '}')
+}
+
 // DigestSet is the digest object of a resource descriptor: bare lower-case
 // hex, as in-toto writes it.
 type DigestSet struct {

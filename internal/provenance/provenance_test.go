@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stella-ops/stella-export/internal/canonjson"
 )
 
 func hex64(c string) DigestSet { return DigestSet{SHA256: strings.Repeat(c, 64)} }
@@ -85,6 +87,19 @@ func TestReadRefuses(t *testing.T) {
 		_, err := Read(strings.NewReader(tc.doc))
 		if err == nil || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("Read(%s) = %v, want an error containing %q", tc.doc, err, tc.msg)
+		}
+	}
+}
+
+// TestDescriptorAppend: a descriptor's canonical JSON is Marshal's.
+func TestDescriptorAppend(t *testing.T) {
+	for _, d := range []Descriptor{{}, {Name: "a/b \"c\"\xff", Digest: hex64("f")}} {
+		want, err := canonjson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.AppendCanonical(nil); string(got) != string(want) {
+			t.Errorf("AppendCanonical = %s, Marshal gives %s", got, want)
 		}
 	}
 }
