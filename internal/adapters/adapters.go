@@ -9,14 +9,8 @@ package adapters
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
-	"os"
-	"path/filepath"
-	"slices"
 	"sort"
 	"sync"
 
@@ -44,24 +38,33 @@ type Output struct {
 	Records int    `json:"records"`
 }
 
-// Input is what adapters work from: the resolved, ordered documents.
+// Input is what adapters work from: the resolved documents, as a stream
+// in plan order.
 type Input struct {
-	Docs        []*evidence.Doc
+	Docs        evidence.Docs
 	Snapshot    *evidence.Snapshot
 	Compression contract.Compression
 	// Base is the base mirror's file list (mirror:delta only).
 	Base *BaseMirror
+
+	counts map[evidence.Type]int
 }
 
-// Count returns the number of documents of type t.
+// Count returns the number of documents of type t. The first call counts
+// them all in one pass over Docs (so Count, like the rest of Input, is for
+// one goroutine). An error reading Docs ends the count early; it is not
+// lost: Run and plan.Write read Docs again and return it.
 func (in *Input) Count(t evidence.Type) int {
-	n := 0
-	for _, d := range in.Docs {
-		if d.Type == t {
-			n++
+	if in.counts == nil {
+		in.counts = map[evidence.Type]int{}
+		for d, err := range in.Docs.All() {
+			if err != nil {
+				break
+			}
+			in.counts[d.Type]++
 		}
 	}
-	return n
+	return in.counts[t]
 }
 
 // Job is one adapter run.
@@ -71,7 +74,8 @@ type Job struct {
 	Stage  *Stage
 	Events *events.Writer
 	// Open opens a planned document and checks, while reading it, that it
-	// still has the planned digest.
+	// still has the planned digest. Adapters call it on several goroutines
+	// at once.
 	Open func(d *evidence.Doc) (*Doc, error)
 }
 
@@ -123,122 +127,6 @@ func Profiles() []string {
 	return out
 }
 
-// File is one staged file.
-type File struct {
-	Path    string `json:"path"`
-	SHA256  string `json:"sha256"`
-	Size    int64  `json:"size"`
-	Records int    `json:"records,omitempty"`
-}
-
-// Stage is the staging directory of a run and the record of what was
-// written to it.
-type Stage struct {
-	Dir   string
-	mu    sync.Mutex
-	files map[string]File
-}
-
-// NewStage records files written below dir.
-func NewStage(dir string) *Stage { return &Stage{Dir: dir, files: map[string]File{}} }
-
-// Create opens a new file at rel (slash-separated) for writing; Close on
-// the returned writer records its digest.
-func (s *Stage) Create(rel string) (*StagedFile, error) {
-	p := filepath.Join(s.Dir, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	return &StagedFile{stage: s, rel: rel, f: f, h: h, w: io.MultiWriter(f, h)}, nil
-}
-
-// WriteFile stages a whole small file.
-func (s *Stage) WriteFile(rel string, b []byte, records int) error {
-	f, err := s.Create(rel)
-	if err != nil {
-		return err
-	}
-	f.Records = records
-	if _, err := f.Write(b); err != nil {
-		f.Abort()
-		return err
-	}
-	return f.Close()
-}
-
-// Remove deletes a staged file (mirror:delta drops unchanged files).
-func (s *Stage) Remove(rel string) error {
-	s.mu.Lock()
-	delete(s.files, rel)
-	s.mu.Unlock()
-	return os.Remove(filepath.Join(s.Dir, filepath.FromSlash(rel)))
-}
-
-// Files returns the staged files in byte-wise path order.
-func (s *Stage) Files() []File {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]File, 0, len(s.files))
-	for _, f := range s.files {
-		out = append(out, f)
-	}
-	slices.SortFunc(out, func(a, b File) int {
-		switch {
-		case a.Path < b.Path:
-			return -1
-		case a.Path > b.Path:
-			return 1
-		}
-		return 0
-	})
-	return out
-}
-
-// Lookup returns a staged file's record.
-func (s *Stage) Lookup(rel string) (File, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, ok := s.files[rel]
-	return f, ok
-}
-
-// StagedFile hashes what is written to it.
-type StagedFile struct {
-	stage   *Stage
-	rel     string
-	f       *os.File
-	h       hash.Hash
-	w       io.Writer
-	n       int64
-	Records int
-}
-
-func (f *StagedFile) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	f.n += int64(n)
-	return n, err
-}
-
-// Abort closes the file without recording it (the staging directory is
-// removed on failure anyway).
-func (f *StagedFile) Abort() { f.f.Close() }
-
-// Close flushes the file and records it.
-func (f *StagedFile) Close() error {
-	if err := f.f.Close(); err != nil {
-		return err
-	}
-	f.stage.mu.Lock()
-	f.stage.files[f.rel] = File{Path: f.rel, SHA256: "sha256:" + hex.EncodeToString(f.h.Sum(nil)), Size: f.n, Records: f.Records}
-	f.stage.mu.Unlock()
-	return nil
-}
-
 // Doc is an opened source document.
 type Doc struct {
 	io.ReaderAt
@@ -260,5 +148,3 @@ func sortedSet(m map[string]struct{}) []string {
 	sort.Strings(out)
 	return out
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -38,6 +38,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stella-ops/stella-export/internal/contract"
@@ -135,12 +136,14 @@ func newFixture(t *testing.T, snapshot bool, docs ...testDoc) *fixture {
 		return digest([]byte(body)), int64(len(body))
 	}
 	in := &Input{Compression: contract.Compression{Codec: "zstd", Level: 3}}
+	var ds evidence.SliceDocs
 	for _, td := range docs {
 		d := td.Doc
 		d.SHA256, d.Size = write(d.Path, td.src)
-		in.Docs = append(in.Docs, &d)
+		ds = append(ds, &d)
 	}
-	slices.SortFunc(in.Docs, evidence.Less)
+	slices.SortFunc(ds, evidence.Less)
+	in.Docs = ds
 	if snapshot {
 		s := &evidence.Snapshot{ID: "snap-1", Tenant: "acme", PolicyVersion: "3", Path: "acme/policy/snap-1/snapshot.json"}
 		s.SHA256, s.Size = write(s.Path, snapSrc)
@@ -161,7 +164,7 @@ func digest(b []byte) string {
 type opener struct {
 	source        string
 	small         int64
-	opens, closes int
+	opens, closes atomic.Int64 // Open is called on several goroutines
 }
 
 func (o *opener) open(d *evidence.Doc) (*Doc, error) {
@@ -172,8 +175,8 @@ func (o *opener) open(d *evidence.Doc) (*Doc, error) {
 	if got := digest(b); got != d.SHA256 || int64(len(b)) != d.Size {
 		return nil, exitcode.Conflictf("%s: changed since the plan: %s, the plan says %s", d.Path, got, d.SHA256)
 	}
-	o.opens++
-	doc := &Doc{ReaderAt: bytes.NewReader(b), Size: d.Size, Close: func() error { o.closes++; return nil }}
+	o.opens.Add(1)
+	doc := &Doc{ReaderAt: bytes.NewReader(b), Size: d.Size, Close: func() error { o.closes.Add(1); return nil }}
 	if d.Size <= o.small {
 		doc.Bytes = b
 	}
@@ -188,9 +191,10 @@ type result struct {
 }
 
 type runOpts struct {
-	small int64 // documents up to this size are read whole; default 1 MiB
-	base  *BaseMirror
-	ctx   context.Context
+	small  int64 // documents up to this size are read whole; default 1 MiB
+	budget int64 // the stage's memory budget; default DefaultBudget
+	base   *BaseMirror
+	ctx    context.Context
 }
 
 // runProfile runs profile's adapters on f into a new staging directory,
@@ -211,15 +215,16 @@ func runProfile(t *testing.T, profile string, f *fixture, o runOpts) (*result, e
 	in.Base = o.base
 	var ev bytes.Buffer
 	op := &opener{source: f.source, small: o.small}
-	stage := NewStage(filepath.Join(t.TempDir(), "stage"))
+	stage := NewStage(o.ctx, filepath.Join(t.TempDir(), "stage"), o.budget)
+	t.Cleanup(func() { stage.Close() })
 	job := &Job{Input: &in, Source: f.source, Stage: stage, Events: events.New(&ev), Open: op.open}
 	for _, a := range ads {
 		if err := a.Run(o.ctx, job); err != nil {
 			return &result{stage: stage, events: ev.String(), opener: op}, err
 		}
 	}
-	if op.opens != op.closes {
-		t.Errorf("%s: %d documents opened, %d closed", profile, op.opens, op.closes)
+	if op.opens.Load() != op.closes.Load() {
+		t.Errorf("%s: %d documents opened, %d closed", profile, op.opens.Load(), op.closes.Load())
 	}
 	return &result{stage: stage, events: ev.String(), opener: op}, nil
 }
@@ -255,15 +260,31 @@ func tree(t *testing.T, dir string) map[string][]byte {
 	return out
 }
 
+// staged returns the stage's files.
+func staged(t *testing.T, s *Stage) []File {
+	t.Helper()
+	fs, err := s.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []File
+	for f, err := range fs.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
 // checkStage checks that the stage's record and the directory agree: every
 // recorded file exists with its digest and size, no other file exists, and
 // Files lists them in byte-wise path order. It returns the tree.
 func checkStage(t *testing.T, s *Stage) map[string][]byte {
 	t.Helper()
 	got := tree(t, s.Dir)
-	files := s.Files()
 	var paths []string
-	for _, f := range files {
+	for _, f := range staged(t, s) {
 		paths = append(paths, f.Path)
 		b, ok := got[f.Path]
 		if !ok {
@@ -404,15 +425,17 @@ func TestDeterministic(t *testing.T) {
 			again := mustRun(t, profile, f, o)
 			o.small = -1 // no document is read whole
 			streamed := mustRun(t, profile, f, o)
+			o.small, o.budget = 0, 1 // every record spills
+			spilled := mustRun(t, profile, f, o)
 			want := checkStage(t, first.stage)
 			if len(want) == 0 {
 				t.Fatal("nothing staged")
 			}
-			for name, r := range map[string]*result{"second run": again, "streamed run": streamed} {
+			for name, r := range map[string]*result{"second run": again, "streamed run": streamed, "spilled run": spilled} {
 				if got := checkStage(t, r.stage); !maps.EqualFunc(got, want, bytes.Equal) {
 					t.Errorf("%s: tree differs from the first run", name)
 				}
-				if !slices.Equal(r.stage.Files(), first.stage.Files()) {
+				if !slices.Equal(staged(t, r.stage), staged(t, first.stage)) {
 					t.Errorf("%s: stage records differ from the first run", name)
 				}
 				if r.events != first.events {
@@ -433,14 +456,15 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestStageFilesOrder(t *testing.T) {
-	s := NewStage(t.TempDir())
+	s := NewStage(context.Background(), filepath.Join(t.TempDir(), "stage"), 1)
+	defer s.Close()
 	for _, p := range []string{"b", "a/z", "B", "a.txt", "a/b"} {
 		if err := s.WriteFile(p, []byte(p), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var got []string
-	for _, f := range s.Files() {
+	for _, f := range staged(t, s) {
 		got = append(got, f.Path)
 	}
 	// Byte-wise: upper case before lower case, '.' (0x2e) before '/' (0x2f).
@@ -525,11 +549,11 @@ func TestAdapterErrors(t *testing.T) {
 			if _, ok := r.stage.Lookup(tc.partial); ok && tc.partial != "" {
 				t.Errorf("%s: recorded although writing it failed", tc.partial)
 			}
-			if r.opener.opens != r.opener.closes {
-				t.Errorf("%d documents opened, %d closed", r.opener.opens, r.opener.closes)
+			if r.opener.opens.Load() != r.opener.closes.Load() {
+				t.Errorf("%d documents opened, %d closed", r.opener.opens.Load(), r.opener.closes.Load())
 			}
-			if tc.is == context.Canceled && r.opener.opens != 0 {
-				t.Errorf("%d documents opened after cancellation", r.opener.opens)
+			if tc.is == context.Canceled && r.opener.opens.Load() != 0 {
+				t.Errorf("%d documents opened after cancellation", r.opener.opens.Load())
 			}
 		})
 	}

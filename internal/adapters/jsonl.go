@@ -3,6 +3,8 @@ package adapters
 import (
 	"context"
 	"fmt"
+	"io"
+	"slices"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -73,12 +75,22 @@ func (a jsonPolicy) Run(ctx context.Context, job *Job) error {
 	return writeJSONL(ctx, job, a.Name(), findingsPath, evidence.Finding)
 }
 
+// zstdConcurrency is the encoder's concurrency. On a stream, any value
+// over 1 makes it compress one block while the next is filled; blocks are
+// still compressed one after the other, each with the history of the ones
+// before, so the output is the same bytes (TestZstdConcurrency checks it).
+const zstdConcurrency = 2
+
 // NewZstd returns an encoder whose output depends only on the input and
-// the level: one goroutine, CRC on, a frame even for empty input.
-func NewZstd(w interface{ Write([]byte) (int, error) }, level int) (*zstd.Encoder, error) {
+// the level, never on the machine: CRC on, a frame even for empty input.
+func NewZstd(w io.Writer, level int) (*zstd.Encoder, error) {
+	return newZstd(w, level, zstdConcurrency)
+}
+
+func newZstd(w io.Writer, level, concurrency int) (*zstd.Encoder, error) {
 	return zstd.NewWriter(w,
 		zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-		zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderConcurrency(concurrency),
 		zstd.WithEncoderCRC(true),
 		zstd.WithZeroFrames(true))
 }
@@ -91,70 +103,97 @@ func writeJSONL(ctx context.Context, job *Job, adapter, rel string, t evidence.T
 	if err != nil {
 		return err
 	}
-	fail := func(err error) error {
+	zw, err := NewZstd(f, job.Compression.Level)
+	if err != nil {
 		f.Abort()
 		return err
 	}
-	zw, err := NewZstd(f, job.Compression.Level)
-	if err != nil {
-		return fail(err)
-	}
 	records, in := 0, int64(0)
 	lastRecords, lastBytes := 0, int64(0)
-	for _, d := range job.Docs {
-		if d.Type != t {
-			continue
+	nl := []byte{'\n'}
+	keep := func(d *evidence.Doc) (bool, bool) {
+		// Plan order is by type first: after t's documents there are no more.
+		return d.Type == t, d.Type == t || typeIndex(d.Type) < typeIndex(t)
+	}
+	emit := func(it *item) error {
+		if it.src != nil {
+			if _, err := canonjson.Raw(zw, it.src, it.src.Size); err != nil {
+				return fmt.Errorf("%s: %w", it.doc.Path, err)
+			}
+		} else if _, err := zw.Write(it.buf.Bytes()); err != nil {
+			return err
 		}
-		if err := ctx.Err(); err != nil {
-			zw.Close()
-			return fail(context.Cause(ctx))
-		}
-		if err := writeDoc(zw, job, d); err != nil {
-			zw.Close()
-			return fail(err)
-		}
-		if _, err := zw.Write([]byte{'\n'}); err != nil {
-			return fail(err)
+		if _, err := zw.Write(nl); err != nil {
+			return err
 		}
 		records++
-		in += d.Size
+		in += it.doc.Size
 		if records-lastRecords >= chunkRecords || in-lastBytes >= 64<<20 {
 			job.Events.Emit("adapter.chunk", map[string]any{"adapter": adapter, "output": rel, "records": records, "inputBytes": in})
 			lastRecords, lastBytes = records, in
 		}
+		return nil
+	}
+	if err := ordered(ctx, job.Docs, keep, job.canonical, emit); err != nil {
+		zw.Close()
+		f.Abort()
+		return err
 	}
 	if err := zw.Close(); err != nil {
-		return fail(err)
+		f.Abort()
+		return err
 	}
 	f.Records = records
 	if err := f.Close(); err != nil {
 		return err
 	}
-	st, _ := job.Stage.Lookup(rel)
+	st := f.File()
 	job.Events.Emit("adapter.complete", map[string]any{"adapter": adapter, "output": rel, "records": records,
 		"inputBytes": in, "bytes": st.Size, "sha256": st.SHA256})
 	return nil
 }
 
-// writeDoc writes the canonical form of one document (no newline).
-func writeDoc(w interface{ Write([]byte) (int, error) }, job *Job, d *evidence.Doc) error {
-	src, err := job.Open(d)
+func typeIndex(t evidence.Type) int { return slices.Index(evidence.Types, t) }
+
+// canonical opens the item's document and puts its canonical form (no
+// newline) in it.buf, or, for a document too large to read whole, leaves
+// it open in it.src for the writer to stream.
+func (job *Job) canonical(it *item) error {
+	src, err := job.Open(&it.doc)
+	if err != nil {
+		return err
+	}
+	if src.Bytes == nil {
+		it.src = src
+		return nil
+	}
+	defer src.Close()
+	it.rd.Reset(src.Bytes)
+	it.buf.Grow(len(src.Bytes))
+	if _, err := canonjson.Raw(&it.buf, &it.rd, int64(len(src.Bytes))); err != nil {
+		return fmt.Errorf("%s: %w", it.doc.Path, err)
+	}
+	return nil
+}
+
+// writeDoc writes the canonical form of the item's document and a
+// newline to w.
+func writeDoc(w io.Writer, job *Job, it *item) error {
+	src, err := job.Open(&it.doc)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	var r io.ReaderAt = src
 	if src.Bytes != nil {
-		c, err := canonjson.RawBytes(src.Bytes)
-		if err != nil {
-			return fmt.Errorf("%s: %w", d.Path, err)
-		}
-		_, err = w.Write(c)
-		return err
+		it.rd.Reset(src.Bytes)
+		r = &it.rd
 	}
-	if _, err := canonjson.Raw(w, src, src.Size); err != nil {
-		return fmt.Errorf("%s: %w", d.Path, err)
+	if _, err := canonjson.Raw(w, r, src.Size); err != nil {
+		return fmt.Errorf("%s: %w", it.doc.Path, err)
 	}
-	return nil
+	_, err = w.Write([]byte{'\n'})
+	return err
 }
 
 func writeSnapshot(job *Job, rel string) error {

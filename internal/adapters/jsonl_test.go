@@ -3,6 +3,8 @@ package adapters
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -47,7 +49,7 @@ func TestJSONRaw(t *testing.T) {
 		{"data/raw/vex.jsonl.zst", lines(vexNet), 1},
 	}
 	var paths []string
-	for i, f := range r.stage.Files() {
+	for i, f := range staged(t, r.stage) {
 		paths = append(paths, f.Path)
 		if i >= len(want) {
 			continue
@@ -107,7 +109,7 @@ func TestJSONPolicy(t *testing.T) {
 	r := mustRun(t, "json:policy", newFixture(t, true, allDocs...), runOpts{})
 	got := checkStage(t, r.stage)
 	var paths []string
-	for _, f := range r.stage.Files() {
+	for _, f := range staged(t, r.stage) {
 		paths = append(paths, f.Path)
 	}
 	want := []string{"data/policy/findings.jsonl.zst", "data/policy/snapshot.json",
@@ -128,5 +130,59 @@ func TestJSONPolicy(t *testing.T) {
 	s := mustRun(t, "json:policy", newFixture(t, true, allDocs...), runOpts{small: -1})
 	if b := tree(t, s.stage.Dir)["data/policy/snapshot.json"]; !bytes.Equal(b, got["data/policy/snapshot.json"]) {
 		t.Errorf("streamed snapshot.json: %s", b)
+	}
+}
+
+// TestZstdConcurrency: the encoder NewZstd makes writes the same bytes as
+// a single-goroutine one, at every level a contract may name, for input
+// written in uneven pieces (compressible and random, over several blocks).
+func TestZstdConcurrency(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var src bytes.Buffer
+	for src.Len() < 12<<20 {
+		if rng.IntN(3) == 0 {
+			b := make([]byte, rng.IntN(100000))
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			src.Write(b)
+			continue
+		}
+		for range rng.IntN(2000) {
+			fmt.Fprintf(&src, `{"id":"GHSA-%d","affected":[1,2,3]}`+"\n", rng.IntN(100))
+		}
+	}
+	cuts := make([]int, 0, 1000)
+	for n := 0; n < src.Len(); n += 1 + rng.IntN(70000) {
+		cuts = append(cuts, n)
+	}
+	encode := func(level, concurrency int) []byte {
+		var out bytes.Buffer
+		zw, err := newZstd(&out, level, concurrency)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := src.Bytes()
+		for i, c := range cuts {
+			end := len(b)
+			if i+1 < len(cuts) {
+				end = cuts[i+1]
+			}
+			if _, err := zw.Write(b[c:end]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out.Bytes()
+	}
+	for _, level := range []int{1, 3, 9, 19} {
+		one := encode(level, 1)
+		for _, c := range []int{zstdConcurrency, 4} {
+			if got := encode(level, c); !bytes.Equal(got, one) {
+				t.Errorf("level %d: concurrency %d writes %d bytes that differ from concurrency 1's %d", level, c, len(got), len(one))
+			}
+		}
 	}
 }

@@ -1,17 +1,25 @@
 package adapters
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"iter"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/checksums"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/extsort"
 )
 
 func init() {
@@ -105,11 +113,38 @@ type indexEntry struct {
 	Type   string `json:"type"`
 }
 
+// AppendCanonical appends e's canonical JSON (canonjson.Appender).
+func (e indexEntry) AppendCanonical(b []byte) []byte {
+	for i, kv := range [...][2]string{{"id", e.ID}, {"path", e.Path}, {"sha256", e.SHA256}, {"tenant", e.Tenant}, {"type", e.Type}} {
+		if i == 0 {
+			b = append(b, '{')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, kv[0]...)
+		b = append(b, '"', ':')
+		b = canonjson.AppendString(b, kv[1])
+	}
+	return append(b, '}')
+}
+
 // MirrorFile is one line of manifests/mirror.json.
 type MirrorFile struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
+}
+
+// AppendCanonical appends f's canonical JSON (canonjson.Appender).
+func (f MirrorFile) AppendCanonical(b []byte) []byte {
+	b = append(b, `{"path":`...)
+	b = canonjson.AppendString(b, f.Path)
+	b = append(b, `,"sha256":`...)
+	b = canonjson.AppendString(b, f.SHA256)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, f.Size, 10)
+	return append(b, '}')
 }
 
 // MirrorManifestDoc is manifests/mirror.json: the content of the tree, and
@@ -144,93 +179,280 @@ type BaseMirror struct {
 
 func (m mirror) Run(ctx context.Context, job *Job) error {
 	name := m.Name()
-	job.Events.Emit("adapter.start", map[string]any{"adapter": name, "output": "", "records": len(job.Docs)})
-	eco := map[string][]indexEntry{}
-	prod := map[string]map[string][]indexEntry{}
+	job.Events.Emit("adapter.start", map[string]any{"adapter": name, "output": "", "records": job.Docs.Len()})
+	idx := job.Stage.Sorter(indexLess)
+	defer idx.Close()
 	tenants := map[string]struct{}{}
 	var in int64
-	for i, d := range job.Docs {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		rel := MirrorPath(d)
-		f, err := job.Stage.Create(rel)
+	n := 0
+	all := func(*evidence.Doc) (bool, bool) { return true, true }
+	work := func(it *item) error {
+		f, err := job.Stage.Create(MirrorPath(&it.doc))
 		if err != nil {
 			return err
 		}
 		f.Records = 1
-		if err := writeDoc(f, job, d); err != nil {
-			f.Abort()
-			return err
-		}
-		if _, err := f.Write([]byte{'\n'}); err != nil {
+		if err := writeDoc(f, job, it); err != nil {
 			f.Abort()
 			return err
 		}
 		if err := f.Close(); err != nil {
 			return err
 		}
-		st, _ := job.Stage.Lookup(rel)
-		e := indexEntry{ID: d.ID, Path: rel, SHA256: st.SHA256, Tenant: d.Tenant, Type: string(d.Type)}
+		it.file = f.File()
+		return nil
+	}
+	var rec, entry []byte
+	emit := func(it *item) error {
+		d := &it.doc
+		entry = indexEntry{ID: d.ID, Path: it.file.Path, SHA256: it.file.SHA256, Tenant: d.Tenant, Type: string(d.Type)}.AppendCanonical(entry[:0])
 		for _, x := range d.Ecosystems {
-			eco[x] = append(eco[x], e)
+			rec = indexRecord(rec[:0], indexEcosystem, x, "", entry)
+			if err := idx.Add(rec); err != nil {
+				return err
+			}
 		}
 		for _, p := range d.Products {
-			t := evidence.PurlType(p)
-			if prod[t] == nil {
-				prod[t] = map[string][]indexEntry{}
+			rec = indexRecord(rec[:0], indexProduct, evidence.PurlType(p), p, entry)
+			if err := idx.Add(rec); err != nil {
+				return err
 			}
-			prod[t][p] = append(prod[t][p], e)
 		}
-		tenants[d.Tenant] = struct{}{}
+		if _, ok := tenants[d.Tenant]; !ok {
+			tenants[d.Tenant] = struct{}{}
+		}
 		in += d.Size
-		if (i+1)%chunkRecords == 0 {
-			job.Events.Emit("adapter.chunk", map[string]any{"adapter": name, "records": i + 1, "inputBytes": in})
+		n++
+		if n%chunkRecords == 0 {
+			job.Events.Emit("adapter.chunk", map[string]any{"adapter": name, "records": n, "inputBytes": in})
 		}
+		return nil
+	}
+	if err := ordered(ctx, job.Docs, all, work, emit); err != nil {
+		return err
 	}
 	if job.Snapshot != nil {
 		if err := writeSnapshot(job, mirrorSnapshot); err != nil {
 			return err
 		}
 	}
-	for x, es := range eco {
-		b, err := canonjson.MarshalLine(map[string]any{"ecosystem": x, "documents": es})
-		if err != nil {
-			return err
-		}
-		if err := job.Stage.WriteFile("indexes/ecosystems/"+encName(x)+".json", b, len(es)); err != nil {
-			return err
-		}
-	}
-	for t, ps := range prod {
-		b, err := canonjson.MarshalLine(map[string]any{"type": t, "products": ps})
-		if err != nil {
-			return err
-		}
-		if err := job.Stage.WriteFile("indexes/products/"+encName(t)+".json", b, len(ps)); err != nil {
-			return err
-		}
-	}
-	man := MirrorManifestDoc{Format: MirrorFormat, Tenants: sortedSet(tenants), Files: []MirrorFile{}}
-	for _, f := range job.Stage.Files() {
-		if IsTree(f.Path) && f.Path != MirrorManifest {
-			man.Files = append(man.Files, MirrorFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size})
-		}
-	}
-	b, err := canonjson.MarshalLine(man)
+	sorted, err := idx.Sort(ctx)
 	if err != nil {
 		return err
 	}
-	if err := job.Stage.WriteFile(MirrorManifest, b, len(man.Files)); err != nil {
+	defer sorted.Close()
+	if err := writeIndexes(ctx, job.Stage, sorted); err != nil {
+		return err
+	}
+	staged, err := job.Stage.Files()
+	if err != nil {
+		return err
+	}
+	tree := &treeFiles{staged}
+	files, err := writeMirrorManifest(job.Stage, sortedSet(tenants), tree)
+	if err != nil {
 		return err
 	}
 	if m.delta {
-		if err := makeDelta(job, man); err != nil {
+		if err := makeDelta(job, tree); err != nil {
 			return err
 		}
 	}
-	job.Events.Emit("adapter.complete", map[string]any{"adapter": name, "output": "", "records": len(job.Docs), "inputBytes": in, "files": len(man.Files) + 1})
+	job.Events.Emit("adapter.complete", map[string]any{"adapter": name, "output": "", "records": n, "inputBytes": in, "files": files + 1})
 	return nil
+}
+
+// An index record is the kind, the file's key (ecosystem or purl type),
+// the product (products only; empty for ecosystems), each a uvarint length
+// and bytes, then the entry's canonical JSON. Sorted by kind, key and
+// product in canonical key order (the products object's order), and
+// stable, so each key's entries stay in plan order.
+const (
+	indexEcosystem = 'e'
+	indexProduct   = 'p'
+)
+
+func indexRecord(b []byte, kind byte, key, product string, entry []byte) []byte {
+	b = append(b, kind)
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	b = binary.AppendUvarint(b, uint64(len(product)))
+	b = append(b, product...)
+	return append(b, entry...)
+}
+
+// indexFields splits an index record (made by indexRecord: well formed).
+func indexFields(rec []byte) (kind byte, key, product, entry []byte) {
+	kind, rec = rec[0], rec[1:]
+	n, k := binary.Uvarint(rec)
+	key, rec = rec[k:k+int(n)], rec[k+int(n):]
+	n, k = binary.Uvarint(rec)
+	product, entry = rec[k:k+int(n)], rec[k+int(n):]
+	return kind, key, product, entry
+}
+
+func indexLess(a, b []byte) int {
+	ka, keyA, prodA, _ := indexFields(a)
+	kb, keyB, prodB, _ := indexFields(b)
+	if c := int(ka) - int(kb); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(keyA, keyB); c != 0 {
+		return c
+	}
+	return canonjson.CompareKeys(prodA, prodB)
+}
+
+// writeIndexes writes indexes/ecosystems/<ecosystem>.json,
+// {"documents":[entries],"ecosystem":x}, and indexes/products/<type>.json,
+// {"products":{purl:[entries],...},"type":t}, streaming each from the
+// sorted index records.
+func writeIndexes(ctx context.Context, stage *Stage, sorted *extsort.Sorted) error {
+	var (
+		f                 *StagedFile
+		bw                *bufio.Writer
+		kind              byte
+		key, product      []byte
+		entries, products int
+	)
+	finish := func() error {
+		if f == nil {
+			return nil
+		}
+		var tail []byte
+		if kind == indexEcosystem {
+			f.Records = entries
+			tail = []byte(`],"ecosystem":`)
+		} else {
+			f.Records = products
+			tail = []byte(`]},"type":`)
+		}
+		k, err := canonjson.Marshal(string(key))
+		if err != nil {
+			return err
+		}
+		bw.Write(tail)
+		bw.Write(k)
+		bw.WriteString("}\n")
+		if err := bw.Flush(); err != nil {
+			f.Abort()
+			return err
+		}
+		err = f.Close()
+		f = nil
+		return err
+	}
+	fail := func(err error) error {
+		if f != nil {
+			f.Abort()
+		}
+		return err
+	}
+	for rec, err := range sorted.All() {
+		if err != nil {
+			return fail(err)
+		}
+		k, ky, p, entry := indexFields(rec)
+		if f == nil || k != kind || !bytes.Equal(ky, key) {
+			if err := finish(); err != nil {
+				return fail(err)
+			}
+			if err := ctx.Err(); err != nil {
+				return context.Cause(ctx)
+			}
+			kind, key, product = k, append(key[:0], ky...), append(product[:0], p...)
+			entries, products = 0, 1
+			dir := "indexes/ecosystems/"
+			if kind == indexProduct {
+				dir = "indexes/products/"
+			}
+			if f, err = stage.Create(dir + encName(string(key)) + ".json"); err != nil {
+				return err
+			}
+			bw = bufio.NewWriterSize(f, 64<<10)
+			if kind == indexEcosystem {
+				bw.WriteString(`{"documents":[`)
+			} else {
+				bw.WriteString(`{"products":{`)
+				if err := writeKey(bw, p); err != nil {
+					return fail(err)
+				}
+			}
+		} else if kind == indexProduct && !bytes.Equal(p, product) {
+			product = append(product[:0], p...)
+			products++
+			entries = 0
+			bw.WriteString("],")
+			if err := writeKey(bw, p); err != nil {
+				return fail(err)
+			}
+		}
+		if entries > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(entry)
+		entries++
+	}
+	if err := finish(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// writeKey writes "key":[ for a products object member.
+func writeKey(w *bufio.Writer, key []byte) error {
+	k, err := canonjson.Marshal(string(key))
+	if err != nil {
+		return err
+	}
+	w.Write(k)
+	_, err = w.WriteString(":[")
+	return err
+}
+
+// treeFiles is the staged files of the mirror tree but mirror.json.
+type treeFiles struct{ staged *Files }
+
+func (t *treeFiles) All() iter.Seq2[File, error] {
+	return func(yield func(File, error) bool) {
+		for f, err := range t.staged.All() {
+			if err != nil || (IsTree(f.Path) && f.Path != MirrorManifest) {
+				if !yield(f, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// writeMirrorManifest streams manifests/mirror.json (MirrorManifestDoc)
+// and returns the number of files it lists.
+func writeMirrorManifest(stage *Stage, tenants []string, tree *treeFiles) (int, error) {
+	f, err := stage.Create(MirrorManifest)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	files := func(yield func(any, error) bool) {
+		for tf, err := range tree.All() {
+			if err == nil {
+				n++
+			}
+			if !yield(MirrorFile{Path: tf.Path, SHA256: tf.SHA256, Size: tf.Size}, err) {
+				return
+			}
+		}
+	}
+	head := struct {
+		Format  string   `json:"format"`
+		Tenants []string `json:"tenants"`
+	}{MirrorFormat, tenants}
+	if err := canonjson.WriteObject(f, head, map[string]canonjson.Array{"files": {Seq: files}}); err != nil {
+		f.Abort()
+		return 0, err
+	}
+	f.Records = n
+	return n, f.Close()
 }
 
 // IsTree reports whether a bundle or staged path belongs to the mirror tree.
@@ -238,38 +460,95 @@ func IsTree(p string) bool {
 	return strings.HasPrefix(p, "manifests/") || strings.HasPrefix(p, "data/") || strings.HasPrefix(p, "indexes/")
 }
 
-func makeDelta(job *Job, man MirrorManifestDoc) error {
+// makeDelta removes the files the base has with the same digest and
+// streams manifests/delta.json (DeltaDoc): the tree's files the base lacks
+// (added) or has with another digest (changed), and the base's files the
+// tree lacks (removed), each in byte-wise path order.
+func makeDelta(job *Job, tree *treeFiles) error {
 	base := job.Base
 	if base == nil {
 		return exitcode.Invalidf("mirror:delta needs a base mirror")
 	}
-	d := DeltaDoc{Format: DeltaFormat, Base: base.BaseRef, Added: []string{}, Changed: []string{}, Removed: []string{}}
-	now := map[string]bool{}
-	for _, f := range man.Files {
-		now[f.Path] = true
-		old, ok := base.Files[f.Path]
-		switch {
-		case !ok:
-			d.Added = append(d.Added, f.Path)
-		case old != f.SHA256:
-			d.Changed = append(d.Changed, f.Path)
-		default:
-			if err := job.Stage.Remove(f.Path); err != nil {
-				return err
+	old := slices.Sorted(maps.Keys(base.Files))
+	// removed walks the sorted base paths alongside the sorted tree.
+	removed := func(yield func(string, error) bool) {
+		i := 0
+		for f, err := range tree.All() {
+			if err != nil {
+				yield("", err)
+				return
+			}
+			for ; i < len(old) && old[i] < f.Path; i++ {
+				if !yield(old[i], nil) {
+					return
+				}
+			}
+			if i < len(old) && old[i] == f.Path {
+				i++
+			}
+		}
+		for ; i < len(old); i++ {
+			if !yield(old[i], nil) {
+				return
 			}
 		}
 	}
-	for p := range base.Files {
-		if !now[p] {
-			d.Removed = append(d.Removed, p)
+	records := 0
+	for f, err := range tree.All() {
+		if err != nil {
+			return err
 		}
+		if sha, ok := base.Files[f.Path]; ok && sha == f.SHA256 {
+			if err := job.Stage.Remove(f.Path); err != nil {
+				return err
+			}
+			continue
+		}
+		records++
 	}
-	sortStrings(d.Removed)
-	b, err := canonjson.MarshalLine(d)
+	for _, err := range removed {
+		if err != nil {
+			return err
+		}
+		records++
+	}
+	paths := func(keep func(File) bool) canonjson.Array {
+		return canonjson.Array{Seq: func(yield func(any, error) bool) {
+			for f, err := range tree.All() {
+				if (err != nil || keep(f)) && !yield(f.Path, err) {
+					return
+				}
+			}
+		}}
+	}
+	head := struct {
+		Format string  `json:"format"`
+		Base   BaseRef `json:"base"`
+	}{DeltaFormat, base.BaseRef}
+	f, err := job.Stage.Create(DeltaManifest)
 	if err != nil {
 		return err
 	}
-	return job.Stage.WriteFile(DeltaManifest, b, len(d.Added)+len(d.Changed)+len(d.Removed))
+	err = canonjson.WriteObject(f, head, map[string]canonjson.Array{
+		"added": paths(func(f File) bool { _, ok := base.Files[f.Path]; return !ok }),
+		"changed": paths(func(f File) bool {
+			sha, ok := base.Files[f.Path]
+			return ok && sha != f.SHA256
+		}),
+		"removed": {Seq: func(yield func(any, error) bool) {
+			for p, err := range removed {
+				if !yield(p, err) {
+					return
+				}
+			}
+		}},
+	})
+	if err != nil {
+		f.Abort()
+		return err
+	}
+	f.Records = records
+	return f.Close()
 }
 
 // VerifiedBase is what the verification of a base mirror bundle

@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/evidence"
 )
 
@@ -240,5 +242,77 @@ func TestMirrorDelta(t *testing.T) {
 	self := mustRun(t, "mirror:delta", newFixture(t, true, allDocs...), runOpts{base: base})
 	if paths := slices.Sorted(maps.Keys(checkStage(t, self.stage))); !slices.Equal(paths, []string{DeltaManifest, MirrorManifest}) {
 		t.Errorf("delta against an identical base stages %q", paths)
+	}
+}
+
+// TestMirrorIndexesStreamed: the indexes and manifests, written as streams
+// from records sorted under a budget that spills every record, are the
+// canonical JSON of what they hold: products ordered by their UTF-16 code
+// units (U+1F600 before U+FF61, unlike their UTF-8 bytes), each product's
+// and ecosystem's documents in plan order, several ecosystems per document.
+func TestMirrorIndexesStreamed(t *testing.T) {
+	mk := func(id, product string, ecos ...string) testDoc {
+		return testDoc{Doc: evidence.Doc{Type: evidence.Advisory, Tenant: "acme", ID: id, Subject: "pkg:npm/x",
+			Path: "acme/advisories/" + id + ".json", Ecosystems: ecos, Products: []string{product, "pkg:npm/common"}},
+			src: `{"id":"` + id + `"}`}
+	}
+	docs := []testDoc{mk("A-3", "pkg:npm/\uff61", "npm"), mk("A-1", "pkg:npm/\U0001F600", "npm", "golang"),
+		mk("A-2", "pkg:golang/z", "golang"), mk("A-4", "pkg:npm/\uff61", "npm")}
+	for _, budget := range []int64{0, 1} {
+		r := mustRun(t, "mirror:full", newFixture(t, false, docs...), runOpts{budget: budget})
+		got := checkStage(t, r.stage)
+		for p, b := range got {
+			if !strings.HasPrefix(p, "indexes/") && !strings.HasPrefix(p, "manifests/") {
+				continue
+			}
+			c, err := canonjson.Canonicalize(bytes.TrimSuffix(b, []byte("\n")))
+			if err != nil || string(c)+"\n" != string(b) {
+				t.Errorf("budget %d: %s is not canonical JSON and one LF: %s (%v)", budget, p, b, err)
+			}
+		}
+		var npm struct {
+			Products map[string][]indexEntry `json:"products"`
+		}
+		if err := json.Unmarshal(got["indexes/products/npm.json"], &npm); err != nil {
+			t.Fatal(err)
+		}
+		ids := func(es []indexEntry) (out []string) {
+			for _, e := range es {
+				out = append(out, e.ID)
+			}
+			return out
+		}
+		if g := ids(npm.Products["pkg:npm/\uff61"]); !slices.Equal(g, []string{"A-3", "A-4"}) {
+			t.Errorf("budget %d: pkg:npm/\uff61 lists %q", budget, g)
+		}
+		if g := ids(npm.Products["pkg:npm/common"]); !slices.Equal(g, []string{"A-1", "A-2", "A-3", "A-4"}) {
+			t.Errorf("budget %d: pkg:npm/common lists %q", budget, g)
+		}
+		if i, j := bytes.Index(got["indexes/products/npm.json"], []byte("\U0001F600")), bytes.Index(got["indexes/products/npm.json"], []byte("\uff61")); i > j {
+			t.Errorf("budget %d: U+FF61 before U+1F600 in %s", budget, got["indexes/products/npm.json"])
+		}
+		if f, _ := r.stage.Lookup("indexes/products/npm.json"); f.Records != 3 {
+			t.Errorf("budget %d: npm products index has %d records, want 3", budget, f.Records)
+		}
+		if f, _ := r.stage.Lookup("indexes/ecosystems/golang.json"); f.Records != 2 {
+			t.Errorf("budget %d: golang ecosystem index has %d records, want 2", budget, f.Records)
+		}
+	}
+}
+
+// TestMirrorFileAppend: a manifest line's canonical JSON is Marshal's.
+func TestMirrorFileAppend(t *testing.T) {
+	for _, f := range []MirrorFile{{}, {Path: "data/raw/x/\u00e9<\xff>.json", SHA256: "sha256:00", Size: 1 << 40}} {
+		want, err := canonjson.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.AppendCanonical(nil); string(got) != string(want) {
+			t.Errorf("AppendCanonical = %s, Marshal gives %s", got, want)
+		}
+	}
+	e := indexEntry{ID: "GHSA-\u2028\"x", Path: "p\xff", SHA256: "sha256:01", Tenant: "acme", Type: "vex"}
+	if want, _ := canonjson.Marshal(e); string(e.AppendCanonical(nil)) != string(want) {
+		t.Errorf("index entry %s, Marshal gives %s", e.AppendCanonical(nil), want)
 	}
 }

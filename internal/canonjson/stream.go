@@ -6,14 +6,35 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"unicode/utf16"
 )
 
-// Array is a JSON array written element by element.
+// Array is a JSON array written element by element: Len elements from
+// Item, or, when Seq is set, the elements Seq yields (an error ends the
+// array and is returned by WriteObject).
 type Array struct {
 	Len  int
 	Item func(i int) any
+	Seq  iter.Seq2[any, error]
+}
+
+// Appender is a value that appends its own canonical JSON (what Marshal
+// would return for it) to b: WriteObject uses it instead of Marshal for
+// array elements, the hot path of documents with millions of them.
+type Appender interface {
+	AppendCanonical(b []byte) []byte
+}
+
+// AppendString appends s as Marshal writes a string: invalid UTF-8 becomes
+// U+FFFD, as encoding/json does, and the escaping is RFC 8785's.
+func AppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for _, r := range s {
+		b = appendEscapedRune(b, r)
+	}
+	return append(b, '"')
 }
 
 // WriteObject writes, as canonical JSON and one LF, the object made of
@@ -59,15 +80,40 @@ func WriteObject(w io.Writer, head any, arrays map[string]Array) error {
 			continue
 		}
 		bw.WriteByte('[')
-		for j := 0; j < a.Len; j++ {
+		var buf []byte
+		item := func(j int, v any) error {
 			if j > 0 {
 				bw.WriteByte(',')
 			}
-			b, err := Marshal(a.Item(j))
+			if a, ok := v.(Appender); ok {
+				buf = a.AppendCanonical(buf[:0])
+				_, err := bw.Write(buf)
+				return err
+			}
+			b, err := Marshal(v)
 			if err != nil {
 				return fmt.Errorf("%s[%d]: %w", k, j, err)
 			}
-			bw.Write(b)
+			_, err = bw.Write(b)
+			return err
+		}
+		if a.Seq != nil {
+			j := 0
+			for v, err := range a.Seq {
+				if err != nil {
+					return err
+				}
+				if err := item(j, v); err != nil {
+					return err
+				}
+				j++
+			}
+		} else {
+			for j := 0; j < a.Len; j++ {
+				if err := item(j, a.Item(j)); err != nil {
+					return err
+				}
+			}
 		}
 		bw.WriteByte(']')
 	}
@@ -76,6 +122,10 @@ func WriteObject(w io.Writer, head any, arrays map[string]Array) error {
 }
 
 type bytesBuf struct{ bytes.Buffer }
+
+// CompareKeys orders two object keys (UTF-8) as canonical JSON orders
+// them: by their UTF-16 code units (RFC 8785).
+func CompareKeys(a, b []byte) int { return compareUTF16(a, b) }
 
 // compareKeys orders object keys by their UTF-16 code units (RFC 8785).
 func compareKeys(a, b string) int {

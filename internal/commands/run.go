@@ -206,7 +206,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	defer p.Close()
 	res, err := runner.Execute(ctx, p, source, base, runner.Options{
 		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
-		Events: ev, Progress: bar.asProgress(), Signer: signer, Protect: protect,
+		Events: ev, Progress: bar.asProgress(), Signer: signer, Protect: protect, MemoryBudget: int64(o.memoryBudget),
 	})
 	if err != nil {
 		if ctx.Err() != nil {

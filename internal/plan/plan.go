@@ -237,12 +237,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 	for _, t := range evidence.Types {
 		p.Totals.ByType[string(t)] = res.ByType[t]
 	}
-	// TODO(i14-y): adapters.Input.Docs becomes evidence.Docs: pass res.Docs.
-	docs, err := evidence.Collect(res.Docs)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	in := &adapters.Input{Docs: docs, Snapshot: res.Snapshot, Compression: c.Compression, Base: base}
+	in := &adapters.Input{Docs: res.Docs, Snapshot: res.Snapshot, Compression: c.Compression, Base: base}
 	p.Inputs = res.Docs
 	for _, a := range ads {
 		p.Adapters = append(p.Adapters, Adapter{Name: a.Name(), Version: a.Version(), Outputs: a.Outputs(in)})

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/digest"
@@ -39,6 +40,15 @@ const Format = "stella-export/provenance/v1"
 type Descriptor struct {
 	Name   string    `json:"name"`
 	Digest DigestSet `json:"digest"`
+}
+
+// AppendCanonical appends d's canonical JSON (canonjson.Appender).
+func (d Descriptor) AppendCanonical(b []byte) []byte {
+	b = append(b, `{"digest":{"sha256":`...)
+	b = canonjson.AppendString(b, d.Digest.SHA256)
+	b = append(b, `},"name":`...)
+	b = canonjson.AppendString(b, d.Name)
+	return append(b, '}')
 }
 
 // DigestSet is the digest object of a resource descriptor: bare lower-case
@@ -63,18 +73,21 @@ type Head struct {
 }
 
 // List is a list of descriptors given one at a time, so that Write streams
-// it.
-type List struct {
-	Len int
-	At  func(i int) Descriptor
-}
+// it. An error ends the list and Write returns it.
+type List = iter.Seq2[Descriptor, error]
 
 // Write writes provenance.json to w as canonical JSON and one LF: h, with
 // its Format set to Format, and the subject and inputs arrays.
 func Write(w io.Writer, h Head, subject, inputs List) error {
 	h.Format = Format
 	item := func(l List) canonjson.Array {
-		return canonjson.Array{Len: l.Len, Item: func(i int) any { return l.At(i) }}
+		return canonjson.Array{Seq: func(yield func(any, error) bool) {
+			for d, err := range l {
+				if !yield(d, err) {
+					return
+				}
+			}
+		}}
 	}
 	return canonjson.WriteObject(w, h, map[string]canonjson.Array{"subject": item(subject), "inputs": item(inputs)})
 }

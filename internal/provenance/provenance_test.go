@@ -9,6 +9,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/merkle"
 )
@@ -28,7 +29,13 @@ func sample() (Head, []Descriptor, []Descriptor) {
 }
 
 func list(d []Descriptor) List {
-	return List{Len: len(d), At: func(i int) Descriptor { return d[i] }}
+	return func(yield func(Descriptor, error) bool) {
+		for _, x := range d {
+			if !yield(x, nil) {
+				return
+			}
+		}
+	}
 }
 
 // TestWriteBytes pins the canonical bytes: sorted keys at every level,
@@ -134,5 +141,18 @@ func TestSummarizeRefuses(t *testing.T) {
 	var re *ReadError
 	if !errors.As(err, &re) || !errors.Is(err, boom) {
 		t.Errorf("Summarize of a failing reader = %v, want a *ReadError wrapping boom", err)
+	}
+}
+
+// TestDescriptorAppend: a descriptor's canonical JSON is Marshal's.
+func TestDescriptorAppend(t *testing.T) {
+	for _, d := range []Descriptor{{}, {Name: "a/b \"c\"\xff", Digest: hex64("f")}} {
+		want, err := canonjson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.AppendCanonical(nil); string(got) != string(want) {
+			t.Errorf("AppendCanonical = %s, Marshal gives %s", got, want)
+		}
 	}
 }

@@ -8,9 +8,9 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/digest"
-	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/version"
@@ -31,7 +31,10 @@ func adapterList(ads []adapters.Adapter) []manifest.Adapter {
 }
 
 func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter) error {
-	files := stage.Files()
+	files, err := stage.Files()
+	if err != nil {
+		return err
+	}
 	adapterJSON, err := json.Marshal(adapterList(ads))
 	if err != nil {
 		return err
@@ -57,15 +60,25 @@ func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter
 	if err != nil {
 		return err
 	}
-	// TODO(i14-y): provenance lists become iterators: stream p.Inputs.
-	inputs, err := evidence.Collect(p.Inputs)
-	if err != nil {
-		f.Abort()
-		return err
+	subject := func(yield func(provenance.Descriptor, error) bool) {
+		for f, err := range files.All() {
+			if !yield(descriptor(f.Path, f.SHA256), err) || err != nil {
+				return
+			}
+		}
 	}
-	err = provenance.Write(f, head,
-		provenance.List{Len: len(files), At: func(i int) provenance.Descriptor { return descriptor(files[i].Path, files[i].SHA256) }},
-		provenance.List{Len: len(inputs), At: func(i int) provenance.Descriptor { return descriptor(inputs[i].Path, inputs[i].SHA256) }})
+	inputs := func(yield func(provenance.Descriptor, error) bool) {
+		for d, err := range p.Inputs.All() {
+			if err != nil {
+				yield(provenance.Descriptor{}, err)
+				return
+			}
+			if !yield(descriptor(d.Path, d.SHA256), nil) {
+				return
+			}
+		}
+	}
+	err = provenance.Write(f, head, subject, inputs)
 	if err != nil {
 		f.Abort()
 		return err
@@ -81,11 +94,7 @@ func planDigest(p *plan.Plan) (string, error) {
 	return digest.Of(h).String(), nil
 }
 
-func runManifest(p *plan.Plan, ads []adapters.Adapter, files []adapters.File, created time.Time) (*manifest.Run, error) {
-	root, err := payloadRoot(files)
-	if err != nil {
-		return nil, err
-	}
+func runManifest(p *plan.Plan, ads []adapters.Adapter, files *adapters.Files, created time.Time) (*manifest.Run, error) {
 	pd, err := planDigest(p)
 	if err != nil {
 		return nil, err
@@ -99,7 +108,6 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files []adapters.File, cr
 		Counts:    p.Totals.ByType, Excluded: p.Excluded, Invalid: []manifest.Invalid{}, InputBytes: p.Totals.Bytes,
 		Files:       []manifest.RunFile{},
 		Compression: p.Contract.Compression,
-		FileCount:   len(files), PayloadRoot: root.String(),
 	}
 	if p.Contract.RetentionDays > 0 {
 		m.ExpiresAtUTC = manifest.Timestamp(created.AddDate(0, 0, p.Contract.RetentionDays))
@@ -107,7 +115,22 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files []adapters.File, cr
 	for _, iv := range p.Invalid {
 		m.Invalid = append(m.Invalid, manifest.Invalid{Path: iv.Path, Reason: iv.Reason})
 	}
-	for _, f := range files {
+	var (
+		root merkle.Builder
+		prev string
+	)
+	for f, err := range files.All() {
+		if err != nil {
+			return nil, err
+		}
+		d, err := digest.Parse(f.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		if err := payloadRoot(d, f.Path, &root, &prev); err != nil {
+			return nil, err
+		}
+		m.FileCount++
 		m.PayloadBytes += f.Size
 		if listed(p.Contract.Profile, f.Path) {
 			c := "none"
@@ -117,6 +140,7 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files []adapters.File, cr
 			m.Files = append(m.Files, manifest.RunFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size, Records: f.Records, Compression: c})
 		}
 	}
+	m.PayloadRoot = root.Root().String()
 	if p.Policy != nil {
 		m.Policy = &manifest.Policy{SnapshotID: p.Policy.SnapshotID, PolicyVersion: p.Policy.PolicyVersion,
 			InputsHash: p.Policy.InputsHash, DecisionTrace: p.Policy.DecisionTrace, SHA256: p.Policy.SHA256}

@@ -31,10 +31,12 @@ import (
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/readme"
 	"github.com/stella-ops/stella-export/internal/safefile"
+	"github.com/stella-ops/stella-export/internal/safepath"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
@@ -59,6 +61,12 @@ type Options struct {
 	// bundle) that OutDir must not hold and Package must not name: --force
 	// never deletes them.
 	Protect []Protected
+	// MemoryBudget is the run's memory budget, in bytes (--memory-budget,
+	// which the plan's document stream shares): the record of staged files
+	// and the mirror indexes may each take a quarter of it before they
+	// spill to a temporary directory beside OutDir; zero means
+	// adapters.DefaultBudget each.
+	MemoryBudget int64
 }
 
 // Result describes a finished run.
@@ -66,7 +74,6 @@ type Result struct {
 	OutDir    string
 	Package   string
 	Manifest  *manifest.Run
-	Files     []adapters.File
 	BundleSHA string // bare hex of the bundle, when packaged
 	Root      digest.SHA256
 }
@@ -131,17 +138,13 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		return nil, fmt.Errorf("read evidence: %w", err)
 	}
 	defer src.Close()
-	stage := adapters.NewStage(stageDir)
+	stage := adapters.NewStage(ctx, stageDir, opt.MemoryBudget/4)
+	defer stage.Close()
 	small := opt.SmallDoc
 	if small <= 0 {
 		small = 8 << 20
 	}
-	// TODO(i14-y): adapters.Input.Docs becomes evidence.Docs: pass p.Inputs.
-	docs, err := evidence.Collect(p.Inputs)
-	if err != nil {
-		return nil, err
-	}
-	in := &adapters.Input{Docs: docs, Snapshot: p.Snapshot(), Base: base,
+	in := &adapters.Input{Docs: p.Inputs, Snapshot: p.Snapshot(), Base: base,
 		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level}}
 	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
 		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, d, small) }}
@@ -167,7 +170,10 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err := writeProvenance(stage, p, ads); err != nil {
 		return nil, err
 	}
-	files := stage.Files()
+	files, err := stage.Files()
+	if err != nil {
+		return nil, err
+	}
 	m, err := runManifest(p, ads, files, created)
 	if err != nil {
 		return nil, err
@@ -179,7 +185,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err := os.WriteFile(filepath.Join(stageDir, layout.Manifest), mb, 0o644); err != nil {
 		return nil, err
 	}
-	res = &Result{OutDir: opt.OutDir, Package: opt.Package, Manifest: m, Files: files}
+	res = &Result{OutDir: opt.OutDir, Package: opt.Package, Manifest: m}
 	if opt.Package != "" {
 		ev.State("packaging", map[string]any{"output": opt.Package})
 		pkg, err = atomicfile.Create(opt.Package, opt.Force)
@@ -201,7 +207,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 				return bundle.Docs{}, fmt.Errorf("internal error: payload root %s, export.json says %s", s.Root, m.PayloadRoot)
 			}
 			return bundle.Docs{Manifest: mb, Readme: rd}, nil
-		}, bundle.Options{ModTime: mt, Progress: opt.Progress, Signer: opt.Signer})
+		}, bundle.Options{ModTime: mt, Progress: opt.Progress, Signer: opt.Signer, TempDir: filepath.Dir(pkg.TempName())})
 		if err != nil {
 			return nil, err
 		}
@@ -335,21 +341,21 @@ func reasonCode(err error) string {
 }
 
 // payloadRoot is the RFC 6962 root of the checksums lines of the payload
-// files (every staged file: export.json is written after).
-func payloadRoot(files []adapters.File) (digest.SHA256, error) {
-	es := make([]checksums.Entry, len(files))
-	for i, f := range files {
-		d, err := digest.Parse(f.SHA256)
-		if err != nil {
-			return digest.SHA256{}, err
-		}
-		es[i] = checksums.Entry{Path: f.Path, Digest: d}
+// files (every staged file: export.json is written after), computed as
+// they stream by, with checksums.Build's checks.
+func payloadRoot(d digest.SHA256, path string, b *merkle.Builder, prev *string) error {
+	if err := safepath.Check(path, false); err != nil {
+		return err
 	}
-	cf, err := checksums.Build(es)
-	if err != nil {
-		return digest.SHA256{}, err
+	if path == layout.Checksums {
+		return exitcode.Invalidf("%s cannot list itself", layout.Checksums)
 	}
-	return cf.Root, nil
+	if b.Len() > 0 && *prev >= path {
+		return fmt.Errorf("staged files out of order or duplicated at %q", path)
+	}
+	*prev = path
+	b.Add([]byte(checksums.Entry{Path: path, Digest: d}.Line()))
+	return nil
 }
 
 func runReadme(m *manifest.Run, mt time.Time, signer bundle.Signer) ([]byte, error) {

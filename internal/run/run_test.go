@@ -18,7 +18,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/verify"
 )
 
-func write(t *testing.T, root, rel, body string) {
+func write(t testing.TB, root, rel, body string) {
 	t.Helper()
 	p := filepath.Join(root, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -60,7 +60,7 @@ func evidenceB(t *testing.T, root string) {
 	os.Remove(filepath.Join(root, "acme/sboms/s2.json"))
 }
 
-func contractFile(t *testing.T, dir, name, profile, extra string) *contract.Contract {
+func contractFile(t testing.TB, dir, name, profile, extra string) *contract.Contract {
 	t.Helper()
 	body := "apiVersion: stella-export/v1\nkind: EvidenceExport\nexport_id: urn:stella:export:acme:" + strings.ReplaceAll(profile, ":", "-") +
 		"\ntenant: acme\nprofile: " + profile + "\nsource: evidence\n" + extra

@@ -87,11 +87,15 @@ func attestBundle(b *testing.B, n int) (string, signing.Signer) {
 	one := []provenance.Descriptor{{Name: "data/a", Digest: provenance.DigestSet{SHA256: hexOf("a")}}}
 	var prov bytes.Buffer
 	err := provenance.Write(&prov, head,
-		provenance.List{Len: 1, At: func(i int) provenance.Descriptor { return one[i] }},
-		provenance.List{Len: n, At: func(i int) provenance.Descriptor {
-			name := fmt.Sprintf("acme/vex/s%04d/%08d.json", i%1000, i)
-			return provenance.Descriptor{Name: name, Digest: provenance.DigestSet{SHA256: hexOf(name)}}
-		}})
+		func(yield func(provenance.Descriptor, error) bool) { yield(one[0], nil) },
+		func(yield func(provenance.Descriptor, error) bool) {
+			for i := range n {
+				name := fmt.Sprintf("acme/vex/s%04d/%08d.json", i%1000, i)
+				if !yield(provenance.Descriptor{Name: name, Digest: provenance.DigestSet{SHA256: hexOf(name)}}, nil) {
+					return
+				}
+			}
+		})
 	if err != nil {
 		b.Fatal(err)
 	}

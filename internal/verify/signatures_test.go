@@ -137,10 +137,14 @@ func provJSON(t *testing.T, inputs ...string) []byte {
 	head := provenance.Head{ExportID: "urn:stella:export:acme:t", Profile: "json:raw", Tenant: "acme", ExporterVersion: "0.0.0-dev",
 		Contract: provenance.Descriptor{Name: "contract", Digest: provenance.DigestSet{SHA256: digest.Sum([]byte("contract")).Hex()}}}
 	var b bytes.Buffer
-	err := provenance.Write(&b, head, provenance.List{},
-		provenance.List{Len: len(inputs), At: func(i int) provenance.Descriptor {
-			return provenance.Descriptor{Name: inputs[i], Digest: provenance.DigestSet{SHA256: digest.Sum([]byte(inputs[i])).Hex()}}
-		}})
+	err := provenance.Write(&b, head, func(func(provenance.Descriptor, error) bool) {},
+		func(yield func(provenance.Descriptor, error) bool) {
+			for _, in := range inputs {
+				if !yield(provenance.Descriptor{Name: in, Digest: provenance.DigestSet{SHA256: digest.Sum([]byte(in)).Hex()}}, nil) {
+					return
+				}
+			}
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
