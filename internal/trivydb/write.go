@@ -1,6 +1,7 @@
 package trivydb
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -56,6 +57,18 @@ type vulnerabilityValue struct {
 	References       []string        `json:",omitempty"`
 	PublishedDate    *time.Time      `json:",omitempty"`
 	LastModifiedDate *time.Time      `json:",omitempty"`
+}
+
+// marshal is json.Marshal without HTML escaping, so constraints read as
+// written ("<1.2.3", not "\u003c1.2.3"); Trivy decodes both alike.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // metadataValue is metadata.json as trivy-db's pkg/metadata reads it.
@@ -155,7 +168,7 @@ func (b *Builder) writeBolt(ctx context.Context, path string) error {
 }
 
 func (b *Builder) fill(ctx context.Context, db *bolt.DB) error {
-	src, err := json.Marshal(b.opts.Source)
+	src, err := marshal(b.opts.Source)
 	if err != nil {
 		return err
 	}
@@ -197,7 +210,7 @@ func (b *Builder) fillVulnerabilities(ctx context.Context, db *bolt.DB) error {
 			if i%1024 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			val, err := json.Marshal(b.vulnerability(b.vulns[id]))
+			val, err := marshal(b.vulnerability(b.vulns[id]))
 			if err != nil {
 				return err
 			}
@@ -255,7 +268,7 @@ func (b *Builder) fillEcosystem(ctx context.Context, db *bolt.DB, name string, b
 			p := pkg{name: names[start], size: 16}
 			for _, id := range slices.Sorted(maps.Keys(byPkg[p.name])) {
 				a := byPkg[p.name][id]
-				val, err := json.Marshal(advisoryValue{PatchedVersions: a.patched, VendorIDs: a.vendorIDs, VulnerableVersions: a.vulnerable})
+				val, err := marshal(advisoryValue{PatchedVersions: a.patched, VendorIDs: a.vendorIDs, VulnerableVersions: a.vulnerable})
 				if err != nil {
 					return err
 				}
