@@ -22,7 +22,14 @@ const (
 	ProfileJSONPolicy  = "json:policy"
 	ProfileMirrorFull  = "mirror:full"
 	ProfileMirrorDelta = "mirror:delta"
+	ProfileTrivyDB     = "trivy:db"
+	ProfileTrivyJavaDB = "trivy:java-db"
 )
+
+// TrivySchemas are the database schema versions the trivy profiles write
+// (trivy_schema), each profile's only and default one: Trivy's DB schema
+// for trivy:db, its Java DB schema for trivy:java-db.
+var TrivySchemas = map[string]int{ProfileTrivyDB: 2, ProfileTrivyJavaDB: 1}
 
 // Contract is a validated contract. Paths are resolved against the
 // contract's directory; the fields as written are kept for the plan, so
@@ -46,6 +53,10 @@ type Contract struct {
 
 	Base     string // mirror:delta: the base mirror bundle, as written
 	BasePath string // resolved
+
+	// TrivySchema is the Trivy database schema to write (trivy:db and
+	// trivy:java-db): as written, or the profile's TrivySchemas entry.
+	TrivySchema int
 
 	Compression   Compression
 	RetentionDays int    // 0 when not set

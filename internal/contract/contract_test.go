@@ -221,6 +221,39 @@ var validCases = []struct {
 	{"output .tgz", mk("output: A_b-1.2.tgz")},
 	{"comments", mk("# a comment", "output: x.tgz # trailing")},
 	{"allow false", mk("allow_cross_tenant: false")},
+	{"trivy:db", mk("profile: trivy:db")},
+	{"trivy:db schema 2", mk("profile: trivy:db", "trivy_schema: 2")},
+	{"trivy:java-db schema 1", mk("profile: trivy:java-db", "trivy_schema: 1")},
+}
+
+// TestTrivySchema: the trivy profiles get their schema version by default,
+// the one written is kept, and other profiles have none.
+func TestTrivySchema(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		want int
+	}{
+		{mk("profile: trivy:db"), 2},
+		{mk("profile: trivy:db", "trivy_schema: 2"), 2},
+		{mk("profile: trivy:java-db"), 1},
+		{mk("profile: trivy:java-db", "trivy_schema: 1"), 1},
+		{head, 0},
+	} {
+		c, err := Parse("c.yaml", []byte(tt.src))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, tt.src)
+		}
+		if c.TrivySchema != tt.want {
+			t.Errorf("trivy_schema %d, want %d\n%s", c.TrivySchema, tt.want, tt.src)
+		}
+	}
+	c, err := Parse("c.yaml", []byte(mk("profile: trivy:db", "trivy_schema: 2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Where("trivy_schema"); got != "c.yaml:7:15" {
+		t.Errorf("Where(trivy_schema) = %s", got)
+	}
 }
 
 func TestParseValid(t *testing.T) {
@@ -232,7 +265,7 @@ func TestParseValid(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	fields := "apiVersion, kind, export_id, tenant, profile, source, selectors, policy_snapshot, base, compression, retention_days, output, allow_cross_tenant, encryption, delivery"
+	fields := "apiVersion, kind, export_id, tenant, profile, source, selectors, policy_snapshot, base, trivy_schema, compression, retention_days, output, allow_cross_tenant, encryption, delivery"
 	for _, tt := range []struct {
 		name string
 		src  string
@@ -255,7 +288,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing fields", "apiVersion: stella-export/v1\nkind: EvidenceExport\n", []string{
 			"c.yaml:1:1: export_id: missing; add export_id: urn:<namespace>:<name>, e.g. urn:stella:export:acme:weekly-advisories",
 			"c.yaml:1:1: tenant: missing; add tenant: <name>, e.g. tenant: acme",
-			"c.yaml:1:1: profile: missing; add profile: one of json:raw, json:policy, mirror:full, mirror:delta",
+			"c.yaml:1:1: profile: missing; add profile: one of json:raw, json:policy, mirror:full, mirror:delta, trivy:db, trivy:java-db",
 			"c.yaml:1:1: source: missing; add source: <evidence directory>, e.g. source: ../evidence",
 		}},
 		{"missing apiVersion and kind", mk("-apiVersion", "-kind"), []string{
@@ -332,8 +365,14 @@ func TestParseErrors(t *testing.T) {
 		{"tenant case", mk("tenant: Acme"), []string{`c.yaml:4:9: tenant: "Acme" is not a tenant name: a tenant is 1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit; write acme`}},
 		{"tenant dash", mk("tenant: -acme"), []string{`c.yaml:4:9: tenant: "-acme" is not a tenant name: a tenant is 1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit`}},
 		{"tenant too long", mk("tenant: " + strings.Repeat("a", 64)), []string{`c.yaml:4:9: tenant: "` + strings.Repeat("a", 64) + `" is not a tenant name: a tenant is 1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit`}},
-		{"profile typo", mk("profile: json-raw"), []string{`c.yaml:5:10: profile: unknown profile "json-raw"; did you mean json:raw? (profiles: json:raw, json:policy, mirror:full, mirror:delta)`}},
-		{"profile other", mk("profile: trivy:db"), []string{`c.yaml:5:10: profile: unknown profile "trivy:db"; use one of json:raw, json:policy, mirror:full, mirror:delta`}},
+		{"profile typo", mk("profile: json-raw"), []string{`c.yaml:5:10: profile: unknown profile "json-raw"; did you mean json:raw? (profiles: json:raw, json:policy, mirror:full, mirror:delta, trivy:db, trivy:java-db)`}},
+		{"profile other", mk("profile: grype:db"), []string{`c.yaml:5:10: profile: unknown profile "grype:db"; use one of json:raw, json:policy, mirror:full, mirror:delta, trivy:db, trivy:java-db`}},
+		{"trivy schema 3", mk("profile: trivy:db", "trivy_schema: 3"), []string{"c.yaml:7:15: trivy_schema: schema 3 is not supported by profile trivy:db; it writes schema 2 only: write trivy_schema: 2 or leave it out"}},
+		{"trivy java schema 2", mk("profile: trivy:java-db", "trivy_schema: 2"), []string{"c.yaml:7:15: trivy_schema: schema 2 is not supported by profile trivy:java-db; it writes schema 1 only: write trivy_schema: 1 or leave it out"}},
+		{"trivy schema string", mk("profile: trivy:db", `trivy_schema: "2"`), []string{`c.yaml:7:15: trivy_schema: want an integer from 1 to 1048576, got a string "2"; write 2 without quotes`}},
+		{"trivy schema zero", mk("profile: trivy:db", "trivy_schema: 0"), []string{"c.yaml:7:15: trivy_schema: 0 is out of range; use an integer from 1 to 1048576"}},
+		{"trivy schema on json:raw", mk("trivy_schema: 2"), []string{"c.yaml:7:1: trivy_schema: applies only to profiles trivy:db and trivy:java-db, not json:raw; remove it or change the profile"}},
+		{"policy on trivy:db", mk("profile: trivy:db", "policy_snapshot: snap-2025-06"), []string{"c.yaml:7:1: policy_snapshot: applies to json:policy and mirror profiles, not trivy:db; remove it or change the profile"}},
 		{"source empty", mk("source: ''"), []string{"c.yaml:6:9: source: is empty; write e.g. source: ../evidence"}},
 		{"source blank", mk("source: '  '"), []string{"c.yaml:6:9: source: is empty; write e.g. source: ../evidence"}},
 		{"policy on json:raw", mk("policy_snapshot: snap-2025-06"), []string{"c.yaml:7:1: policy_snapshot: applies to json:policy and mirror profiles, not json:raw; remove it or change the profile"}},
@@ -613,7 +652,7 @@ func TestCheck(t *testing.T) {
 	want := []string{
 		one + `:7:9: output: "a" must end in .tgz or .tar.gz, e.g. a.tgz`,
 		"read contract " + missing + ": no such file or directory",
-		filepath.Join(tmp, "d", "a.yaml") + `:5:10: profile: unknown profile "raw"; use one of json:raw, json:policy, mirror:full, mirror:delta`,
+		filepath.Join(tmp, "d", "a.yaml") + `:5:10: profile: unknown profile "raw"; use one of json:raw, json:policy, mirror:full, mirror:delta, trivy:db, trivy:java-db`,
 		filepath.Join(tmp, "d", "b.yml") + `:4:9: tenant: "B" is not a tenant name: a tenant is 1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit; write b`,
 	}
 	if !reflect.DeepEqual(got, want) {

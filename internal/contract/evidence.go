@@ -8,7 +8,7 @@ import (
 )
 
 // profiles lists the EvidenceExport profiles in documentation order.
-var profiles = []string{ProfileJSONRaw, ProfileJSONPolicy, ProfileMirrorFull, ProfileMirrorDelta}
+var profiles = []string{ProfileJSONRaw, ProfileJSONPolicy, ProfileMirrorFull, ProfileMirrorDelta, ProfileTrivyDB, ProfileTrivyJavaDB}
 
 // Limits of numeric fields.
 const (
@@ -27,6 +27,7 @@ var evidenceKind = &kindSpec{
 		{"selectors", "", readSelectors},
 		{"policy_snapshot", "", readPolicySnapshot},
 		{"base", "", readBase},
+		{"trivy_schema", "", readTrivySchema},
 		{"compression", "", readCompression},
 		{"retention_days", "", readRetention},
 		{"output", "", readOutput},
@@ -101,6 +102,16 @@ func readBase(p *parser, c *Contract, path string, v *yaml.Node) {
 		return
 	}
 	c.Base = s
+}
+
+// maxTrivySchema bounds what trivy_schema reads as an integer; which
+// versions are supported is checked with the profile, in checkEvidence.
+const maxTrivySchema = 1 << 20
+
+func readTrivySchema(p *parser, c *Contract, path string, v *yaml.Node) {
+	if n, ok := p.integer(path, v, 1, maxTrivySchema); ok {
+		c.TrivySchema = n
+	}
 }
 
 func readRetention(p *parser, c *Contract, path string, v *yaml.Node) {
@@ -245,7 +256,7 @@ func checkEvidence(p *parser, c *Contract, root *yaml.Node) {
 		switch {
 		case c.Profile == ProfileJSONPolicy && !hasSnapshot:
 			p.errorf(profile, "policy_snapshot", "required by profile %s; add policy_snapshot: <snapshot id>, e.g. snap-2025-06", c.Profile)
-		case c.Profile == ProfileJSONRaw && hasSnapshot:
+		case (c.Profile == ProfileJSONRaw || isTrivy(c.Profile)) && hasSnapshot:
 			p.errorf(p.keys["policy_snapshot"], "policy_snapshot", "applies to json:policy and mirror profiles, not %s; remove it or change the profile", c.Profile)
 		}
 		switch {
@@ -255,6 +266,8 @@ func checkEvidence(p *parser, c *Contract, root *yaml.Node) {
 			p.errorf(p.keys["base"], "base", "applies only to profile %s, not %s; remove it or change the profile", ProfileMirrorDelta, c.Profile)
 		}
 	}
+
+	checkTrivySchema(p, c)
 
 	s := &c.Selectors
 	if !s.Since.IsZero() && !s.Until.IsZero() && !s.Since.Before(s.Until) {
@@ -284,5 +297,29 @@ func checkEvidence(p *parser, c *Contract, root *yaml.Node) {
 	}
 	if c.Base != "" {
 		c.BasePath = resolve(c.Path, c.Base)
+	}
+}
+
+func isTrivy(profile string) bool { return profile == ProfileTrivyDB || profile == ProfileTrivyJavaDB }
+
+// checkTrivySchema refuses trivy_schema on other profiles and any version
+// but the one the profile writes, and fills in the default. Trivy does not
+// check the Java DB's version when its updates are skipped, so this is the
+// only guard against writing a database Trivy would misread.
+func checkTrivySchema(p *parser, c *Contract) {
+	want, trivy := TrivySchemas[c.Profile]
+	v := p.vals["trivy_schema"]
+	switch {
+	case c.Profile == "":
+	case !trivy && p.keys["trivy_schema"] != nil:
+		p.errorf(p.keys["trivy_schema"], "trivy_schema", "applies only to profiles %s and %s, not %s; remove it or change the profile", ProfileTrivyDB, ProfileTrivyJavaDB, c.Profile)
+	case !trivy:
+	case c.TrivySchema == 0 && v != nil:
+		// Not an integer: reported already.
+	case c.TrivySchema == 0:
+		c.TrivySchema = want
+	case c.TrivySchema != want:
+		p.errorf(v, "trivy_schema", "schema %d is not supported by profile %s; it writes schema %d only: write trivy_schema: %d or leave it out", c.TrivySchema, c.Profile, want, want)
+		c.TrivySchema = 0
 	}
 }
