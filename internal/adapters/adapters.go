@@ -13,11 +13,13 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/manifest"
 )
 
 // Adapter writes one kind of output.
@@ -46,6 +48,13 @@ type Input struct {
 	Compression contract.Compression
 	// Base is the base mirror's file list (mirror:delta only).
 	Base *BaseMirror
+	// TrivySchema is the contract's trivy_schema (the trivy profiles).
+	TrivySchema int
+	// CreatedAt is the export's pinned creation time, for outputs that
+	// record a time (the trivy profiles' metadata.json); never the clock.
+	CreatedAt time.Time
+	// RetentionDays is the contract's retention_days (0 when not set).
+	RetentionDays int
 
 	counts map[evidence.Type]int
 }
@@ -77,6 +86,8 @@ type Job struct {
 	// still has the planned digest. Adapters call it on several goroutines
 	// at once.
 	Open func(d *evidence.Doc) (*Doc, error)
+	// TrivyDB is set by the trivy:db adapter: the summary for export.json.
+	TrivyDB *manifest.TrivyDB
 }
 
 var (
@@ -87,8 +98,18 @@ var (
 		contract.ProfileJSONPolicy:  {"json:raw", "json:policy"},
 		contract.ProfileMirrorFull:  {"mirror:full"},
 		contract.ProfileMirrorDelta: {"mirror:delta"},
+		contract.ProfileTrivyDB:     {"trivy:db"},
+	}
+	// inputTypes are the document types a profile reads, when not
+	// advisories, VEX and SBOMs.
+	inputTypes = map[string][]evidence.Type{
+		contract.ProfileTrivyDB: {evidence.Advisory},
 	}
 )
+
+// InputTypes returns the document types the profile's adapters read below
+// each tenant (evidence.Config.Types); nil means advisories, VEX and SBOMs.
+func InputTypes(profile string) []evidence.Type { return inputTypes[profile] }
 
 // Register adds an adapter at init time.
 func Register(a Adapter) {

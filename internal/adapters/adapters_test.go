@@ -188,6 +188,7 @@ type result struct {
 	stage  *Stage
 	events string
 	opener *opener
+	job    *Job
 }
 
 type runOpts struct {
@@ -220,13 +221,13 @@ func runProfile(t *testing.T, profile string, f *fixture, o runOpts) (*result, e
 	job := &Job{Input: &in, Source: f.source, Stage: stage, Events: events.New(&ev), Open: op.open}
 	for _, a := range ads {
 		if err := a.Run(o.ctx, job); err != nil {
-			return &result{stage: stage, events: ev.String(), opener: op}, err
+			return &result{stage: stage, events: ev.String(), opener: op, job: job}, err
 		}
 	}
 	if op.opens.Load() != op.closes.Load() {
 		t.Errorf("%s: %d documents opened, %d closed", profile, op.opens.Load(), op.closes.Load())
 	}
-	return &result{stage: stage, events: ev.String(), opener: op}, nil
+	return &result{stage: stage, events: ev.String(), opener: op, job: job}, nil
 }
 
 func mustRun(t *testing.T, profile string, f *fixture, o runOpts) *result {
@@ -310,7 +311,7 @@ func checkStage(t *testing.T, s *Stage) map[string][]byte {
 }
 
 func TestRegistry(t *testing.T) {
-	if got, want := Profiles(), []string{"json:policy", "json:raw", "mirror:delta", "mirror:full"}; !slices.Equal(got, want) {
+	if got, want := Profiles(), []string{"json:policy", "json:raw", "mirror:delta", "mirror:full", "trivy:db"}; !slices.Equal(got, want) {
 		t.Fatalf("Profiles() = %q, want %q", got, want)
 	}
 	for _, tc := range []struct {
@@ -321,6 +322,7 @@ func TestRegistry(t *testing.T) {
 		{contract.ProfileJSONPolicy, []string{"json:raw", "json:policy"}},
 		{contract.ProfileMirrorFull, []string{"mirror:full"}},
 		{contract.ProfileMirrorDelta, []string{"mirror:delta"}},
+		{contract.ProfileTrivyDB, []string{"trivy:db"}},
 	} {
 		ads, err := ForProfile(tc.profile)
 		if err != nil {
@@ -338,11 +340,11 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 
-	_, err := ForProfile("trivy:db")
+	_, err := ForProfile("grype:db")
 	if code := exitcode.For(err); code != exitcode.Invalid {
 		t.Fatalf("unknown profile: exit %d (%v), want 3", code, err)
 	}
-	if want := `profile "trivy:db" has no adapters in this build (have [json:policy json:raw mirror:delta mirror:full])`; err.Error() != want {
+	if want := `profile "grype:db" has no adapters in this build (have [json:policy json:raw mirror:delta mirror:full trivy:db])`; err.Error() != want {
 		t.Fatalf("unknown profile:\n got %s\nwant %s", err, want)
 	}
 
@@ -383,6 +385,7 @@ func TestOutputs(t *testing.T) {
 		{"json:policy", [][]Output{rawOuts, {{Path: "data/policy/findings.jsonl.zst", Records: 1}, {Path: "data/policy/snapshot.json", Records: 1}}}},
 		{"mirror:full", [][]Output{mirrorOuts(false)}},
 		{"mirror:delta", [][]Output{mirrorOuts(true)}},
+		{"trivy:db", [][]Output{{{Path: "db/trivy.db", Records: 3}, {Path: "db/metadata.json", Records: 1}}}},
 	} {
 		ads, err := ForProfile(tc.profile)
 		if err != nil {

@@ -30,6 +30,7 @@ type item struct {
 	rd        bytes.Reader  // reads the opened document's bytes
 	src       *Doc          // a document left open for the writer (streamed)
 	file      File          // the staged file written for the document
+	val       any           // what work made of the document, for emit
 	cost      int64         // its share of windowBytes
 	err       error         // from work, or the documents' iterator
 	done      chan struct{} // work is finished
@@ -51,7 +52,7 @@ func (it *item) reset() {
 	}
 	it.buf.Reset()
 	it.rd.Reset(nil)
-	it.file, it.err, it.cost = File{}, nil, 0
+	it.file, it.err, it.cost, it.val = File{}, nil, 0, nil
 }
 
 // ordered calls work on every document of docs that keep selects, on up

@@ -164,6 +164,24 @@ func (s *Stage) WriteFile(rel string, b []byte, records int) error {
 	return f.Close()
 }
 
+// Adopt records a file that was written below the stage by other means
+// (a database library writing its own file), hashing it.
+func (s *Stage) Adopt(rel string, records int) (File, error) {
+	f, err := os.Open(filepath.Join(s.Dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return File{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return File{}, fmt.Errorf("read %s: %w", rel, err)
+	}
+	sum := h.Sum(nil)
+	file := File{Path: rel, SHA256: sha256Prefix + hex.EncodeToString(sum), Size: n, Records: records}
+	return file, s.record(file, sum)
+}
+
 // Remove deletes a staged file (mirror:delta drops unchanged files).
 func (s *Stage) Remove(rel string) error {
 	if err := s.add(append([]byte(rel), 0, recRemoved)); err != nil {

@@ -39,7 +39,10 @@ type Config struct {
 	AllowCrossTenant bool
 	// SkipInvalid records malformed documents instead of failing.
 	SkipInvalid bool
-	Workers     int // 0: GOMAXPROCS
+	// Types are the document types read below each tenant; nil means
+	// advisories, VEX and SBOMs (findings come with PolicySnapshot).
+	Types   []Type
+	Workers int // 0: GOMAXPROCS
 	// Spill is where the selected documents spill, and under what memory
 	// budget.
 	Spill Spill
@@ -408,7 +411,11 @@ func walkSource(ctx context.Context, cfg Config, tenants []string, res *Result, 
 			}
 			return exitcode.Invalidf("source %s: no evidence for tenant %q (want the directory %s)", cfg.Source, t, dir)
 		}
-		for _, ty := range []Type{Advisory, VEX, SBOM} {
+		types := cfg.Types
+		if types == nil {
+			types = []Type{Advisory, VEX, SBOM}
+		}
+		for _, ty := range types {
 			if err := walkType(path.Join(t, ty.Dir()), ty, t); err != nil {
 				return err
 			}

@@ -24,6 +24,7 @@ type Run struct {
 	Compression     Compression    `json:"compression"`
 	Policy          *Policy        `json:"policy,omitempty"`
 	Base            *Base          `json:"base,omitempty"`
+	TrivyDB         *TrivyDB       `json:"trivyDb,omitempty"`
 	FileCount       int            `json:"fileCount"`
 	PayloadBytes    int64          `json:"payloadBytes"`
 	PayloadRoot     string         `json:"payloadRoot"`
@@ -89,4 +90,36 @@ type Base struct {
 	ExportID string `json:"exportId"`
 	RootHash string `json:"rootHash"`
 	SHA256   string `json:"sha256"`
+}
+
+// TrivyDB summarises the database of a trivy:db export: what went in, per
+// Trivy ecosystem and severity, and every advisory or affected package
+// left out, with the reason.
+type TrivyDB struct {
+	Schema int `json:"schema"`
+	// Advisories counts the advisories read; Included those that gave at
+	// least one package entry; LeftOut those that gave none.
+	Advisories int `json:"advisories"`
+	Included   int `json:"included"`
+	LeftOut    int `json:"leftOut"`
+	// Vulnerabilities counts the vulnerability ids written.
+	Vulnerabilities int `json:"vulnerabilities"`
+	// Packages counts packages per Trivy ecosystem (npm, pip, go, ...).
+	Packages map[string]int `json:"packages"`
+	// Severities counts vulnerability ids per severity.
+	Severities map[string]int `json:"severities"`
+	// Reasons counts Skipped entries per reason.
+	Reasons map[string]int `json:"reasons"`
+	Skipped []TrivySkip    `json:"skipped"`
+}
+
+// TrivySkip is one advisory, or one affected package of it, left out of a
+// trivy:db database.
+type TrivySkip struct {
+	Advisory  string `json:"advisory"`
+	Path      string `json:"path"`
+	Ecosystem string `json:"ecosystem,omitempty"`
+	Package   string `json:"package,omitempty"`
+	Reason    string `json:"reason"`
+	Detail    string `json:"detail,omitempty"`
 }

@@ -27,6 +27,7 @@ func (p *Plan) Check(c *contract.Contract) error {
 	want := Contract{
 		Path: p.Contract.Path, Digest: c.Digest, ExportID: c.ExportID, Tenant: c.Tenant, Profile: c.Profile,
 		Source: c.Source, Selectors: selectors(c), PolicySnapshot: c.PolicySnapshot, BaseBundle: c.Base,
+		TrivySchema:   c.TrivySchema,
 		Compression:   Compression{Codec: c.Compression.Codec, Level: c.Compression.Level},
 		RetentionDays: c.RetentionDays, Output: c.Output,
 		AllowCrossTenant: c.AllowCrossTenant && p.Contract.AllowCrossTenant, SkipInvalid: p.Contract.SkipInvalid,

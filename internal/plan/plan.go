@@ -73,6 +73,7 @@ type Contract struct {
 	Selectors        Selectors   `json:"selectors"`
 	PolicySnapshot   string      `json:"policySnapshot,omitempty"`
 	BaseBundle       string      `json:"base,omitempty"` // as written
+	TrivySchema      int         `json:"trivySchema,omitempty"`
 	Compression      Compression `json:"compression"`
 	RetentionDays    int         `json:"retentionDays,omitempty"`
 	Output           string      `json:"output,omitempty"`
@@ -173,7 +174,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 	res, err := evidence.Resolve(ctx, evidence.Config{
 		Source: c.SourceDir, Tenant: c.Tenant, Selectors: c.Selectors, PolicySnapshot: c.PolicySnapshot,
 		AllowCrossTenant: c.AllowCrossTenant && opt.AllowCrossTenant, SkipInvalid: opt.SkipInvalid, Workers: opt.Workers,
-		Spill: opt.Spill,
+		Types: adapters.InputTypes(c.Profile), Spill: opt.Spill,
 	})
 	if err != nil {
 		field := "source"
@@ -211,6 +212,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 		Contract: Contract{
 			Path: filepath.ToSlash(rel), Digest: c.Digest, ExportID: c.ExportID, Tenant: c.Tenant, Profile: c.Profile,
 			Source: c.Source, Selectors: selectors(c), PolicySnapshot: c.PolicySnapshot, BaseBundle: c.Base,
+			TrivySchema:   c.TrivySchema,
 			Compression:   Compression{Codec: c.Compression.Codec, Level: c.Compression.Level},
 			RetentionDays: c.RetentionDays, Output: c.Output,
 			AllowCrossTenant: c.AllowCrossTenant && opt.AllowCrossTenant, SkipInvalid: opt.SkipInvalid,
@@ -237,7 +239,8 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 	for _, t := range evidence.Types {
 		p.Totals.ByType[string(t)] = res.ByType[t]
 	}
-	in := &adapters.Input{Docs: res.Docs, Snapshot: res.Snapshot, Compression: c.Compression, Base: base}
+	in := &adapters.Input{Docs: res.Docs, Snapshot: res.Snapshot, Compression: c.Compression, Base: base,
+		TrivySchema: c.TrivySchema, RetentionDays: c.RetentionDays}
 	p.Inputs = res.Docs
 	for _, a := range ads {
 		p.Adapters = append(p.Adapters, Adapter{Name: a.Name(), Version: a.Version(), Outputs: a.Outputs(in)})

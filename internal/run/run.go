@@ -144,8 +144,17 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if small <= 0 {
 		small = 8 << 20
 	}
+	mt := opt.ModTime
+	if mt.IsZero() {
+		mt = tarball.DefaultModTime
+	}
+	created := opt.CreatedAt
+	if created.IsZero() {
+		created = mt
+	}
 	in := &adapters.Input{Docs: p.Inputs, Snapshot: p.Snapshot(), Base: base,
-		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level}}
+		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level},
+		TrivySchema: p.Contract.TrivySchema, CreatedAt: created, RetentionDays: p.Contract.RetentionDays}
 	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
 		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, d, small) }}
 	for _, a := range ads {
@@ -157,14 +166,6 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
-	}
-	mt := opt.ModTime
-	if mt.IsZero() {
-		mt = tarball.DefaultModTime
-	}
-	created := opt.CreatedAt
-	if created.IsZero() {
-		created = mt
 	}
 	ev.State("manifest", nil)
 	if err := writeProvenance(stage, p, ads); err != nil {
@@ -178,6 +179,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err != nil {
 		return nil, err
 	}
+	m.TrivyDB = job.TrivyDB
 	mb, err := manifest.Bytes(m)
 	if err != nil {
 		return nil, err
@@ -378,6 +380,8 @@ func runReadme(m *manifest.Run, mt time.Time, signer bundle.Signer) ([]byte, err
 		r.Mirror = true
 	case contract.ProfileMirrorDelta:
 		r.Mirror, r.Delta = true, true
+	case contract.ProfileTrivyDB:
+		r.TrivyDB = true
 	}
 	return readme.RenderRun(r)
 }
