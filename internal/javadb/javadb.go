@@ -94,9 +94,9 @@ func Compare(a, b Record) int {
 	return strings.Compare(a.ArchiveType, b.ArchiveType)
 }
 
-// Validate checks the rules ParseIndex applies to each line (see
-// docs/evidence.md#java-artefact-index): it returns the name of the first
-// field that breaks them and why, or "", "" when the record is valid.
+// Validate checks the rules ParseIndex applies to each line's values: it
+// returns the name of the first field that breaks them and why, or "", ""
+// when the record is valid.
 func (r Record) Validate() (field, reason string) {
 	if reason := checkID(r.GroupID); reason != "" {
 		return "group_id", reason
