@@ -14,9 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
@@ -293,27 +293,66 @@ func (p *Plan) Snapshot() *evidence.Snapshot {
 // Write writes p as canonical JSON and one LF, streaming the inputs one by
 // one so that a plan of a million documents is never one buffer.
 func Write(w io.Writer, p *Plan) error {
-	next, stop := iter.Pull2(p.Inputs.All())
-	defer stop()
-	n := p.Inputs.Len()
-	return canonjson.WriteObject(w, p, map[string]canonjson.Array{
-		"inputs": {Len: n, Item: func(i int) any {
-			d, err, ok := next()
-			switch {
-			case err != nil:
-				return failMarshal{err}
-			case !ok:
-				return failMarshal{fmt.Errorf("%d inputs, want %d", i, n)}
+	n, i := p.Inputs.Len(), 0
+	seq := func(yield func(any, error) bool) {
+		for d, err := range p.Inputs.All() {
+			if err != nil {
+				yield(nil, err)
+				return
 			}
-			return fromDoc(d)
-		}},
-	})
+			if i++; !yield(fromDoc(d), nil) {
+				return
+			}
+		}
+		if i != n {
+			yield(nil, fmt.Errorf("%d inputs, want %d", i, n))
+		}
+	}
+	return canonjson.WriteObject(w, p, map[string]canonjson.Array{"inputs": {Seq: seq}})
 }
 
-// failMarshal makes the streaming writer fail with err.
-type failMarshal struct{ err error }
-
-func (f failMarshal) MarshalJSON() ([]byte, error) { return nil, f.err }
+// AppendCanonical appends in's canonical JSON, what canonjson.Marshal
+// gives, without reflection: plan.Write's hot path.
+func (in Input) AppendCanonical(b []byte) []byte {
+	list := func(b []byte, ss []string) []byte {
+		if ss == nil {
+			return append(b, "null"...)
+		}
+		b = append(b, '[')
+		for i, s := range ss {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = canonjson.AppendString(b, s)
+		}
+		return append(b, ']')
+	}
+	b = append(b, `{"ecosystems":`...)
+	b = list(b, in.Ecosystems)
+	b = append(b, `,"format":`...)
+	b = canonjson.AppendString(b, in.Format)
+	b = append(b, `,"id":`...)
+	b = canonjson.AppendString(b, in.ID)
+	b = append(b, `,"path":`...)
+	b = canonjson.AppendString(b, in.Path)
+	b = append(b, `,"products":`...)
+	b = list(b, in.Products)
+	b = append(b, `,"sha256":`...)
+	b = canonjson.AppendString(b, in.SHA256)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, in.Size, 10)
+	b = append(b, `,"subject":`...)
+	b = canonjson.AppendString(b, in.Subject)
+	b = append(b, `,"tenant":`...)
+	b = canonjson.AppendString(b, in.Tenant)
+	if in.Time != "" {
+		b = append(b, `,"time":`...)
+		b = canonjson.AppendString(b, in.Time)
+	}
+	b = append(b, `,"type":`...)
+	b = canonjson.AppendString(b, in.Type)
+	return append(b, '}')
+}
 
 // Read reads a plan file. The inputs array is decoded one element at a
 // time into a stream that spills as sp says, so reading a plan costs

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -140,5 +141,26 @@ func TestReadMissingFile(t *testing.T) {
 	_, err := read(t, filepath.Join(t.TempDir(), "nope.json"))
 	if err == nil || exitcode.For(err) != exitcode.IO {
 		t.Fatalf("missing plan: %v (exit %d), want exit %d", err, exitcode.For(err), exitcode.IO)
+	}
+}
+
+// TestInputAppendCanonical: Input's own canonical JSON is what Marshal
+// gives, for every field shape (empty lists, no time, escapes, invalid
+// UTF-8).
+func TestInputAppendCanonical(t *testing.T) {
+	for _, in := range []Input{
+		{},
+		{Type: "advisory", Tenant: "acme", Subject: "pkg:npm/a\u2028\"b\"", ID: "GHSA-1", Path: "acme/advisories/a b.json",
+			SHA256: "sha256:" + strings.Repeat("a", 64), Size: 1 << 40, Time: "2025-01-01T00:00:00Z", Format: "osv",
+			Ecosystems: []string{"npm", "pypi"}, Products: []string{"pkg:npm/a", "pkg:pypi/\xff"}},
+		{Ecosystems: []string{}, Products: []string{}, Size: -1, ID: "\x00\x1f\u00e9"},
+	} {
+		want, err := canonjson.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.AppendCanonical(nil); string(got) != string(want) {
+			t.Errorf("AppendCanonical\n got %s\nwant %s", got, want)
+		}
 	}
 }

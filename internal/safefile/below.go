@@ -54,6 +54,18 @@ func (d *Dir) Open(rel string) (*os.File, error) {
 	if err := safepath.Check(rel, false); err != nil {
 		return nil, err
 	}
+	// One openat2(2) resolves the whole path beneath d refusing every
+	// link; where the kernel lacks it (before 5.6, or a seccomp filter),
+	// and on any error, so that the error names the component at fault,
+	// the path is walked one component at a time.
+	if fd, err := openBeneath(int(d.f.Fd()), rel); err == nil {
+		f := os.NewFile(uintptr(fd), rel)
+		if err := Regular(f, rel); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
 	parts := strings.Split(rel, "/")
 	dirfd := int(d.f.Fd())
 	for i, name := range parts {
