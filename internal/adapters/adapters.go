@@ -88,6 +88,8 @@ type Job struct {
 	Open func(d *evidence.Doc) (*Doc, error)
 	// TrivyDB is set by the trivy:db adapter: the summary for export.json.
 	TrivyDB *manifest.TrivyDB
+	// JavaDB is set by the trivy:java-db adapter.
+	JavaDB *manifest.JavaDB
 }
 
 var (
@@ -99,11 +101,13 @@ var (
 		contract.ProfileMirrorFull:  {"mirror:full"},
 		contract.ProfileMirrorDelta: {"mirror:delta"},
 		contract.ProfileTrivyDB:     {"trivy:db"},
+		contract.ProfileTrivyJavaDB: {"trivy:java-db"},
 	}
 	// inputTypes are the document types a profile reads, when not
 	// advisories, VEX and SBOMs.
 	inputTypes = map[string][]evidence.Type{
-		contract.ProfileTrivyDB: {evidence.Advisory},
+		contract.ProfileTrivyDB:     {evidence.Advisory},
+		contract.ProfileTrivyJavaDB: {evidence.JavaIndex},
 	}
 )
 

@@ -311,7 +311,7 @@ func checkStage(t *testing.T, s *Stage) map[string][]byte {
 }
 
 func TestRegistry(t *testing.T) {
-	if got, want := Profiles(), []string{"json:policy", "json:raw", "mirror:delta", "mirror:full", "trivy:db"}; !slices.Equal(got, want) {
+	if got, want := Profiles(), []string{"json:policy", "json:raw", "mirror:delta", "mirror:full", "trivy:db", "trivy:java-db"}; !slices.Equal(got, want) {
 		t.Fatalf("Profiles() = %q, want %q", got, want)
 	}
 	for _, tc := range []struct {
@@ -323,6 +323,7 @@ func TestRegistry(t *testing.T) {
 		{contract.ProfileMirrorFull, []string{"mirror:full"}},
 		{contract.ProfileMirrorDelta, []string{"mirror:delta"}},
 		{contract.ProfileTrivyDB, []string{"trivy:db"}},
+		{contract.ProfileTrivyJavaDB, []string{"trivy:java-db"}},
 	} {
 		ads, err := ForProfile(tc.profile)
 		if err != nil {
@@ -344,7 +345,7 @@ func TestRegistry(t *testing.T) {
 	if code := exitcode.For(err); code != exitcode.Invalid {
 		t.Fatalf("unknown profile: exit %d (%v), want 3", code, err)
 	}
-	if want := `profile "grype:db" has no adapters in this build (have [json:policy json:raw mirror:delta mirror:full trivy:db])`; err.Error() != want {
+	if want := `profile "grype:db" has no adapters in this build (have [json:policy json:raw mirror:delta mirror:full trivy:db trivy:java-db])`; err.Error() != want {
 		t.Fatalf("unknown profile:\n got %s\nwant %s", err, want)
 	}
 
@@ -386,6 +387,7 @@ func TestOutputs(t *testing.T) {
 		{"mirror:full", [][]Output{mirrorOuts(false)}},
 		{"mirror:delta", [][]Output{mirrorOuts(true)}},
 		{"trivy:db", [][]Output{{{Path: "db/trivy.db", Records: 3}, {Path: "db/metadata.json", Records: 1}}}},
+		{"trivy:java-db", [][]Output{{{Path: "java-db/trivy-java.db"}, {Path: "java-db/metadata.json", Records: 1}}}},
 	} {
 		ads, err := ForProfile(tc.profile)
 		if err != nil {

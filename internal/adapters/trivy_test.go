@@ -145,3 +145,38 @@ func TestTrivyDBErrors(t *testing.T) {
 		t.Errorf("bad advisory: staged %v", staged(t, r.stage))
 	}
 }
+
+// TestTrivyJavaDB: the index files become java-db/trivy-java.db and
+// java-db/metadata.json; a line repeated in a second file is stored once
+// and counted; the summary says what went in.
+func TestTrivyJavaDB(t *testing.T) {
+	line := func(art, ver, sha string) string {
+		return `{"group_id":"org.example","artifact_id":"` + art + `","version":"` + ver + `","sha1":"` + sha + `","archive_type":"jar"}` + "\n"
+	}
+	sha := func(c byte) string { return strings.Repeat(string(c), 40) }
+	idx := func(name, src string) testDoc {
+		return testDoc{Doc: evidence.Doc{Type: evidence.JavaIndex, Tenant: "acme", ID: name, Path: "acme/java-index/" + name,
+			Ecosystems: []string{"maven"}}, src: src}
+	}
+	f := newFixture(t, false,
+		idx("a.jsonl", line("widget", "1.0", sha('a'))+line("widget", "1.1", sha('b'))),
+		idx("b.jsonl", line("gadget", "2.0", sha('c'))+line("widget", "1.0", sha('a'))))
+	f.in.CreatedAt = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	r := mustRun(t, "trivy:java-db", f, runOpts{})
+	files := checkStage(t, r.stage)
+	if len(files) != 2 || files["java-db/trivy-java.db"] == nil {
+		t.Fatalf("staged %d files", len(files))
+	}
+	if got, want := string(files["java-db/metadata.json"]), `{"Version":1,"NextUpdate":"2025-06-02T12:00:00Z","UpdatedAt":"2025-06-01T12:00:00Z","DownloadedAt":"2025-06-01T12:00:00Z"}`+"\n"; got != want {
+		t.Errorf("metadata.json\n got %s\nwant %s", got, want)
+	}
+	if got, want := *r.job.JavaDB, (manifest.JavaDB{Schema: 1, Files: 2, Entries: 4, Duplicates: 1, Artifacts: 2, Indices: 3}); got != want {
+		t.Errorf("summary %+v, want %+v", got, want)
+	}
+
+	f.in.TrivySchema = 2
+	_, err := runProfile(t, "trivy:java-db", f, runOpts{})
+	if code := exitcode.For(err); code != exitcode.Invalid {
+		t.Errorf("schema 2: exit %d: %v", code, err)
+	}
+}

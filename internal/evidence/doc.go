@@ -7,6 +7,7 @@
 //	<source>/<tenant>/sboms/**/*.json            CycloneDX 1.5/1.6 or SPDX 2.3 JSON
 //	<source>/<tenant>/policy/<snapshot>/snapshot.json
 //	<source>/<tenant>/policy/<snapshot>/findings/**/*.json
+//	<source>/<tenant>/java-index/**/*.jsonl      Maven artefact index (trivy:java-db)
 //
 // Every document is read once, as a stream, to hash it and to pick the few
 // fields selectors and ordering need. The selected documents are a stream
@@ -29,10 +30,13 @@ const (
 	VEX      Type = "vex"
 	SBOM     Type = "sbom"
 	Finding  Type = "finding"
+	// JavaIndex is a file of the Maven artefact index (JSON lines), read
+	// only by the trivy:java-db profile.
+	JavaIndex Type = "java-index"
 )
 
 // Types in output order.
-var Types = []Type{Advisory, VEX, SBOM, Finding}
+var Types = []Type{Advisory, VEX, SBOM, Finding, JavaIndex}
 
 // Dir is the directory of a type below a tenant (findings live below a
 // policy snapshot).
@@ -44,6 +48,8 @@ func (t Type) Dir() string {
 		return "vex"
 	case SBOM:
 		return "sboms"
+	case JavaIndex:
+		return "java-index"
 	}
 	return "findings"
 }

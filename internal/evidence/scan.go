@@ -228,6 +228,9 @@ func Resolve(ctx context.Context, cfg Config) (res *Result, err error) {
 		case j.reason != "":
 			res.Excluded[j.reason]++
 		default:
+			for _, l := range j.lines {
+				invalid = append(invalid, seqInvalid{j.seq, l})
+			}
 			if addErr = docs.Add(j.doc); addErr != nil {
 				continue
 			}
@@ -372,6 +375,7 @@ type job struct {
 	doc    *Doc
 	reason string // excluded by this selector
 	err    error
+	lines  []Invalid // invalid lines of a java-index file (the file stays)
 }
 
 func unwrapPathErr(err error) error {
@@ -398,7 +402,7 @@ func isIO(err error) bool {
 func walkSource(ctx context.Context, cfg Config, tenants []string, res *Result, emit func(job)) error {
 	var seq int64
 	walkType := func(rel string, ty Type, tenant string) error {
-		return list(ctx, cfg.Source, rel, func(r string) {
+		return list(ctx, cfg.Source, rel, ty.suffix(), func(r string) {
 			emit(job{seq: seq, rel: r, typ: ty, tenant: tenant})
 			seq++
 		}, func(r string) { res.Ignored = append(res.Ignored, r) })
@@ -435,10 +439,10 @@ func walkSource(ctx context.Context, cfg Config, tenants []string, res *Result, 
 	return nil
 }
 
-// list calls doc for every *.json file below source/rel (in lexical
-// order) and other for the other files. Links and special files are
-// refused.
-func list(ctx context.Context, source, rel string, doc, other func(rel string)) error {
+// list calls doc for every file named *suffix below source/rel (in
+// lexical order) and other for the other files. Links and special files
+// are refused.
+func list(ctx context.Context, source, rel, suffix string, doc, other func(rel string)) error {
 	root := filepath.Join(source, filepath.FromSlash(rel))
 	if ok, err := checkDirs(source, path.Dir(rel)); !ok {
 		return err
@@ -462,7 +466,7 @@ func list(ctx context.Context, source, rel string, doc, other func(rel string)) 
 			return nil
 		case !d.Type().IsRegular():
 			return exitcode.Invalidf("%s: not a regular file", r)
-		case !strings.HasSuffix(d.Name(), ".json"):
+		case !strings.HasSuffix(d.Name(), suffix):
 			other(r)
 			return nil
 		}
@@ -504,6 +508,9 @@ func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
 		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, unwrapPathErr(err))}
 	}
 	defer f.Close()
+	if j.typ == JavaIndex {
+		return readJavaIndex(f, j, sel)
+	}
 	buf := docBufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer docBufs.Put(buf)
@@ -688,6 +695,14 @@ const (
 // prefix.
 func (sel *selection) decide(d *Doc, m *meta, productHit bool) string {
 	s := sel.s
+	if d.Type == JavaIndex {
+		// An index file has no time, subject or product of its own: only
+		// the tenant and ecosystems selectors apply to it.
+		if sel.ecos != nil && !sel.ecos["maven"] {
+			return ExclEcosystems
+		}
+		return ""
+	}
 	if !s.Since.IsZero() || !s.Until.IsZero() {
 		switch {
 		case d.Time.IsZero():

@@ -25,6 +25,7 @@ type Run struct {
 	Policy          *Policy        `json:"policy,omitempty"`
 	Base            *Base          `json:"base,omitempty"`
 	TrivyDB         *TrivyDB       `json:"trivyDb,omitempty"`
+	JavaDB          *JavaDB        `json:"javaDb,omitempty"`
 	FileCount       int            `json:"fileCount"`
 	PayloadBytes    int64          `json:"payloadBytes"`
 	PayloadRoot     string         `json:"payloadRoot"`
@@ -122,4 +123,18 @@ type TrivySkip struct {
 	Package   string `json:"package,omitempty"`
 	Reason    string `json:"reason"`
 	Detail    string `json:"detail,omitempty"`
+}
+
+// JavaDB summarises the database of a trivy:java-db export.
+type JavaDB struct {
+	Schema int `json:"schema"`
+	// Files counts the index files read, Entries their valid lines.
+	Files   int `json:"files"`
+	Entries int `json:"entries"`
+	// Duplicates counts lines that repeat an earlier identical one.
+	Duplicates int `json:"duplicates"`
+	// Artifacts counts (group_id, artifact_id) pairs, Indices artefact
+	// files (SHA-1s).
+	Artifacts int `json:"artifacts"`
+	Indices   int `json:"indices"`
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -69,6 +70,9 @@ func checkInput(d *evidence.Doc, c *contract.Contract, tenants []string, cross b
 	}
 	if d.Tenant != c.Tenant && !cross {
 		return &evidence.CrossTenantError{Path: d.Path, Tenant: d.Tenant, Want: c.Tenant}
+	}
+	if !reads(c.Profile, d.Type) {
+		return exitcode.Invalidf("%s: profile %s does not read %s documents", d.Path, c.Profile, d.Type)
 	}
 	dir := d.Tenant + "/" + d.Type.Dir() + "/"
 	if d.Type == evidence.Finding {
@@ -140,4 +144,12 @@ func aOrNo(b bool) string {
 		return "a"
 	}
 	return "no"
+}
+
+// reads says whether the profile's adapters read documents of type t.
+func reads(profile string, t evidence.Type) bool {
+	if types := adapters.InputTypes(profile); types != nil {
+		return slices.Contains(types, t)
+	}
+	return t != evidence.JavaIndex
 }

@@ -237,6 +237,9 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 		p.Base = &Base{BaseRef: base.BaseRef, Files: len(base.Files)}
 	}
 	for _, t := range evidence.Types {
+		if t == evidence.JavaIndex && !slices.Contains(adapters.InputTypes(c.Profile), t) {
+			continue // counted only where read, so other plans keep their bytes
+		}
 		p.Totals.ByType[string(t)] = res.ByType[t]
 	}
 	in := &adapters.Input{Docs: res.Docs, Snapshot: res.Snapshot, Compression: c.Compression, Base: base,

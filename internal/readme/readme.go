@@ -82,7 +82,7 @@ type Run struct {
 	PayloadBytes                                        int64
 	Counts                                              []string // e.g. "3 advisories"
 	Raw, Policy, Mirror, Delta                          bool
-	TrivyDB                                             bool
+	TrivyDB, JavaDB                                     bool
 	Signing
 }
 

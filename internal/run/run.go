@@ -179,7 +179,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err != nil {
 		return nil, err
 	}
-	m.TrivyDB = job.TrivyDB
+	m.TrivyDB, m.JavaDB = job.TrivyDB, job.JavaDB
 	mb, err := manifest.Bytes(m)
 	if err != nil {
 		return nil, err
@@ -367,7 +367,10 @@ func runReadme(m *manifest.Run, mt time.Time, signer bundle.Signer) ([]byte, err
 		r.Signing = readme.Signing{SignedBy: signer.Fingerprint(), SignedProv: true}
 	}
 	for _, t := range evidence.Types {
-		n := m.Counts[string(t)]
+		n, ok := m.Counts[string(t)]
+		if !ok {
+			continue
+		}
 		r.Documents += n
 		r.Counts = append(r.Counts, fmt.Sprintf("%d %s", n, plural(string(t), n)))
 	}
@@ -382,6 +385,8 @@ func runReadme(m *manifest.Run, mt time.Time, signer bundle.Signer) ([]byte, err
 		r.Mirror, r.Delta = true, true
 	case contract.ProfileTrivyDB:
 		r.TrivyDB = true
+	case contract.ProfileTrivyJavaDB:
+		r.JavaDB = true
 	}
 	return readme.RenderRun(r)
 }
@@ -397,6 +402,8 @@ func plural(s string, n int) string {
 		return "VEX documents"
 	case "sbom":
 		return "SBOMs"
+	case "java-index":
+		return "java-index files"
 	}
 	return s + "s"
 }
