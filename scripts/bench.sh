@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh [--size 1G] [--work DIR] [--ours-only] [--keep]
 #                    [--run [--docs 200000,1000000] [--huge] [--big 3] [--big-size 500M]]
+#                    [--trivy [--trivy-advisories 100000]]
 #
 # Generates a deterministic mixed payload of --size (scripts/benchgen), warms
 # the page cache, then times in one run:
@@ -33,6 +34,13 @@
 # pipelines (ratios print "-"). Missed targets do not change the exit status;
 # a step that fails does (exit 1, after the tables).
 #
+# --trivy then measures `stella-export run` of profile trivy:db (a Trivy
+# vulnerability database) on --trivy-advisories generated OSV advisories
+# (scripts/benchgen -evidence -osv-only; Go, npm, PyPI, crates.io and Maven
+# in turn), page cache warm: wall time (target under 30 s, issue 15) and
+# peak RSS. `scripts/bench.sh --size 16M --ours-only --trivy` runs little
+# else.
+#
 # Free disk is checked before anything is generated (about 12 KiB per
 # document; 1,000,000 documents are 1.85 GB of source in 4 GB of blocks). The
 # work directory (default a new one under $TMPDIR) is removed at the end
@@ -43,10 +51,10 @@ set -euo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { echo "bench.sh: $*" >&2; exit 2; }
 
-size=1G work="" ours_only=0 keep=0 run=0 docs="" huge=0 big=3 big_size=500M
+size=1G work="" ours_only=0 keep=0 run=0 docs="" huge=0 big=3 big_size=500M trivy=0 trivy_advisories=100000
 while [ $# -gt 0 ]; do
   case "$1" in
-    --size|--work|--docs|--big|--big-size) [ $# -ge 2 ] || die "$1 needs a value" ;;
+    --size|--work|--docs|--big|--big-size|--trivy-advisories) [ $# -ge 2 ] || die "$1 needs a value" ;;
   esac
   case "$1" in
     --size) size=$2; shift 2 ;;
@@ -58,6 +66,8 @@ while [ $# -gt 0 ]; do
     --huge) huge=1; shift ;;
     --big) big=$2; shift 2 ;;
     --big-size) big_size=$2; shift 2 ;;
+    --trivy) trivy=1; shift ;;
+    --trivy-advisories) trivy_advisories=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -76,6 +86,8 @@ bytes() {
 size_bytes=$(bytes "$size") || die "--size $size: want a number with an optional K, M or G suffix"
 big_bytes=$(bytes "$big_size") || die "--big-size $big_size: want a number with an optional K, M or G suffix"
 case "$big" in *[!0-9]*|'') die "--big $big: want a number of SBOMs (0 for none)" ;; esac
+case "$trivy_advisories" in *[!0-9]*|'') die "--trivy-advisories $trivy_advisories: want a number of advisories" ;; esac
+trivy_advisories=$(( 10#$trivy_advisories ))
 big=$(( 10#$big ))
 [ -n "$docs" ] || docs=200000,1000000
 [ "$huge" = 0 ] || docs=$docs,5000000
@@ -228,7 +240,34 @@ if [ "$ours_only" = 0 ]; then
 fi
 echo "bundle: $(stat -c %s "$work/out.tgz") bytes"
 
-[ "$run" = 1 ] || exit 0
+# trivy_bench: with --trivy, generates --trivy-advisories OSV advisories and
+# measures run trivy:db --package on them.
+trivy_bench() {
+  [ "$trivy" = 1 ] || return 0
+  local dir=$work/trivy
+  rm -rf "$dir"
+  check_disk "$(docs_kib "$trivy_advisories")" $(( trivy_advisories * 2 )) "--trivy ($trivy_advisories advisories)"
+  mkdir -p "$dir"
+  "$work/benchgen" -evidence -osv-only -docs "$trivy_advisories" -o "$dir/src" >/dev/null
+  printf 'apiVersion: stella-export/v1\nkind: EvidenceExport\nexport_id: urn:stella:export:bench:trivy-db\ntenant: bench\nprofile: trivy:db\nsource: src\n' > "$dir/trivy.yaml"
+  warm "$dir/src"
+  echo
+  echo "== trivy:db: $trivy_advisories OSV advisories, $(nproc) cores"
+  if measure trivy "$bin" run -q "$dir/trivy.yaml" -o "$dir/out" --package "$dir/trivy.tgz"; then
+    local v=MISS
+    awk -v t="${T[trivy]}" 'BEGIN { exit !(t < 30) }' && v=PASS
+    printf '%-44s %8s %10s %10s %s\n' "step" "seconds" "peak RSS" "target" ""
+    printf '%-44s %8s %10s %10s %s\n' "run trivy:db --package" "${T[trivy]}" "$(mib "${R[trivy]}") MiB" "<30 s" "$v"
+    echo "db/trivy.db: $(stat -c %s "$dir/out/db/trivy.db") bytes"
+  fi
+  [ "$keep" = 1 ] || rm -rf "$dir"
+}
+
+if [ "$run" = 0 ]; then
+  trivy_bench
+  [ ${#failed[@]} -eq 0 ] || { echo "bench.sh: failed steps: ${failed[*]}" >&2; exit 1; }
+  exit 0
+fi
 [ "$keep" = 1 ] || rm -rf "$payload" "$work/x" "$work"/*.tgz "$work"/*.sums
 
 # Targets of issue 14 (benchmarks, not tests).
@@ -370,6 +409,8 @@ fi
 if [ "$big" -gt 0 ]; then
   run_source big "$big CycloneDX SBOMs of $big_size" 0 -docs 0 -big "$big" -big-size "$big_size"
 fi
+
+trivy_bench
 
 echo
 echo "targets: $pass PASS, $miss MISS (benchmarks: a MISS does not change the exit status)"

@@ -24,6 +24,9 @@ type evidenceConfig struct {
 	docs    int   // small documents: 80% advisories, 10% VEX, 10% SBOMs
 	big     int   // big CycloneDX SBOMs
 	bigSize int64 // bytes per big SBOM
+	// osvOnly writes docs OSV advisories and nothing else (no VEX, SBOMs,
+	// findings or policy snapshot): the input of trivy:db.
+	osvOnly bool
 }
 
 const (
@@ -81,6 +84,9 @@ func writeEvidence(cfg evidenceConfig) error {
 		return err
 	}
 	c := countsFor(cfg.docs)
+	if cfg.osvOnly {
+		c = evidenceCounts{advisories: cfg.docs, products: 1}
+	}
 	type job struct{ kind, i int }
 	jobs := make(chan job, 1024)
 	var files, bytesOut atomic.Int64
@@ -130,17 +136,19 @@ func writeEvidence(cfg evidenceConfig) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	snap := filepath.Join(cfg.out, benchTenant, "policy", benchSnapshot, "snapshot.json")
-	var buf bytes.Buffer
-	writeSnapshot(&buf, c)
-	if err := os.MkdirAll(filepath.Dir(snap), 0o755); err != nil {
-		return err
+	if !cfg.osvOnly {
+		snap := filepath.Join(cfg.out, benchTenant, "policy", benchSnapshot, "snapshot.json")
+		var buf bytes.Buffer
+		writeSnapshot(&buf, c)
+		if err := os.MkdirAll(filepath.Dir(snap), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(snap, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		files.Add(1)
+		bytesOut.Add(int64(buf.Len()))
 	}
-	if err := os.WriteFile(snap, buf.Bytes(), 0o644); err != nil {
-		return err
-	}
-	files.Add(1)
-	bytesOut.Add(int64(buf.Len()))
 	for i := range cfg.big {
 		n, err := writeBigSBOM(filepath.Join(cfg.out, benchTenant, "sboms", "big"), i, cfg.bigSize)
 		if err != nil {

@@ -16,6 +16,7 @@
 //
 //	go run ./scripts/benchgen -evidence -docs 1000000 -o /tmp/evidence-1m
 //	go run ./scripts/benchgen -evidence -docs 1000 -big 3 -big-size 500M -o /tmp/evidence-big
+//	go run ./scripts/benchgen -evidence -osv-only -docs 100000 -o /tmp/osv-100k
 package main
 
 import (
@@ -50,6 +51,7 @@ func main() {
 	docs := flag.Int("docs", 1000000, "with -evidence: small documents (80% advisories, 10% VEX, 10% SBOMs)")
 	big := flag.Int("big", 0, "with -evidence: number of big CycloneDX SBOMs")
 	bigSize := flag.String("big-size", "500M", "with -evidence: size of each big SBOM (K, M, G suffixes)")
+	osvOnly := flag.Bool("osv-only", false, "with -evidence: -docs OSV advisories only (the input of trivy:db)")
 	flag.Parse()
 	if *evidence {
 		n, err := parseSize(*bigSize)
@@ -57,7 +59,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "usage: benchgen -evidence [-docs N] [-big N -big-size 500M] -o DIR")
 			os.Exit(2)
 		}
-		if err := writeEvidence(evidenceConfig{out: *out, docs: *docs, big: *big, bigSize: n}); err != nil {
+		if err := writeEvidence(evidenceConfig{out: *out, docs: *docs, big: *big, bigSize: n, osvOnly: *osvOnly}); err != nil {
 			fmt.Fprintln(os.Stderr, "benchgen:", err)
 			os.Exit(1)
 		}
