@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh: the whole test suite, as CI runs it (.ci/run calls this).
 # gofmt, go vet, staticcheck (pinned in go.mod as a tool), every Go test (unit, golden, testscript CLI scripts, interop
-# with GNU tar / busybox / dash / sha256sum and with the real cosign v3 and
-# v2 that scripts/cosign.sh builds, fuzz seed corpora, signal handling) and a small run of scripts/bench.sh to keep it working.
+# with GNU tar / busybox / dash / sha256sum, with the real cosign v3 and
+# v2 that scripts/cosign.sh builds and with the real Trivy that scripts/trivy.sh
+# builds, fuzz seed corpora, signal handling) and a small run of scripts/bench.sh to keep it working.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -24,6 +25,16 @@ elif [ "$CI" = true ]; then
   exit 1
 else
   echo "warning: scripts/cosign.sh failed; TestCosignInterop will skip" >&2
+fi
+echo "== real Trivy for the Trivy DB interop tests (scripts/trivy.sh, cached; ~15 min cold)"
+if tri=$(bash scripts/trivy.sh); then
+  STELLA_EXPORT_TRIVY=$(printf '%s\n' "$tri" | awk 'NF==2 {p=$2} END {print p}')
+  export STELLA_EXPORT_TRIVY
+elif [ "$CI" = true ]; then
+  echo "scripts/trivy.sh failed; CI runs the Trivy interop tests" >&2
+  exit 1
+else
+  echo "warning: scripts/trivy.sh failed; the Trivy interop tests (TestTrivyHarness) will skip" >&2
 fi
 echo "== go test"
 go test -count=1 ./... 2>&1 | tee "${TMPDIR:-/tmp}/stella-export-test.log"

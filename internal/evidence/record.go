@@ -316,9 +316,10 @@ type DocSorter struct {
 
 // NewDocSorter returns a sorter spilling as sp says; ctx's partial set
 // (internal/partial) tracks its spill directory. Its records hold at most
-// half the budget: the rest is the garbage collector's headroom.
+// a quarter of the budget: a run's other sorters share another quarter,
+// and the rest is the garbage collector's headroom.
 func NewDocSorter(ctx context.Context, sp Spill) *DocSorter {
-	return newDocSorter(ctx, sp, 2)
+	return newDocSorter(ctx, sp, 4)
 }
 
 func newDocSorter(ctx context.Context, sp Spill, parts int64) *DocSorter {

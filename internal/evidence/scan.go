@@ -137,8 +137,8 @@ func checkDirs(source, rel string) (ok bool, err error) {
 // selected documents in export order. Memory does not grow with the number
 // of documents: a walker feeds the files to cfg.Workers readers through a
 // bounded channel, and the documents they select go into a sorter that
-// spills beside the output under cfg.Spill's budget (half of it for the
-// documents, a quarter for the duplicate check). Close the result to
+// spills beside the output under cfg.Spill's budget (a quarter of it for
+// the documents, an eighth for the duplicate check). Close the result to
 // remove what it spilled.
 //
 // The result does not depend on the budget, the number of workers or
@@ -166,9 +166,9 @@ func Resolve(ctx context.Context, cfg Config) (res *Result, err error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	docs := newDocSorter(ctx, cfg.Spill, 2)
+	docs := newDocSorter(ctx, cfg.Spill, 4)
 	defer docs.Close()
-	ids := extsort.New(cfg.Spill.Dir, cfg.Spill.budget(4), compareIDs).Track(ctx)
+	ids := extsort.New(cfg.Spill.Dir, cfg.Spill.budget(8), compareIDs).Track(ctx)
 	defer ids.Close()
 
 	res = &Result{Excluded: map[string]int{}, ByType: map[Type]int{}}

@@ -63,7 +63,7 @@ type Options struct {
 	Protect []Protected
 	// MemoryBudget is the run's memory budget, in bytes (--memory-budget,
 	// which the plan's document stream shares): the record of staged files
-	// and the mirror indexes may each take a quarter of it before they
+	// and the mirror indexes may each take an eighth of it before they
 	// spill to a temporary directory beside OutDir; zero means
 	// adapters.DefaultBudget each.
 	MemoryBudget int64
@@ -138,7 +138,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		return nil, fmt.Errorf("read evidence: %w", err)
 	}
 	defer src.Close()
-	stage := adapters.NewStage(ctx, stageDir, opt.MemoryBudget/4)
+	stage := adapters.NewStage(ctx, stageDir, opt.MemoryBudget/8)
 	defer stage.Close()
 	small := opt.SmallDoc
 	if small <= 0 {
