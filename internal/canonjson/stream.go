@@ -131,3 +131,17 @@ func CompareKeys(a, b []byte) int { return compareUTF16(a, b) }
 func compareKeys(a, b string) int {
 	return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
 }
+
+// ExpectDelim reads the next token of a streaming decoder and fails unless
+// it is the delimiter want: the step readers of large documents (plans,
+// provenance) take between the values they decode one at a time.
+func ExpectDelim(dec *json.Decoder, want json.Delim) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := t.(json.Delim); !ok || d != want {
+		return fmt.Errorf("expected %q, found %v", string(want), t)
+	}
+	return nil
+}

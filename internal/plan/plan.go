@@ -413,7 +413,7 @@ type spillError struct{ error }
 func decode(ctx context.Context, r io.Reader, sp evidence.Spill) (_ *Plan, err error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
-	if err := expectDelim(dec, '{'); err != nil {
+	if err := canonjson.ExpectDelim(dec, '{'); err != nil {
 		return nil, err
 	}
 	head := map[string]json.RawMessage{}
@@ -439,7 +439,7 @@ func decode(ctx context.Context, r io.Reader, sp evidence.Spill) (_ *Plan, err e
 			continue
 		}
 		seenInputs = true
-		if err := expectDelim(dec, '['); err != nil {
+		if err := canonjson.ExpectDelim(dec, '['); err != nil {
 			return nil, fmt.Errorf("inputs: %w", err)
 		}
 		for i := 0; dec.More(); i++ {
@@ -470,11 +470,11 @@ func decode(ctx context.Context, r io.Reader, sp evidence.Spill) (_ *Plan, err e
 				return nil, spillError{err}
 			}
 		}
-		if err := expectDelim(dec, ']'); err != nil {
+		if err := canonjson.ExpectDelim(dec, ']'); err != nil {
 			return nil, fmt.Errorf("inputs: %w", err)
 		}
 	}
-	if err := expectDelim(dec, '}'); err != nil {
+	if err := canonjson.ExpectDelim(dec, '}'); err != nil {
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -502,17 +502,6 @@ func decode(ctx context.Context, r io.Reader, sp evidence.Spill) (_ *Plan, err e
 	}
 	p.Inputs = docs
 	return &p, nil
-}
-
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	t, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := t.(json.Delim); !ok || d != want {
-		return fmt.Errorf("expected %q, found %v", string(want), t)
-	}
-	return nil
 }
 
 // toDoc checks one plan input and returns it as a document.

@@ -152,7 +152,7 @@ func (e *ReadError) Unwrap() error { return e.Err }
 
 func summarize(dec *json.Decoder, next func()) (*Summary, error) {
 	next()
-	if err := expectDelim(dec, '{'); err != nil {
+	if err := canonjson.ExpectDelim(dec, '{'); err != nil {
 		return nil, fmt.Errorf("not a JSON object: %v", err)
 	}
 	var (
@@ -187,7 +187,7 @@ func summarize(dec *json.Decoder, next func()) (*Summary, error) {
 			head[key] = raw
 			continue
 		}
-		if err := expectDelim(dec, '['); err != nil {
+		if err := canonjson.ExpectDelim(dec, '['); err != nil {
 			return nil, fmt.Errorf("%s: not an array: %v", key, err)
 		}
 		for {
@@ -208,11 +208,11 @@ func summarize(dec *json.Decoder, next func()) (*Summary, error) {
 			}
 			*count++
 		}
-		if err := expectDelim(dec, ']'); err != nil {
+		if err := canonjson.ExpectDelim(dec, ']'); err != nil {
 			return nil, fmt.Errorf("%s: %v", key, err)
 		}
 	}
-	if err := expectDelim(dec, '}'); err != nil {
+	if err := canonjson.ExpectDelim(dec, '}'); err != nil {
 		return nil, fmt.Errorf("not valid JSON: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -247,17 +247,6 @@ func checkInput(d Descriptor) error {
 	}
 	if _, err := digest.ParseHex(d.Digest.SHA256); err != nil {
 		return fmt.Errorf("digest: sha256 %v", err)
-	}
-	return nil
-}
-
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	t, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := t.(json.Delim); !ok || d != want {
-		return fmt.Errorf("expected %q, found %v", string(want), t)
 	}
 	return nil
 }

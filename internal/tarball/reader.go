@@ -133,7 +133,7 @@ type Reader struct {
 	inflated *countReader
 	tr       *tar.Reader
 	lim      Limits
-	seen     nameSet
+	seen     *NameSet
 	names    int64 // bytes of the entry names so far
 	cur      *Entry
 	done     bool
@@ -214,7 +214,7 @@ func NewReader(r io.Reader, lim Limits) (*Reader, error) {
 		return nil, fmt.Errorf("read gzip header: %w", err)
 	}
 	gz.Multistream(false)
-	rd := &Reader{src: src, gz: gz, lim: lim, seen: newNameSet()}
+	rd := &Reader{src: src, gz: gz, lim: lim, seen: NewNameSet()}
 	rd.GzipModTime = gz.Header.ModTime
 	rd.GzipOS = gz.Header.OS
 	rd.GzipName = gz.Header.Name
@@ -268,7 +268,7 @@ func (r *Reader) Next() (*Entry, error) {
 	if err != nil {
 		return nil, r.wrap(err, "")
 	}
-	if r.seen.len() >= r.lim.MaxEntries {
+	if r.seen.Len() >= r.lim.MaxEntries {
 		return nil, &FormatError{Kind: ErrTooLarge, Detail: fmt.Sprintf("more than %d entries", r.lim.MaxEntries)}
 	}
 	name := hdr.Name
@@ -291,7 +291,7 @@ func (r *Reader) Next() (*Entry, error) {
 		return nil, &FormatError{Entry: name, Kind: ErrBadHeader, Detail: fmt.Sprintf("size %d", hdr.Size)}
 	}
 	// "a" and "a/" are one path on disk.
-	if !r.seen.add(strings.TrimSuffix(name, "/")) {
+	if !r.seen.Add(strings.TrimSuffix(name, "/")) {
 		return nil, &FormatError{Entry: name, Kind: ErrDuplicate, Detail: "the name appears twice"}
 	}
 	for k := range hdr.PAXRecords {

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"bytes"
-	"hash/maphash"
 	"slices"
 
 	"github.com/stella-ops/stella-export/internal/checksums"
@@ -98,25 +97,4 @@ func (c *comparer) report(rep *Report) {
 	for _, p := range c.pending {
 		rep.add(c.name(p), "extra", "in the archive but not listed in checksums.txt")
 	}
-}
-
-// nameSet remembers names as two 64-bit hashes under random seeds (about
-// 24 bytes a name, whatever its length); see tarball's nameSet.
-type nameSet struct {
-	s1, s2 maphash.Seed
-	m      map[[2]uint64]struct{}
-}
-
-func newNameSet() *nameSet {
-	return &nameSet{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), m: map[[2]uint64]struct{}{}}
-}
-
-// add records name and reports whether it was new.
-func (s *nameSet) add(name string) bool {
-	k := [2]uint64{maphash.String(s.s1, name), maphash.String(s.s2, name)}
-	if _, dup := s.m[k]; dup {
-		return false
-	}
-	s.m[k] = struct{}{}
-	return true
 }

@@ -258,7 +258,7 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 	}
 
 	cmp := &comparer{}
-	dirs := newNameSet()
+	dirs := tarball.NewNameSet()
 	var digests map[string]digest.SHA256
 	if top {
 		digests = make(map[string]digest.SHA256, 4)
@@ -290,13 +290,13 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 			last = e.Name
 			checkHeader(rep, e, mtime)
 			for _, p := range safepath.Parents(e.Name) {
-				if dirs.add(p) {
+				if dirs.Add(p) {
 					rep.add(e.Name, "directory-entry", "parent directory %q has no entry of its own before it", p)
 				}
 			}
 		}
 		if e.Dir {
-			dirs.add(e.Name)
+			dirs.Add(e.Name)
 			continue
 		}
 		var src io.Reader = tr
