@@ -37,7 +37,7 @@
 # --trivy then measures `stella-export run` of profile trivy:db (a Trivy
 # vulnerability database) on --trivy-advisories generated OSV advisories
 # (scripts/benchgen -evidence -osv-only; Go, npm, PyPI, crates.io and Maven
-# in turn), page cache warm: wall time (target under 30 s, issue 15) and
+# in turn), page cache warm: wall time (target under 30 s) and
 # peak RSS. `scripts/bench.sh --size 16M --ours-only --trivy` runs little
 # else.
 #
@@ -270,7 +270,8 @@ if [ "$run" = 0 ]; then
 fi
 [ "$keep" = 1 ] || rm -rf "$payload" "$work/x" "$work"/*.tgz "$work"/*.sums
 
-# Targets of issue 14 (benchmarks, not tests).
+# The run targets (benchmarks, not tests): json:raw within 2x and mirror:full
+# within 3x of tar|zstd, run peak RSS <= 256 MiB and flat, sign/verify < 64 MiB.
 run_rss_kib=$(( 256 << 10 ))  # run json:raw / mirror:full --package: <= 256 MiB
 sign_rss_kib=$(( 64 << 10 ))  # sign --attest, verify --key --attestation: < 64 MiB
 pass=0 miss=0
@@ -380,7 +381,7 @@ run_source() {
 }
 
 echo
-echo "ratio = stella-export time / tar|zstd time (lower is better); targets from issue 14"
+echo "ratio = stella-export time / tar|zstd time (lower is better); targets: json:raw <=2x, mirror:full <=3x"
 for n in "${counts[@]}"; do
   run_source "$n" "$n documents" "$n" -docs "$n" -big 0
 done
