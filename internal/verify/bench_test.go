@@ -9,7 +9,6 @@ import (
 	"runtime/metrics"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stella-ops/stella-export/internal/bundle"
 )
@@ -80,38 +79,14 @@ func benchNames(b *testing.B, n int, dir string) {
 	b.ReportAllocs()
 	var peak uint64
 	for b.Loop() {
-		runtime.GC()
-		base := liveHeap()
-		stop := make(chan struct{})
-		done := make(chan uint64)
-		go func() {
-			var top uint64
-			t := time.NewTicker(time.Millisecond)
-			defer t.Stop()
-			for {
-				if h := liveHeap(); h > top {
-					top = h
-				}
-				select {
-				case <-stop:
-					done <- top
-					return
-				case <-t.C:
-				}
+		var rep *Report
+		peak = max(peak, peakHeap(func() {
+			var err error
+			if rep, err = Verify(context.Background(), bytes.NewReader(raw), Options{ContentOnly: true}); err != nil {
+				b.Fatal(err)
 			}
-		}()
-		rep, err := Verify(context.Background(), bytes.NewReader(raw), Options{ContentOnly: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if h := liveHeap(); h > base { // the report, still referenced
-			peak = max(peak, h-base)
-		}
+		}))
 		runtime.KeepAlive(rep)
-		close(stop)
-		if top := <-done; top > base {
-			peak = max(peak, top-base)
-		}
 	}
 	b.ReportMetric(float64(peak)/1e6, "peak-heap-MB")
 }
