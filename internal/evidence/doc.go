@@ -19,7 +19,6 @@ package evidence
 import (
 	"strings"
 	"time"
-	"unique"
 )
 
 // Type is a kind of evidence document.
@@ -96,17 +95,4 @@ func Less(a, b *Doc) int {
 		}
 	}
 	return 0
-}
-
-// Intern returns the canonical copy of s. Documents repeat the same
-// tenants, formats, ecosystems and products many times; sharing one copy
-// keeps a million-document plan small.
-func Intern(s string) string { return unique.Make(s).Value() }
-
-// InternAll interns every string of ss in place and returns ss.
-func InternAll(ss []string) []string {
-	for i, s := range ss {
-		ss[i] = Intern(s)
-	}
-	return ss
 }

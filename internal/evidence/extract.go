@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/digest"
@@ -68,9 +71,27 @@ func (m *meta) setTime(field string, v any) {
 	m.time = t.UTC()
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
+// str is a string token's value, "" for a token of another kind.
+func str(v jsontext.Token) string {
+	if v.Kind() != '"' {
+		return ""
+	}
+	return v.String()
+}
+
+// value copies a scalar token out of the tokenizer's buffer as string,
+// json.Number, bool or nil (what encoding/json's Decoder.Token gives), for
+// fields checked once the document has been read.
+func value(v jsontext.Token) any {
+	switch v.Kind() {
+	case '"':
+		return v.String()
+	case '0':
+		return json.Number(v.String())
+	case 't', 'f':
+		return v.Bool()
+	}
+	return nil
 }
 
 // extract reads one document of type t and checks the fields the exporter
@@ -104,14 +125,14 @@ type osvVisitor struct {
 	eco, name, purl     string
 }
 
-func (o *osvVisitor) scalar(path string, v any) {
-	switch path {
+func (o *osvVisitor) scalar(path []byte, v jsontext.Token) {
+	switch string(path) {
 	case "id":
 		o.m.id = str(v)
 	case "modified":
-		o.modified = v
+		o.modified = value(v)
 	case "published":
-		o.published = v
+		o.published = value(v)
 	case "schema_version":
 		o.schema = str(v)
 	case "affected[].package.ecosystem":
@@ -123,8 +144,8 @@ func (o *osvVisitor) scalar(path string, v any) {
 	}
 }
 
-func (o *osvVisitor) endObject(path string) {
-	if path != "affected[]" {
+func (o *osvVisitor) endObject(path []byte) {
+	if string(path) != "affected[]" {
 		return
 	}
 	ptype, _ := contract.NormalizeEcosystem(o.eco)
@@ -166,16 +187,16 @@ type vexVisitor struct {
 	statements         int
 }
 
-func (x *vexVisitor) scalar(path string, v any) {
-	switch path {
+func (x *vexVisitor) scalar(path []byte, v jsontext.Token) {
+	switch string(path) {
 	case "@context":
 		x.context = str(v)
 	case "@id":
 		x.m.id = str(v)
 	case "timestamp":
-		x.timestamp = v
+		x.timestamp = value(v)
 	case "last_updated":
-		x.updated = v
+		x.updated = value(v)
 	case "statements[].products[].@id", "statements[].products[]", "statements[].products[].identifiers.purl":
 		x.m.purl(str(v), true)
 	case "statements[].products[].subcomponents[].@id", "statements[].products[].subcomponents[]",
@@ -184,8 +205,8 @@ func (x *vexVisitor) scalar(path string, v any) {
 	}
 }
 
-func (x *vexVisitor) endObject(path string) {
-	if path == "statements[]" {
+func (x *vexVisitor) endObject(path []byte) {
+	if string(path) == "statements[]" {
 		x.statements++
 	}
 }
@@ -226,16 +247,16 @@ type sbomVisitor struct {
 
 var spdxIDs = 100000
 
-func (s *sbomVisitor) scalar(path string, v any) {
-	switch path {
+func (s *sbomVisitor) scalar(path []byte, v jsontext.Token) {
+	switch string(path) {
 	case "bomFormat":
 		s.bomFormat = str(v)
 	case "specVersion":
-		s.spec = fmt.Sprint(v)
+		s.spec = fmt.Sprint(value(v))
 	case "serialNumber":
 		s.serial = str(v)
 	case "metadata.timestamp":
-		s.ts = v
+		s.ts = value(v)
 	case "metadata.component.purl":
 		s.compPurl = str(v)
 	case "metadata.component.name":
@@ -251,7 +272,7 @@ func (s *sbomVisitor) scalar(path string, v any) {
 	case "name":
 		s.docName = str(v)
 	case "creationInfo.created":
-		s.ts = v
+		s.ts = value(v)
 	case "documentDescribes[]":
 		if len(s.describes) < 64 {
 			s.describes = append(s.describes, str(v))
@@ -263,14 +284,14 @@ func (s *sbomVisitor) scalar(path string, v any) {
 			s.pkgPurl = p
 		}
 	default:
-		if strings.HasPrefix(path, "components[]") && strings.HasSuffix(path, ".purl") {
+		if bytes.HasPrefix(path, []byte("components[]")) && bytes.HasSuffix(path, []byte(".purl")) {
 			s.m.purl(str(v), false)
 		}
 	}
 }
 
-func (s *sbomVisitor) endObject(path string) {
-	if path != "packages[]" {
+func (s *sbomVisitor) endObject(path []byte) {
+	if string(path) != "packages[]" {
 		return
 	}
 	if s.pkgPurl != "" {
@@ -356,8 +377,8 @@ type findingVisitor struct {
 
 var findingStatus = []string{"affected", "fixed", "not_affected", "under_investigation"}
 
-func (f *findingVisitor) scalar(path string, v any) {
-	switch path {
+func (f *findingVisitor) scalar(path []byte, v jsontext.Token) {
+	switch string(path) {
 	case "id":
 		f.m.id = str(v)
 	case "tenant":
@@ -371,11 +392,11 @@ func (f *findingVisitor) scalar(path string, v any) {
 	case "status":
 		f.status = str(v)
 	case "evaluated_at":
-		f.evaluated = v
+		f.evaluated = value(v)
 	}
 }
 
-func (f *findingVisitor) endObject(string) {}
+func (f *findingVisitor) endObject([]byte) {}
 
 func (f *findingVisitor) finish() {
 	m := f.m

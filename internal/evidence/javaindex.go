@@ -47,6 +47,6 @@ func readJavaIndex(f io.Reader, j *job, sel *selection) (*Doc, string, error) {
 	}
 	id := strings.TrimPrefix(j.rel, path.Join(j.tenant, JavaIndex.Dir())+"/")
 	d := &Doc{Type: JavaIndex, Tenant: j.tenant, ID: id, Path: j.rel, SHA256: digest.Of(h).String(), Size: cr.n,
-		Ecosystems: []string{Intern("maven")}, Products: []string{}, Format: Intern("java-index")}
+		Ecosystems: []string{"maven"}, Products: []string{}, Format: "java-index"}
 	return d, sel.decide(d, nil, false), nil
 }

@@ -522,9 +522,9 @@ func toDoc(in *Input) (*evidence.Doc, error) {
 	if in.Tenant == "" {
 		return nil, errors.New("tenant: empty")
 	}
-	d := &evidence.Doc{Type: t, Tenant: evidence.Intern(in.Tenant), Subject: in.Subject, ID: in.ID, Path: in.Path,
-		SHA256: in.SHA256, Size: in.Size, Format: evidence.Intern(in.Format),
-		Ecosystems: evidence.InternAll(in.Ecosystems), Products: evidence.InternAll(in.Products)}
+	d := &evidence.Doc{Type: t, Tenant: in.Tenant, Subject: in.Subject, ID: in.ID, Path: in.Path,
+		SHA256: in.SHA256, Size: in.Size, Format: in.Format,
+		Ecosystems: in.Ecosystems, Products: in.Products}
 	if in.Time != "" {
 		tm, err := time.Parse(time.RFC3339, in.Time)
 		if err != nil || stamp(tm) != in.Time {
