@@ -1,3 +1,5 @@
+//go:build unix
+
 package safefile
 
 import (
@@ -59,12 +61,7 @@ func (d *Dir) Open(rel string) (*os.File, error) {
 	// and on any error, so that the error names the component at fault,
 	// the path is walked one component at a time.
 	if fd, err := openBeneath(int(d.f.Fd()), rel); err == nil {
-		f := os.NewFile(uintptr(fd), rel)
-		if err := Regular(f, rel); err != nil {
-			f.Close()
-			return nil, err
-		}
-		return f, nil
+		return regularFD(fd, rel)
 	}
 	parts := strings.Split(rel, "/")
 	dirfd := int(d.f.Fd())
@@ -89,25 +86,11 @@ func (d *Dir) Open(rel string) (*os.File, error) {
 			return nil, &fs.PathError{Op: "open", Path: at, Err: err}
 		}
 		if last {
-			f := os.NewFile(uintptr(fd), rel)
-			if err := Regular(f, rel); err != nil {
-				f.Close()
-				return nil, err
-			}
-			return f, nil
+			return regularFD(fd, rel)
 		}
 		dirfd = fd
 	}
 	panic("unreachable")
-}
-
-func openat(dirfd int, name string, flags int) (int, error) {
-	for {
-		fd, err := unix.Openat(dirfd, name, flags, 0)
-		if err != unix.EINTR {
-			return fd, err
-		}
-	}
 }
 
 // kindError names what is at rel (below d) when it could not be opened as

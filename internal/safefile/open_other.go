@@ -16,7 +16,15 @@ func openFile(path string, noFollow bool) (*os.File, error) {
 			return nil, &NotRegularError{Path: path, Kind: "symbolic link"}
 		}
 	}
-	return os.Open(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := Regular(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func setBlocking(*os.File) error { return nil }
