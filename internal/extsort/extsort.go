@@ -61,7 +61,7 @@ type Sorter struct {
 	budget int64
 	less   func(a, b []byte) int
 
-	recs   [][]byte // the current in-memory run
+	recs   []entry  // the current in-memory run
 	chunks [][]byte // arena blocks; the last one is being filled
 	used   int64
 	n      int
@@ -115,7 +115,7 @@ func (s *Sorter) Add(rec []byte) error {
 			return err
 		}
 	}
-	s.recs = append(s.recs, s.copy(rec))
+	s.recs = append(s.recs, entry{s.copy(rec), s.n})
 	s.used += cost
 	s.n++
 	return nil
@@ -151,8 +151,23 @@ func (s *Sorter) reset() {
 	s.used = 0
 }
 
+// entry is one record of the in-memory run and its position in the order
+// records were added, which breaks ties.
+type entry struct {
+	rec []byte
+	pos int
+}
+
+// sortMem sorts the in-memory run stably: records less finds equal keep
+// the order they were added in. Breaking ties by position lets pdqsort do
+// it, which moves entries far less than a stable merge sort does.
 func (s *Sorter) sortMem() {
-	slices.SortStableFunc(s.recs, s.less)
+	slices.SortFunc(s.recs, func(a, b entry) int {
+		if c := s.less(a.rec, b.rec); c != 0 {
+			return c
+		}
+		return a.pos - b.pos
+	})
 }
 
 // spillDir creates the spill directory on first use.
@@ -194,7 +209,7 @@ func (s *Sorter) spill() error {
 	}
 	w := newRunWriter(f, s.bufSize())
 	for _, r := range s.recs {
-		w.write(r)
+		w.write(r.rec)
 	}
 	if err := w.close(); err != nil {
 		os.Remove(f.Name())
@@ -340,7 +355,7 @@ func (s *Sorter) Close() error {
 // iterated more than once, but not concurrently with Close.
 type Sorted struct {
 	n       int
-	mem     [][]byte
+	mem     []entry
 	file    string
 	dir     string
 	untrack func()
@@ -364,8 +379,8 @@ func (r *Sorted) All() iter.Seq2[[]byte, error] {
 			return
 		}
 		if r.file == "" {
-			for _, rec := range r.mem {
-				if !yield(rec, nil) {
+			for _, e := range r.mem {
+				if !yield(e.rec, nil) {
 					return
 				}
 			}
