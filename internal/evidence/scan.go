@@ -42,7 +42,7 @@ type Config struct {
 	// Types are the document types read below each tenant; nil means
 	// advisories, VEX and SBOMs (findings come with PolicySnapshot).
 	Types   []Type
-	Workers int // 0: GOMAXPROCS
+	Workers int // 0: twice GOMAXPROCS (reading from the page cache waits on system calls, so two readers per core keep the cores busy)
 	// Spill is where the selected documents spill, and under what memory
 	// budget.
 	Spill Spill
@@ -164,7 +164,7 @@ func Resolve(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	workers := cfg.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = 2 * runtime.GOMAXPROCS(0)
 	}
 	docs := newDocSorter(ctx, cfg.Spill, 4)
 	defer docs.Close()
@@ -560,7 +560,7 @@ func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
 	}
 	d := &Doc{Type: j.typ, Tenant: j.tenant, ID: m.id, Subject: m.subject, Path: j.rel,
 		SHA256: digest.Of(h).String(), Size: cr.n, Time: m.time,
-		Ecosystems: InternAll(sortedKeys(m.ecos)), Products: InternAll(sortedKeys(m.about)), Format: Intern(m.format)}
+		Ecosystems: sortedKeys(m.ecos), Products: sortedKeys(m.about), Format: m.format}
 	return d, sel.decide(d, m, hit), nil
 }
 
