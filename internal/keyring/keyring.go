@@ -278,6 +278,9 @@ func Create(dir, alias string, rand io.Reader) (AliasInfo, error) {
 	if err != nil {
 		return AliasInfo{}, err
 	}
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return AliasInfo{}, checkDir(dir)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return AliasInfo{}, fmt.Errorf("keyring %s: %w", dir, err)
 	}

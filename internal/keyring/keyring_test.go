@@ -401,3 +401,18 @@ var (
 	_ Provider = Dir("")
 	_ Provider = Env{}
 )
+
+// A keyring path that names a file is refused (exit 3) and left alone.
+func TestKeyringIsAFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(p, []byte("data"), 0o600)
+	_, err := Create(p, "alias/x", &counter{})
+	wantCode(t, err, exitcode.Invalid, "is a regular file, not a directory")
+	_, err = Rotate(p, "alias/x", &counter{})
+	wantCode(t, err, exitcode.Invalid, "not a directory")
+	_, err = Dir(p).Resolve("alias/x")
+	wantCode(t, err, exitcode.Invalid, "not a directory")
+	if b, _ := os.ReadFile(p); string(b) != "data" {
+		t.Fatal("the file was changed")
+	}
+}
