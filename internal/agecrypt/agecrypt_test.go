@@ -85,7 +85,7 @@ func decrypt(ids []age.Identity, file []byte) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-func vecIDs(t *testing.T) []age.Identity {
+func vecIDs(t testing.TB) []age.Identity {
 	id, err := age.ParseX25519Identity(vecIdentity)
 	if err != nil {
 		t.Fatal(err)

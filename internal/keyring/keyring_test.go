@@ -416,3 +416,24 @@ func TestKeyringIsAFile(t *testing.T) {
 		t.Fatal("the file was changed")
 	}
 }
+
+// FuzzParse: no key file makes parse panic, and one it accepts is exactly
+// what store would write for it (canonical JSON), once re-encoded.
+func FuzzParse(f *testing.F) {
+	k := hex.EncodeToString(seq(0, 32))
+	f.Add([]byte(`{"alias":"alias/x","current":1,"format":"stella-export/keyring/v1","versions":[{"key":"` + k + `","keyId":"alias/x/v1","version":1}]}`))
+	f.Add([]byte(`{"alias":"alias/x","current":0,"versions":[]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		kf, err := parse("x.json", "x", data)
+		if err != nil {
+			if exitcode.For(err) != exitcode.Invalid {
+				t.Fatalf("exit %d: %v", exitcode.For(err), err)
+			}
+			return
+		}
+		if kf.Current != len(kf.Versions) || kf.key(kf.Current).ID != KeyID("x", kf.Current) || len(kf.key(1).Secret) != KeySize {
+			t.Fatalf("accepted an inconsistent file: %+v", kf)
+		}
+	})
+}
