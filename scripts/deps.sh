@@ -3,8 +3,9 @@
 # busybox (its tar and sh read our bundles), dash (POSIX sh), pigz, zstd and
 # GNU time (scripts/bench.sh), file (static-binary check), openssl (checks the
 # webhook HMAC the way docs/notifications.md tells receivers to; bench.sh's
-# signing key). Root only; as another user it prints the apt command and
-# exits 1 if something is missing.
+# signing key), python3-cryptography (the independent .enc decryptor of
+# internal/envelope/testdata/decrypt_enc.py). Root only; as another user it
+# prints the apt command and exits 1 if something is missing.
 set -euo pipefail
 need=()
 command -v busybox >/dev/null || need+=(busybox)
@@ -15,6 +16,7 @@ command -v zstd >/dev/null || need+=(zstd)
 command -v file >/dev/null || need+=(file)
 command -v tar >/dev/null || need+=(tar)
 command -v openssl >/dev/null || need+=(openssl)
+/usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps.sh: missing ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2

@@ -517,3 +517,5 @@ func TestReadError(t *testing.T) {
 		t.Fatalf("header: %v, want the source's error", err)
 	}
 }
+
+func randFor(label string) io.Reader { return detrand.New(seed, label) }
