@@ -26,10 +26,11 @@
 //
 // Every failure that the file's bytes cause is an *Error, classified as a
 // failed verification (exit 1): a flipped byte anywhere makes decryption
-// fail with exit 1. Errors of the master key passed in (wrong length,
-// invalid key id) are invalid input (exit 3); errors of a Lookup, of the
-// random source and of the underlying reader or writer keep their own
-// classification.
+// fail with exit 1, except one that turns the key id into an id the Lookup
+// does not know, which fails with the Lookup's error. Errors of the master
+// key passed in (wrong length, invalid key id) are invalid input (exit 3);
+// errors of a Lookup, of the random source and of the underlying reader or
+// writer keep their own classification.
 //
 // Only crypto/aes, crypto/cipher (GCM) and crypto/hkdf are used; nothing is
 // hand-rolled.
