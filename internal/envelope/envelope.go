@@ -167,25 +167,27 @@ func checkKey(k Key) error {
 	return nil
 }
 
-func newGCM(key []byte) cipher.AEAD {
+func newGCM(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		panic("envelope: " + err.Error()) // callers pass 32-byte keys only
+		return nil, err // only for a key that is not 16, 24 or 32 bytes; callers pass 32
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		panic("envelope: " + err.Error())
+		// GODEBUG=fips140=only forbids GCM with explicit nonces, which
+		// the format needs: an environment error (exit 4).
+		return nil, fmt.Errorf("envelope encryption needs AES-GCM with counter nonces, which this environment refuses (GODEBUG=fips140=only?): %w", err)
 	}
-	return aead
+	return aead, nil
 }
 
 // payloadAEAD returns AES-256-GCM under the payload key:
 // HKDF-SHA256(secret = data key, salt = the header's fixed part, info =
 // "stella-export/enc/v1 payload"), 32 bytes.
-func payloadAEAD(dataKey []byte, h Header) cipher.AEAD {
+func payloadAEAD(dataKey []byte, h Header) (cipher.AEAD, error) {
 	key, err := hkdf.Key(sha256.New, dataKey, h.fixed(), payloadInfo, KeySize)
 	if err != nil {
-		panic("envelope: " + err.Error())
+		return nil, fmt.Errorf("derive payload key: %w", err)
 	}
 	return newGCM(key)
 }
@@ -197,7 +199,11 @@ func wrap(h *Header, master Key, dataKey []byte, rand io.Reader) error {
 	if _, err := io.ReadFull(rand, nonce); err != nil {
 		return fmt.Errorf("draw wrap nonce: %w", err)
 	}
-	newGCM(master.Secret).Seal(h.WrappedKey[:WrapNonceSize], nonce, dataKey, h.wrapAAD())
+	aead, err := newGCM(master.Secret)
+	if err != nil {
+		return err
+	}
+	aead.Seal(h.WrappedKey[:WrapNonceSize], nonce, dataKey, h.wrapAAD())
 	return nil
 }
 
@@ -211,7 +217,11 @@ func unwrap(h Header, lookup Lookup) ([]byte, error) {
 		return nil, exitcode.Invalidf("master key %s: %d bytes, want %d", h.KeyID, len(k.Secret), KeySize)
 	}
 	nonce, sealed := h.WrappedKey[:WrapNonceSize], h.WrappedKey[WrapNonceSize:]
-	dataKey, err := newGCM(k.Secret).Open(nil, nonce, sealed, h.wrapAAD())
+	aead, err := newGCM(k.Secret)
+	if err != nil {
+		return nil, err
+	}
+	dataKey, err := aead.Open(nil, nonce, sealed, h.wrapAAD())
 	if err != nil {
 		return nil, headerError(fixedSize+2+len(h.KeyID),
 			"the data key does not unwrap under master key %s: wrong key, or the header was altered or belongs to another file", h.KeyID)
@@ -304,12 +314,16 @@ func NewWriter(dst io.Writer, k Key, rand io.Reader) (io.WriteCloser, error) {
 	if err := wrap(&h, k, dataKey, rand); err != nil {
 		return nil, err
 	}
+	aead, err := payloadAEAD(dataKey, h)
+	if err != nil {
+		return nil, err
+	}
 	if err := writeAll(dst, h.encode()); err != nil {
 		return nil, err
 	}
 	return &writer{
 		dst:    dst,
-		aead:   payloadAEAD(dataKey, h),
+		aead:   aead,
 		prefix: h.NoncePrefix,
 		buf:    make([]byte, 0, ChunkSize+TagSize),
 	}, nil
@@ -396,7 +410,7 @@ func NewReader(src io.Reader, lookup Lookup) (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newChunks(src, dataKey, h), nil
+	return newChunks(src, dataKey, h)
 }
 
 // open reads the header from src and unwraps the data key.
@@ -425,15 +439,19 @@ type chunks struct {
 	tee    io.Writer
 }
 
-func newChunks(src io.Reader, dataKey []byte, h Header) *chunks {
+func newChunks(src io.Reader, dataKey []byte, h Header) (*chunks, error) {
+	aead, err := payloadAEAD(dataKey, h)
+	if err != nil {
+		return nil, err
+	}
 	return &chunks{
 		src:    src,
-		aead:   payloadAEAD(dataKey, h),
+		aead:   aead,
 		prefix: h.NoncePrefix,
 		buf:    make([]byte, ChunkSize+TagSize+1),
 		out:    make([]byte, 0, ChunkSize),
 		offset: int64(h.Len()),
-	}
+	}, nil
 }
 
 func (c *chunks) Read(p []byte) (int, error) {
@@ -527,7 +545,10 @@ func Rewrap(src io.Reader, dst io.Writer, lookup Lookup, to Key, rand io.Reader)
 	if err != nil {
 		return err
 	}
-	c := newChunks(src, dataKey, h)
+	c, err := newChunks(src, dataKey, h)
+	if err != nil {
+		return err
+	}
 	h.KeyID = to.ID
 	if err := wrap(&h, to, dataKey, rand); err != nil {
 		return err

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -336,7 +339,10 @@ func TestEmptyChunkAfterFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aead := payloadAEAD(dataKey, h)
+	aead, err := payloadAEAD(dataKey, h)
+	if err != nil {
+		t.Fatal(err)
+	}
 	forged := h.encode()
 	forged = aead.Seal(forged, chunkNonce(h.NoncePrefix, 0, false), p, nil)
 	forged = aead.Seal(forged, chunkNonce(h.NoncePrefix, 1, true), nil, nil)
@@ -519,3 +525,32 @@ func TestReadError(t *testing.T) {
 }
 
 func randFor(label string) io.Reader { return detrand.New(seed, label) }
+
+// TestFIPSOnly: under GODEBUG=fips140=only, which forbids AES-GCM with
+// explicit nonces, every entry point fails with an environment error (exit
+// 4) instead of panicking. The check runs in a child test process, since
+// GODEBUG is read at start-up.
+func TestFIPSOnly(t *testing.T) {
+	if os.Getenv("ENVELOPE_FIPS_CHILD") == "1" {
+		checks := map[string]error{}
+		_, checks["NewWriter"] = NewWriter(io.Discard, key1, randFor("x"))
+		vector, err := os.ReadFile(filepath.Join("testdata", "vector-small.enc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, checks["NewReader"] = NewReader(bytes.NewReader(vector), only(vectorKey()))
+		checks["Rewrap"] = Rewrap(bytes.NewReader(vector), io.Discard, only(vectorKey()), key2, randFor("x"))
+		for name, err := range checks {
+			if exitcode.For(err) != exitcode.IO || !strings.Contains(err.Error(), "fips140=only") {
+				t.Errorf("%s: %v, want an environment error (exit 4) naming fips140=only", name, err)
+			}
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFIPSOnly$", "-test.v")
+	cmd.Env = append(os.Environ(), "GODEBUG=fips140=only", "ENVELOPE_FIPS_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
