@@ -3,9 +3,10 @@
 # busybox (its tar and sh read our bundles), dash (POSIX sh), pigz, zstd and
 # GNU time (scripts/bench.sh), file (static-binary check), openssl (checks the
 # webhook HMAC the way docs/notifications.md tells receivers to; bench.sh's
-# signing key), age (age and age-keygen: interop tests of
-# internal/agecrypt). Root only; as another user it prints the apt command and
-# exits 1 if something is missing.
+# signing key), age (age and age-keygen: interop tests of internal/agecrypt),
+# python3-cryptography (the independent .enc decryptor of
+# internal/envelope/testdata/decrypt_enc.py). Root only; as another user it
+# prints the apt command and exits 1 if something is missing.
 set -euo pipefail
 need=()
 command -v busybox >/dev/null || need+=(busybox)
@@ -17,6 +18,7 @@ command -v file >/dev/null || need+=(file)
 command -v tar >/dev/null || need+=(tar)
 command -v openssl >/dev/null || need+=(openssl)
 command -v age >/dev/null || need+=(age)
+/usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps.sh: missing ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2
