@@ -1,9 +1,10 @@
 // Package extsort sorts byte records that need not fit in memory: an
 // external merge sort under a memory budget.
 //
-// Records are added one by one and kept in memory until they reach the
-// budget (record bytes plus a fixed per-record overhead); then they are
-// sorted and written as one sorted run to a spill file. Sort merges the
+// Records are added one by one and kept in memory until they reach half
+// the budget (record bytes plus a fixed per-record overhead); then they are
+// sorted and written as one sorted run to a spill file, on a goroutine of
+// its own while the next run fills the other half. Sort merges the
 // runs (at most MaxFanIn at a time, with a heap) into one sorted file, or
 // sorts in memory when nothing was spilled. The order is stable: records
 // that compare equal come out in the order they were added, so the result
@@ -73,6 +74,25 @@ type Sorter struct {
 	seq     int
 	sorted  bool
 	closed  bool
+
+	// A full run is sorted and written on a goroutine of its own while
+	// the next one fills (one at a time): each holds at most half the
+	// budget. pending delivers its result; spare is the arena it used,
+	// for the run after next.
+	pending chan spillResult
+	spare   *arena
+}
+
+type spillResult struct {
+	name  string
+	err   error
+	arena *arena
+}
+
+// arena is the memory of one in-memory run.
+type arena struct {
+	recs   []entry
+	chunks [][]byte
 }
 
 // New returns a sorter that orders records with less (negative when a
@@ -85,6 +105,21 @@ func New(dir string, budget int64, less func(a, b []byte) int) *Sorter {
 		dir = os.TempDir()
 	}
 	return &Sorter{parent: dir, budget: max(budget, 1), less: less}
+}
+
+// MkdirSpill creates a new spill directory in parent ("" means
+// os.TempDir()), named as the sorter's are (DirPrefix, the process id,
+// random), so that CleanStale removes it if the process dies. Other
+// temporary files of a run that may grow large live in one.
+func MkdirSpill(parent string) (string, error) {
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	d, err := os.MkdirTemp(parent, DirPrefix+strconv.Itoa(os.Getpid())+"-")
+	if err != nil {
+		return "", fmt.Errorf("create spill directory: %w", err)
+	}
+	return d, nil
 }
 
 // Track registers the spill directory, once created, in ctx's partial set
@@ -110,8 +145,8 @@ func (s *Sorter) Add(rec []byte) error {
 		return fmt.Errorf("extsort: record of %d bytes, larger than %d", len(rec), MaxRecord)
 	}
 	cost := int64(len(rec)) + RecordOverhead
-	if len(s.recs) > 0 && s.used+cost > s.budget {
-		if err := s.spill(); err != nil {
+	if len(s.recs) > 0 && s.used+cost > s.budget/2 {
+		if err := s.spillAsync(); err != nil {
 			return err
 		}
 	}
@@ -161,9 +196,11 @@ type entry struct {
 // sortMem sorts the in-memory run stably: records less finds equal keep
 // the order they were added in. Breaking ties by position lets pdqsort do
 // it, which moves entries far less than a stable merge sort does.
-func (s *Sorter) sortMem() {
-	slices.SortFunc(s.recs, func(a, b entry) int {
-		if c := s.less(a.rec, b.rec); c != 0 {
+func (s *Sorter) sortMem() { sortEntries(s.recs, s.less) }
+
+func sortEntries(recs []entry, less func(a, b []byte) int) {
+	slices.SortFunc(recs, func(a, b entry) int {
+		if c := less(a.rec, b.rec); c != 0 {
 			return c
 		}
 		return a.pos - b.pos
@@ -175,9 +212,9 @@ func (s *Sorter) spillDir() (string, error) {
 	if s.dir != "" {
 		return s.dir, nil
 	}
-	d, err := os.MkdirTemp(s.parent, DirPrefix+strconv.Itoa(os.Getpid())+"-")
+	d, err := MkdirSpill(s.parent)
 	if err != nil {
-		return "", fmt.Errorf("create spill directory: %w", err)
+		return "", err
 	}
 	s.dir = d
 	if s.ctx != nil {
@@ -200,8 +237,67 @@ func (s *Sorter) newRun() (*os.File, error) {
 	return f, nil
 }
 
+// wait waits for the run being spilled, if any, and takes its result.
+func (s *Sorter) wait() error {
+	if s.pending == nil {
+		return nil
+	}
+	r := <-s.pending
+	s.pending = nil
+	s.spare = r.arena
+	if r.err != nil {
+		return r.err
+	}
+	s.runs = append(s.runs, r.name)
+	return nil
+}
+
+// spillAsync hands the in-memory run to a goroutine that sorts it and
+// writes it to a new run file, after the one before it is written, and
+// starts the next run in the spare arena.
+func (s *Sorter) spillAsync() error {
+	if err := s.wait(); err != nil {
+		return err
+	}
+	f, err := s.newRun()
+	if err != nil {
+		return err
+	}
+	full := &arena{recs: s.recs, chunks: s.chunks}
+	next := s.spare
+	if next == nil {
+		next = &arena{}
+	}
+	s.spare = nil
+	s.recs, s.chunks, s.used = next.recs[:0], next.chunks, 0
+	if len(s.chunks) > 0 {
+		s.chunks = append(s.chunks[:0], s.chunks[0][:0])
+	}
+	done := make(chan spillResult, 1)
+	s.pending = done
+	less, bufSize := s.less, s.bufSize()
+	go func() {
+		sortEntries(full.recs, less)
+		w := newRunWriter(f, bufSize)
+		for _, r := range full.recs {
+			w.write(r.rec)
+		}
+		err := w.close()
+		if err != nil {
+			os.Remove(f.Name())
+		}
+		clear(full.recs)
+		full.recs = full.recs[:0]
+		done <- spillResult{name: f.Name(), err: err, arena: full}
+	}()
+	return nil
+}
+
 // spill writes the in-memory run, sorted, to a new run file.
 func (s *Sorter) spill() error {
+	if err := s.wait(); err != nil {
+		return err
+	}
 	s.sortMem()
 	f, err := s.newRun()
 	if err != nil {
@@ -234,6 +330,9 @@ func (s *Sorter) Sort(ctx context.Context) (*Sorted, error) {
 		return nil, errors.New("extsort: sort after sort or close")
 	}
 	s.sorted = true
+	if err := s.wait(); err != nil {
+		return nil, err
+	}
 	if s.dir != "" && s.untrack == nil {
 		s.untrack = partial.Track(ctx, s.dir)
 	}
@@ -336,7 +435,8 @@ func (s *Sorter) merge(ctx context.Context, group []string) (string, error) {
 // handed to a Sorted). It is safe to call more than once.
 func (s *Sorter) Close() error {
 	s.closed = true
-	s.recs, s.chunks = nil, nil
+	s.wait()
+	s.recs, s.chunks, s.spare = nil, nil, nil
 	if s.dir == "" {
 		return nil
 	}
