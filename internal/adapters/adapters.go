@@ -159,7 +159,10 @@ type Doc struct {
 	// Bytes holds the whole document when it is small; nil for large ones,
 	// which are read through ReaderAt.
 	Bytes []byte
-	Close func() error
+	// Canonical says Bytes are already the document's canonical form
+	// (canonjson.Raw's output, kept when the plan read the document).
+	Canonical bool
+	Close     func() error
 }
 
 // typeDir names the output of each type.

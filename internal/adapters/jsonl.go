@@ -168,6 +168,10 @@ func (job *Job) canonical(it *item) error {
 		return nil
 	}
 	defer src.Close()
+	if src.Canonical {
+		it.buf.Write(src.Bytes)
+		return nil
+	}
 	it.rd.Reset(src.Bytes)
 	it.buf.Grow(len(src.Bytes))
 	if _, err := canonjson.Raw(&it.buf, &it.rd, int64(len(src.Bytes))); err != nil {
@@ -184,6 +188,13 @@ func writeDoc(w io.Writer, job *Job, it *item) error {
 		return err
 	}
 	defer src.Close()
+	if src.Canonical {
+		if _, err := w.Write(src.Bytes); err != nil {
+			return err
+		}
+		_, err = w.Write([]byte{'\n'})
+		return err
+	}
 	var r io.ReaderAt = src
 	if src.Bytes != nil {
 		it.rd.Reset(src.Bytes)

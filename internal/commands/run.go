@@ -298,7 +298,7 @@ func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, ar
 		return nil, "", nil, nil, printErrors(e, cmd, contractErrors(err))
 	}
 	p, _, base, err := plan.Build(ctx, c, plan.Options{PlanDir: filepath.Dir(arg), AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid,
-		Spill: spill})
+		Spill: spill, KeepCanonical: true})
 	if err != nil {
 		return nil, "", nil, nil, err
 	}

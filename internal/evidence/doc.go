@@ -82,6 +82,10 @@ type Doc struct {
 	// Format names the document format: "osv", "openvex", "cyclonedx",
 	// "spdx", "finding".
 	Format string
+	// CanonOff and CanonLen locate the document's canonical form in the
+	// temporary store of a Resolve with Config.KeepCanonical (CanonLen 0:
+	// none kept); see SortedDocs.Canonical. Plans do not carry them.
+	CanonOff, CanonLen int64
 }
 
 // Less orders documents by type, tenant, subject, id, path.

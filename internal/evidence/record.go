@@ -46,6 +46,7 @@ func (s Spill) budget(parts int64) int64 {
 //	sha256 (32 raw bytes), size (varint)
 //	time: 0, or 1 then Unix seconds (varint) and nanoseconds (uvarint)
 //	format, ecosystems, products
+//	canonical length (uvarint), and when not 0 its offset (uvarint)
 //
 // Strings are a uvarint length and the bytes; lists a uvarint count and
 // their strings. CompareRecords orders records as Less orders documents.
@@ -79,6 +80,10 @@ func AppendRecord(b []byte, d *Doc) ([]byte, error) {
 		for _, s := range l {
 			b = appendString(b, s)
 		}
+	}
+	b = binary.AppendUvarint(b, uint64(d.CanonLen))
+	if d.CanonLen > 0 {
+		b = binary.AppendUvarint(b, uint64(d.CanonOff))
 	}
 	return b, nil
 }
@@ -244,6 +249,13 @@ func (dec *decoder) decode(d *Doc, rec []byte) error {
 			}
 		}
 	}
+	if n := r.uvarint(); n > 0 {
+		off := r.uvarint()
+		if n > 1<<62 || off > 1<<62 {
+			return errRecord
+		}
+		d.CanonLen, d.CanonOff = int64(n), int64(off)
+	}
 	if r.err != nil {
 		return r.err
 	}
@@ -266,9 +278,22 @@ func DecodeRecord(rec []byte) (*Doc, error) {
 // SortedDocs is Docs held as sorted records, in memory or spilled to a
 // file (internal/extsort). Close removes the spill file.
 type SortedDocs struct {
-	s    *extsort.Sorted
-	n    int
-	skip map[string]bool // paths left out (duplicates)
+	s     *extsort.Sorted
+	n     int
+	skip  map[string]bool // paths left out (duplicates)
+	canon *canonStore     // with Config.KeepCanonical
+}
+
+// Canonical returns the canonical form of d, a document of s, when
+// Resolve kept it (Config.KeepCanonical; documents up to 4 MiB): the bytes
+// canonjson.Raw made of the file's content when Resolve read and hashed
+// it. ok is false when none was kept; read the source then.
+func (s *SortedDocs) Canonical(d *Doc) (b []byte, ok bool, err error) {
+	if s.canon == nil || d.CanonLen == 0 {
+		return nil, false, nil
+	}
+	b, err = s.canon.read(d)
+	return b, err == nil, err
 }
 
 // Len implements Docs.
@@ -300,12 +325,17 @@ func (s *SortedDocs) All() iter.Seq2[*Doc, error] {
 // Spilled reports whether the documents are in a spill file.
 func (s *SortedDocs) Spilled() bool { return s.s.Spilled() }
 
-// Close removes the spill file, if any. It is safe to call more than once.
+// Close removes the spill files, if any. It is safe to call more than
+// once.
 func (s *SortedDocs) Close() error {
 	if s == nil {
 		return nil
 	}
-	return s.s.Close()
+	err := s.canon.close()
+	if e := s.s.Close(); e != nil {
+		err = e
+	}
+	return err
 }
 
 // DocSorter sorts documents into plan order under a memory budget.

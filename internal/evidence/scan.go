@@ -46,6 +46,11 @@ type Config struct {
 	// Spill is where the selected documents spill, and under what memory
 	// budget.
 	Spill Spill
+	// KeepCanonical keeps the canonical form of every selected document up
+	// to 4 MiB in a temporary file in Spill.Dir (about the size of those
+	// documents), for SortedDocs.Canonical: run from a contract then reads
+	// each document once.
+	KeepCanonical bool
 }
 
 // Invalid is a malformed document and why.
@@ -170,6 +175,15 @@ func Resolve(ctx context.Context, cfg Config) (res *Result, err error) {
 	defer docs.Close()
 	ids := extsort.New(cfg.Spill.Dir, cfg.Spill.budget(8), compareIDs).Track(ctx)
 	defer ids.Close()
+	var store *canonStore
+	if cfg.KeepCanonical {
+		store = newCanonStore(ctx, cfg.Spill.Dir)
+		defer func() {
+			if store != nil {
+				store.close()
+			}
+		}()
+	}
 
 	res = &Result{Excluded: map[string]int{}, ByType: map[Type]int{}}
 	sel := newSelection(cfg.Selectors)
@@ -196,6 +210,10 @@ func Resolve(ctx context.Context, cfg Config) (res *Result, err error) {
 					continue
 				}
 				j.doc, j.reason, j.err = readDoc(cfg, &j, sel)
+				if j.canon != nil && (j.err != nil || j.reason != "") {
+					canonBufs.Put(j.canon)
+					j.canon = nil
+				}
 				results <- j
 			}
 		}()
@@ -230,6 +248,13 @@ func Resolve(ctx context.Context, cfg Config) (res *Result, err error) {
 		default:
 			for _, l := range j.lines {
 				invalid = append(invalid, seqInvalid{j.seq, l})
+			}
+			if j.canon != nil {
+				addErr = store.add(j.doc, j.canon.Bytes())
+				canonBufs.Put(j.canon)
+				if addErr != nil {
+					continue
+				}
 			}
 			if addErr = docs.Add(j.doc); addErr != nil {
 				continue
@@ -269,6 +294,13 @@ func Resolve(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	sorted.skip = skip
 	sorted.n = n - len(skip)
+	if store != nil {
+		if err := store.finish(); err != nil {
+			sorted.Close()
+			return nil, err
+		}
+		sorted.canon, store = store, nil
+	}
 	res.Docs = sorted
 	return res, nil
 }
@@ -375,7 +407,8 @@ type job struct {
 	doc    *Doc
 	reason string // excluded by this selector
 	err    error
-	lines  []Invalid // invalid lines of a java-index file (the file stays)
+	lines  []Invalid     // invalid lines of a java-index file (the file stays)
+	canon  *bytes.Buffer // the document's canonical form (Config.KeepCanonical); back to canonBufs once stored
 }
 
 func unwrapPathErr(err error) error {
@@ -490,6 +523,9 @@ const smallDoc = 4 << 20
 
 var docBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// canonBufs hold canonical forms on their way to the canonStore.
+var canonBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // readDoc hashes one document, extracts what selectors and ordering need,
 // and checks that run can canonicalise it: the run-time canonicaliser,
 // canonjson.Raw, is the validator, so what run would refuse plan refuses
@@ -552,7 +588,17 @@ func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
 	if _, err := io.Copy(io.Discard, cr); err != nil {
 		return nil, "", &ioError{fmt.Errorf("read evidence %s: %w", j.rel, err)}
 	}
-	if err := canonical(whole, cr.n); err != nil {
+	var out io.Writer = io.Discard
+	if cfg.KeepCanonical && small {
+		j.canon = canonBufs.Get().(*bytes.Buffer)
+		j.canon.Reset()
+		out = j.canon
+	}
+	if err := canonical(out, whole, cr.n); err != nil {
+		if j.canon != nil {
+			canonBufs.Put(j.canon)
+			j.canon = nil
+		}
 		if errors.Is(err, exitcode.ErrInvalid) {
 			return nil, "", err
 		}
@@ -564,12 +610,12 @@ func readDoc(cfg Config, j *job, sel *selection) (*Doc, string, error) {
 	return d, sel.decide(d, m, hit), nil
 }
 
-// canonical checks that run's canonicaliser accepts the document in
-// r[0:size]: UTF-8, paired surrogates, no duplicate key in any object
-// however large, keys and numbers up to 4 MiB, nesting within
-// canonjson.MaxRawDepth. A refusal wraps exitcode.ErrInvalid.
-func canonical(r io.ReaderAt, size int64) error {
-	_, err := canonjson.Raw(io.Discard, r, size)
+// canonical writes to w the canonical form of the document in r[0:size],
+// checking that run's canonicaliser accepts it: UTF-8, paired surrogates,
+// no duplicate key in any object however large, keys and numbers up to
+// 4 MiB, nesting within canonjson.MaxRawDepth. A refusal wraps exitcode.ErrInvalid.
+func canonical(w io.Writer, r io.ReaderAt, size int64) error {
+	_, err := canonjson.Raw(w, r, size)
 	var se *canonjson.SyntaxError
 	if errors.As(err, &se) {
 		return fmt.Errorf("invalid JSON: %w", se)
@@ -630,7 +676,7 @@ func readSnapshot(source, dir string, cfg Config) (*Snapshot, error) {
 	}
 	s, errs := parseSnapshot(b)
 	if len(errs) == 0 {
-		if err := canonical(bytes.NewReader(b), int64(len(b))); err != nil {
+		if err := canonical(io.Discard, bytes.NewReader(b), int64(len(b))); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

@@ -148,6 +148,9 @@ type Options struct {
 	// Spill is where the documents spill beyond the memory budget, and the
 	// budget (evidence.DefaultMemoryBudget when zero).
 	Spill evidence.Spill
+	// KeepCanonical keeps each small document's canonical form for the
+	// run that follows in the same process (evidence.Config.KeepCanonical).
+	KeepCanonical bool
 }
 
 // Build resolves c against its source. The plan's inputs and the result's
@@ -174,7 +177,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 	res, err := evidence.Resolve(ctx, evidence.Config{
 		Source: c.SourceDir, Tenant: c.Tenant, Selectors: c.Selectors, PolicySnapshot: c.PolicySnapshot,
 		AllowCrossTenant: c.AllowCrossTenant && opt.AllowCrossTenant, SkipInvalid: opt.SkipInvalid, Workers: opt.Workers,
-		Types: adapters.InputTypes(c.Profile), Spill: opt.Spill,
+		Types: adapters.InputTypes(c.Profile), Spill: opt.Spill, KeepCanonical: opt.KeepCanonical,
 	})
 	if err != nil {
 		field := "source"

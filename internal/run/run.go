@@ -6,6 +6,7 @@
 package run
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -156,7 +157,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level},
 		TrivySchema: p.Contract.TrivySchema, CreatedAt: created, RetentionDays: p.Contract.RetentionDays}
 	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
-		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, d, small) }}
+		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, p.Inputs, d, small) }}
 	for _, a := range ads {
 		if err := a.Run(ctx, job); err != nil {
 			err = exitcode.Cause(ctx, err)
@@ -285,8 +286,23 @@ func replaceDir(stage, dir string, force bool, protect []Protected) error {
 
 // open opens a planned document below the source, without following any
 // symbolic link and refusing anything but a regular file without blocking
-// on it, and checks it still is what the plan says.
-func open(ctx context.Context, src *safefile.Dir, d *evidence.Doc, small int64) (*adapters.Doc, error) {
+// on it, and checks it still is what the plan says. When the plan was made
+// in this process and kept the document's canonical form (plan.Options.
+// KeepCanonical), that is what it returns: the document was read, hashed
+// and canonicalised once, when planned.
+func open(ctx context.Context, src *safefile.Dir, docs evidence.Docs, d *evidence.Doc, small int64) (*adapters.Doc, error) {
+	if kept, ok := docs.(interface {
+		Canonical(*evidence.Doc) ([]byte, bool, error)
+	}); ok {
+		b, ok, err := kept.Canonical(d)
+		if err != nil {
+			return nil, fmt.Errorf("read evidence %s: %w", d.Path, err)
+		}
+		if ok {
+			return &adapters.Doc{ReaderAt: bytes.NewReader(b), Size: int64(len(b)), Bytes: b, Canonical: true,
+				Close: func() error { return nil }}, nil
+		}
+	}
 	f, err := src.Open(d.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
