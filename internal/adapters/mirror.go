@@ -186,25 +186,25 @@ func (m mirror) Run(ctx context.Context, job *Job) error {
 	var in int64
 	n := 0
 	all := func(*evidence.Doc) (bool, bool) { return true, true }
+	// Workers canonicalise and hash; emit, one goroutine in plan order,
+	// creates the files: the kernel serialises creations in a directory,
+	// and a type's documents of a tenant all go to one.
 	work := func(it *item) error {
-		f, err := job.Stage.Create(MirrorPath(&it.doc))
-		if err != nil {
+		if err := job.canonical(it); err != nil {
 			return err
 		}
-		f.Records = 1
-		if err := writeDoc(f, job, it); err != nil {
-			f.Abort()
-			return err
+		if it.src == nil {
+			it.buf.WriteByte('\n')
+			it.val = sha256.Sum256(it.buf.Bytes())
 		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		it.file = f.File()
 		return nil
 	}
 	var rec, entry []byte
 	emit := func(it *item) error {
 		d := &it.doc
+		if err := writeMirrorDoc(job, it); err != nil {
+			return err
+		}
 		entry = indexEntry{ID: d.ID, Path: it.file.Path, SHA256: it.file.SHA256, Tenant: d.Tenant, Type: string(d.Type)}.AppendCanonical(entry[:0])
 		for _, x := range d.Ecosystems {
 			rec = indexRecord(rec[:0], indexEcosystem, x, "", entry)
@@ -600,4 +600,35 @@ func NewBase(name string, v VerifiedBase) (*BaseMirror, error) {
 		}
 	}
 	return bm, nil
+}
+
+// writeMirrorDoc stages the item's document at its mirror path: the
+// canonical form work put in it.buf with its digest, or, for a document
+// too large to hold, streamed from it.src.
+func writeMirrorDoc(job *Job, it *item) error {
+	rel := MirrorPath(&it.doc)
+	if it.src == nil {
+		sum := it.val.([sha256.Size]byte)
+		f, err := job.Stage.WriteHashed(rel, it.buf.Bytes(), sum[:], 1)
+		it.file = f
+		return err
+	}
+	f, err := job.Stage.Create(rel)
+	if err != nil {
+		return err
+	}
+	f.Records = 1
+	if _, err := canonjson.Raw(f, it.src, it.src.Size); err != nil {
+		f.Abort()
+		return fmt.Errorf("%s: %w", it.doc.Path, err)
+	}
+	if _, err := f.Write([]byte{'\n'}); err != nil {
+		f.Abort()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	it.file = f.File()
+	return nil
 }

@@ -44,6 +44,8 @@ type Stage struct {
 	spillDir string
 	budget   int64
 
+	dirs sync.Map // directories below Dir known to exist (Create)
+
 	mu   sync.Mutex
 	cur  *extsort.Sorter   // records since the last Files
 	gens []*extsort.Sorted // earlier records, each sorted by path
@@ -138,16 +140,47 @@ func decodeFile(rec []byte) (File, bool, error) {
 // Create opens a new file at rel (slash-separated) for writing; Close on
 // the returned writer records its digest.
 func (s *Stage) Create(rel string) (*StagedFile, error) {
-	p := filepath.Join(s.Dir, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := s.create(rel)
 	if err != nil {
 		return nil, err
 	}
 	h := sha256.New()
 	return &StagedFile{stage: s, rel: rel, f: f, h: h, w: io.MultiWriter(f, h)}, nil
+}
+
+// create creates the new file rel and the directories it needs. A
+// mirror creates a file per document, most in a few directories: the
+// directories made are remembered, so each is made (and stat'ed) once.
+func (s *Stage) create(rel string) (*os.File, error) {
+	p := filepath.Join(s.Dir, filepath.FromSlash(rel))
+	dir := filepath.Dir(p)
+	if _, ok := s.dirs.Load(dir); !ok {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		s.dirs.Store(dir, struct{}{})
+	}
+	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+}
+
+// WriteHashed stages the whole file rel, b, whose SHA-256 the caller
+// computed (on another goroutine: creating files is best done by one
+// goroutine per directory, as the kernel serialises creations in one
+// directory, and several goroutines contending for it cost far more).
+func (s *Stage) WriteHashed(rel string, b []byte, sum []byte, records int) (File, error) {
+	f, err := s.create(rel)
+	if err != nil {
+		return File{}, err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return File{}, err
+	}
+	if err := f.Close(); err != nil {
+		return File{}, err
+	}
+	file := File{Path: rel, SHA256: sha256Prefix + hex.EncodeToString(sum), Size: int64(len(b)), Records: records}
+	return file, s.record(file, sum)
 }
 
 // WriteFile stages a whole small file.
