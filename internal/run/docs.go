@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
+	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
@@ -30,7 +31,7 @@ func adapterList(ads []adapters.Adapter) []manifest.Adapter {
 	return out
 }
 
-func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter) error {
+func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter, enc *provenance.Encryption, signer bundle.Signer) error {
 	files, err := stage.Files()
 	if err != nil {
 		return err
@@ -55,6 +56,10 @@ func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter
 	if p.Base != nil {
 		s := descriptor(p.Base.ExportID, p.Base.SHA256)
 		head.Base = &s
+	}
+	head.Encryption = enc
+	if signer != nil {
+		head.SigningKey = &provenance.SigningKey{KeyID: signer.Fingerprint()}
 	}
 	f, err := stage.Create(layout.Provenance)
 	if err != nil {
