@@ -9,6 +9,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/encrypt"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/merkle"
@@ -139,7 +140,8 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files *adapters.Files, cr
 		m.PayloadBytes += f.Size
 		if listed(p.Contract.Profile, f.Path) {
 			c := "none"
-			if strings.HasSuffix(f.Path, ".zst") {
+			// The codec of the content, encrypted or not.
+			if strings.HasSuffix(strings.TrimSuffix(strings.TrimSuffix(f.Path, encrypt.SuffixEnvelope), encrypt.SuffixAge), ".zst") {
 				c = "zstd"
 			}
 			m.Files = append(m.Files, manifest.RunFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size, Records: f.Records, Compression: c})
