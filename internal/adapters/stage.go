@@ -39,6 +39,9 @@ const DefaultBudget = 32 << 20
 // of them. Close removes what was spilled.
 type Stage struct {
 	Dir string
+	// Sealer, when set, encrypts the files it covers as they are staged
+	// (internal/encrypt): the stage records the encrypted file.
+	Sealer Sealer
 
 	ctx      context.Context
 	spillDir string
@@ -137,10 +140,33 @@ func decodeFile(rec []byte) (File, bool, error) {
 	return File{Path: string(p), SHA256: sha256Prefix + hex.EncodeToString(sum), Size: int64(size), Records: int(records)}, true, nil
 }
 
+// Sealer encrypts staged files. For a file rel it covers, the stage writes
+// Name(rel) instead, mode 0600, through the writer Seal returns, and
+// records the encrypted file (its digest, size and name) as the staged
+// file; Finish gets the plaintext's SHA-256 and size, before the file is
+// closed.
+type Sealer interface {
+	Covers(rel string) bool
+	Name(rel string) string
+	Seal(name, rel string, dst io.Writer) (SealWriter, error)
+}
+
+// SealWriter encrypts what is written to it; Finish ends the encrypted
+// file (it does not close the destination) and records the plaintext's
+// SHA-256 and size.
+type SealWriter interface {
+	io.Writer
+	Finish(sum []byte, size int64) error
+}
+
 // Create opens a new file at rel (slash-separated) for writing; Close on
-// the returned writer records its digest.
+// the returned writer records its digest. A file the Sealer covers is
+// written encrypted (see Sealer).
 func (s *Stage) Create(rel string) (*StagedFile, error) {
-	f, err := s.create(rel)
+	if s.Sealer != nil && s.Sealer.Covers(rel) {
+		return s.CreateSealed(rel)
+	}
+	f, err := s.create(rel, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -148,10 +174,10 @@ func (s *Stage) Create(rel string) (*StagedFile, error) {
 	return &StagedFile{stage: s, rel: rel, f: f, h: h, w: io.MultiWriter(f, h)}, nil
 }
 
-// create creates the new file rel and the directories it needs. A
-// mirror creates a file per document, most in a few directories: the
-// directories made are remembered, so each is made (and stat'ed) once.
-func (s *Stage) create(rel string) (*os.File, error) {
+// create creates the new file rel with mode perm and the directories it
+// needs. A mirror creates a file per document, most in a few directories:
+// the directories made are remembered, so each is made (and stat'ed) once.
+func (s *Stage) create(rel string, perm os.FileMode) (*os.File, error) {
 	p := filepath.Join(s.Dir, filepath.FromSlash(rel))
 	dir := filepath.Dir(p)
 	if _, ok := s.dirs.Load(dir); !ok {
@@ -160,15 +186,31 @@ func (s *Stage) create(rel string) (*os.File, error) {
 		}
 		s.dirs.Store(dir, struct{}{})
 	}
-	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 }
 
 // WriteHashed stages the whole file rel, b, whose SHA-256 the caller
 // computed (on another goroutine: creating files is best done by one
 // goroutine per directory, as the kernel serialises creations in one
-// directory, and several goroutines contending for it cost far more).
+// directory, and several goroutines contending for it cost far more). A
+// file the Sealer covers is written encrypted, as Create does.
 func (s *Stage) WriteHashed(rel string, b []byte, sum []byte, records int) (File, error) {
-	f, err := s.create(rel)
+	if s.Sealer != nil && s.Sealer.Covers(rel) {
+		f, err := s.CreateSealed(rel)
+		if err != nil {
+			return File{}, err
+		}
+		f.Records = records
+		if _, err := f.Write(b); err != nil {
+			f.Abort()
+			return File{}, err
+		}
+		if err := f.Close(); err != nil {
+			return File{}, err
+		}
+		return f.File(), nil
+	}
+	f, err := s.create(rel, 0o644)
 	if err != nil {
 		return File{}, err
 	}
@@ -181,6 +223,43 @@ func (s *Stage) WriteHashed(rel string, b []byte, sum []byte, records int) (File
 	}
 	file := File{Path: rel, SHA256: sha256Prefix + hex.EncodeToString(sum), Size: int64(len(b)), Records: records}
 	return file, s.record(file, sum)
+}
+
+// CreateSealed opens a new file that the Sealer encrypts, covered or not:
+// its name is Sealer.Name(rel).
+func (s *Stage) CreateSealed(rel string) (*StagedFile, error) {
+	name := s.Sealer.Name(rel)
+	f, err := s.create(name, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	out := &countWriter{w: io.MultiWriter(f, h)}
+	sw, err := s.Sealer.Seal(name, rel, out)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	ph := sha256.New()
+	return &StagedFile{stage: s, rel: name, f: f, h: h, w: io.MultiWriter(sw, ph), seal: &sealed{w: sw, h: ph, out: out}}, nil
+}
+
+// sealed is the encryption state of a StagedFile.
+type sealed struct {
+	w   SealWriter
+	h   hash.Hash    // of the plaintext
+	out *countWriter // the encrypted bytes
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // WriteFile stages a whole small file.
@@ -198,8 +277,12 @@ func (s *Stage) WriteFile(rel string, b []byte, records int) error {
 }
 
 // Adopt records a file that was written below the stage by other means
-// (a database library writing its own file), hashing it.
+// (a database library writing its own file), hashing it. A file the
+// Sealer covers is encrypted to Sealer.Name(rel) and the plaintext removed.
 func (s *Stage) Adopt(rel string, records int) (File, error) {
+	if s.Sealer != nil && s.Sealer.Covers(rel) {
+		return s.adoptSealed(rel, records)
+	}
 	f, err := os.Open(filepath.Join(s.Dir, filepath.FromSlash(rel)))
 	if err != nil {
 		return File{}, err
@@ -213,6 +296,31 @@ func (s *Stage) Adopt(rel string, records int) (File, error) {
 	sum := h.Sum(nil)
 	file := File{Path: rel, SHA256: sha256Prefix + hex.EncodeToString(sum), Size: n, Records: records}
 	return file, s.record(file, sum)
+}
+
+func (s *Stage) adoptSealed(rel string, records int) (File, error) {
+	p := filepath.Join(s.Dir, filepath.FromSlash(rel))
+	src, err := os.Open(p)
+	if err != nil {
+		return File{}, err
+	}
+	defer src.Close()
+	dst, err := s.CreateSealed(rel)
+	if err != nil {
+		return File{}, err
+	}
+	dst.Records = records
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Abort()
+		return File{}, fmt.Errorf("encrypt %s: %w", rel, err)
+	}
+	if err := dst.Close(); err != nil {
+		return File{}, err
+	}
+	if err := os.Remove(p); err != nil {
+		return File{}, err
+	}
+	return dst.File(), nil
 }
 
 // Remove deletes a staged file (mirror:delta drops unchanged files).
@@ -364,6 +472,7 @@ type StagedFile struct {
 	w       io.Writer
 	n       int64
 	file    File
+	seal    *sealed // nil unless the file is encrypted
 	Records int
 }
 
@@ -379,6 +488,13 @@ func (f *StagedFile) Abort() { f.f.Close() }
 
 // Close flushes the file and records it.
 func (f *StagedFile) Close() error {
+	if f.seal != nil {
+		if err := f.seal.w.Finish(f.seal.h.Sum(nil), f.n); err != nil {
+			f.f.Close()
+			return err
+		}
+		f.n = f.seal.out.n
+	}
 	if err := f.f.Close(); err != nil {
 		return err
 	}

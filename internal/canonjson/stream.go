@@ -13,11 +13,20 @@ import (
 
 // Array is a JSON array written element by element: Len elements from
 // Item, or, when Seq is set, the elements Seq yields (an error ends the
-// array and is returned by WriteObject).
+// array and is returned by WriteObject). When Object is set, the member is
+// that object instead of an array, itself streamed.
 type Array struct {
-	Len  int
-	Item func(i int) any
-	Seq  iter.Seq2[any, error]
+	Len    int
+	Item   func(i int) any
+	Seq    iter.Seq2[any, error]
+	Object *Object
+}
+
+// Object is an object member of a streamed document: Head's fields plus
+// the streamed Arrays, as WriteObject writes a whole document.
+type Object struct {
+	Head   any
+	Arrays map[string]Array
 }
 
 // Appender is a value that appends its own canonical JSON (what Marshal
@@ -43,6 +52,15 @@ func AppendString(b []byte, s string) []byte {
 // out. head must marshal to a JSON object whose keys do not collide with
 // the arrays' keys.
 func WriteObject(w io.Writer, head any, arrays map[string]Array) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if err := writeObject(bw, head, arrays); err != nil {
+		return err
+	}
+	bw.WriteByte('\n')
+	return bw.Flush()
+}
+
+func writeObject(bw *bufio.Writer, head any, arrays map[string]Array) error {
 	hb, err := Marshal(head)
 	if err != nil {
 		return err
@@ -62,7 +80,6 @@ func WriteObject(w io.Writer, head any, arrays map[string]Array) error {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareKeys)
-	bw := bufio.NewWriterSize(w, 1<<20)
 	bw.WriteByte('{')
 	for i, k := range keys {
 		if i > 0 {
@@ -77,6 +94,12 @@ func WriteObject(w io.Writer, head any, arrays map[string]Array) error {
 		a, ok := arrays[k]
 		if !ok {
 			bw.Write(fields[k]) // already canonical: a sub-slice of Marshal's output
+			continue
+		}
+		if a.Object != nil {
+			if err := writeObject(bw, a.Object.Head, a.Object.Arrays); err != nil {
+				return err
+			}
 			continue
 		}
 		bw.WriteByte('[')
@@ -117,8 +140,8 @@ func WriteObject(w io.Writer, head any, arrays map[string]Array) error {
 		}
 		bw.WriteByte(']')
 	}
-	bw.WriteString("}\n")
-	return bw.Flush()
+	_, err = bw.WriteString("}")
+	return err
 }
 
 type bytesBuf struct{ bytes.Buffer }

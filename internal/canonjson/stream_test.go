@@ -61,3 +61,22 @@ func TestAppendString(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteObjectNested: an Object member is written in key order as a
+// streamed object, its own arrays included, equal to Marshal's output.
+func TestWriteObjectNested(t *testing.T) {
+	head := map[string]string{"z": "last", "a": "first"}
+	inner := &Object{Head: map[string]any{"mode": "age", "b": []int{2}}, Arrays: map[string]Array{"files": {Len: 2, Item: func(i int) any { return map[string]int{"n": i} }}}}
+	var buf bytes.Buffer
+	if err := WriteObject(&buf, head, map[string]Array{"enc": {Object: inner}, "m": {Len: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := MarshalLine(map[string]any{"z": "last", "a": "first", "m": []int{},
+		"enc": map[string]any{"mode": "age", "b": []int{2}, "files": []any{map[string]int{"n": 0}, map[string]int{"n": 1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != string(want) {
+		t.Errorf("got %s want %s", buf.String(), want)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/encrypt"
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -38,10 +39,17 @@ type runOptions struct {
 	base             string
 	signKey          string
 	memoryBudget     byteSize
+	keyring          string
+	encSeed          string
 
-	modTime time.Time
-	created time.Time
+	modTime    time.Time
+	created    time.Time
+	encryption *contract.Encryption // the contract's, set by loadWork
 }
+
+// masterKeyEnv holds the master key of every alias when there is no
+// keyring: 64 hex digits.
+const masterKeyEnv = EnvPrefix + "KMS_MASTER_KEY_HEX"
 
 func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
@@ -58,6 +66,8 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.base, "base", "", "the full mirror bundle a delta applies to (with --apply-delta)")
 	o.memoryBudget = evidence.DefaultMemoryBudget
 	f.Var(&o.memoryBudget, memoryFlag, memoryUsage)
+	f.StringVar(&o.keyring, "keyring", "", "keyring of the contract's envelope encryption key (default $"+KeyringEnv+", or keyring: in the config file; without one, $"+masterKeyEnv+")")
+	f.StringVar(&o.encSeed, "deterministic-encryption-seed", "", "draw envelope encryption's keys and nonces from this seed file instead of the system's random source, so that two runs give the same bytes: for tests and reproducibility checks only, never for real exports")
 }
 
 func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
@@ -77,7 +87,7 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		if len(args) != 0 {
 			return exitcode.Usagef("--apply-delta takes no contract or plan argument")
 		}
-		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag} {
+		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed"} {
 			if cmd.Flags().Changed(n) {
 				return exitcode.Usagef("--%s does not apply with --apply-delta", n)
 			}
@@ -204,9 +214,15 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		return interrupted(ctx, err, "partial output")
 	}
 	defer p.Close()
+	enc, err := runEncryption(e, o)
+	if err != nil {
+		ev.State("failed", map[string]any{"message": oneLine(err.Error())})
+		return err
+	}
 	res, err := runner.Execute(ctx, p, source, base, runner.Options{
 		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
 		Events: ev, Progress: bar.asProgress(), Signer: signer, Protect: protect, MemoryBudget: int64(o.memoryBudget),
+		Encryption: enc,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -237,6 +253,18 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 			fmt.Fprintf(w, "%s: root %s\n", out.Package, out.Root)
 		}
 	})
+}
+
+// runEncryption resolves the contract's encryption: its key (keyring,
+// else the environment key) or recipients, and the seed file.
+func runEncryption(e *env, o *runOptions) (*encrypt.Config, error) {
+	if o.encryption == nil {
+		if o.encSeed != "" {
+			return nil, exitcode.Usagef("--deterministic-encryption-seed: the contract has no encryption; leave the flag out")
+		}
+		return nil, nil
+	}
+	return encrypt.Resolve(o.encryption, encrypt.Keys{Keyring: o.keyring, EnvHex: e.getenv(masterKeyEnv)}, o.encSeed)
 }
 
 // runFlags names the flags behind runner's options in its errors.
@@ -291,6 +319,7 @@ func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, ar
 				return nil, "", nil, nil, exitcode.Conflictf("%s: the base mirror changed since planning (%s, the plan says %s); plan again", c.BasePath, base.SHA256, p.Base.SHA256)
 			}
 		}
+		o.encryption = c.Encryption
 		return p, c.SourceDir, base, protected(c, arg, cpath), nil
 	}
 	c, err := contract.Load(arg)
@@ -302,6 +331,7 @@ func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, ar
 	if err != nil {
 		return nil, "", nil, nil, err
 	}
+	o.encryption = c.Encryption
 	return p, c.SourceDir, base, protected(c, "", arg), nil
 }
 

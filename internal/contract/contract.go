@@ -64,6 +64,9 @@ type Contract struct {
 
 	AllowCrossTenant bool
 
+	// Encryption says how run encrypts the export; nil for none.
+	Encryption *Encryption
+
 	// positions of fields as written, keyed by dotted path
 	// ("selectors.since", "selectors.products[1]").
 	pos map[string]Pos

@@ -224,7 +224,15 @@ var validCases = []struct {
 	{"trivy:db", mk("profile: trivy:db")},
 	{"trivy:db schema 2", mk("profile: trivy:db", "trivy_schema: 2")},
 	{"trivy:java-db schema 1", mk("profile: trivy:java-db", "trivy_schema: 1")},
+	{"encryption shorthand", mk("encryption: alias/prod")},
+	{"encryption envelope", mk("profile: mirror:full", "encryption: {mode: envelope, key: alias/prod, scope: payload}")},
+	{"encryption age", mk("profile: mirror:full", "encryption:\n  mode: age\n  recipients: [keys/acme.recipients, "+testRecipient+"]\n  scope: data")},
+	{"encryption trivy payload", mk("profile: trivy:db", "encryption: {mode: age, recipients: [r.txt]}")},
+	{"encryption other tenant allowed", mk("allow_cross_tenant: true", "encryption: {mode: age, recipients: [keys/globex.recipients]}")},
 }
+
+// testRecipient is an age X25519 recipient.
+const testRecipient = "age175v4cgew6d6ynhwc5gk3rzvu4t27lpn53lrykus7hgs7cjgx255qh6afmj"
 
 // TestTrivySchema: the trivy profiles get their schema version by default,
 // the one written is kept, and other profiles have none.
@@ -316,7 +324,20 @@ func TestParseErrors(t *testing.T) {
 		{"anchor without alias", mk("output: &o x.tgz"), []string{"c.yaml:7:9: output: anchors (&o) are not supported; write the value out"}},
 		{"anchored mapping", mk("compression: &c\n  level: 3"), []string{"c.yaml:7:14: compression: anchors (&c) are not supported; write the value out"}},
 		{"anchored key", mk("&k output: x.tgz"), []string{"c.yaml:7:1: output: anchors (&k) are not supported; write the value out"}},
-		{"encryption", mk("encryption:\n  recipients: [age1xyz]"), []string{"c.yaml:7:1: encryption: not supported by this version yet (planned); remove it"}},
+		{"encryption without mode", mk("encryption:\n  recipients: [keys/acme.recipients]"), []string{"c.yaml:8:3: encryption.mode: missing; add mode: envelope or mode: age"}},
+		{"encryption bad recipient", mk("encryption: {mode: age, recipients: [age1xyz]}"), []string{`c.yaml:7:38: encryption.recipients[0]: recipient age1xyz: malformed recipient "age1xyz": separator '1' at invalid position: pos=3, len=7`}},
+		{"encryption secret key", mk("encryption: {mode: age, recipients: [AGE-SECRET-KEY-1X]}"), []string{"c.yaml:7:38: encryption.recipients[0]: an age identity (a secret key) was given where a recipient (age1..., a public key) belongs; never put a secret key in a contract"}},
+		{"encryption KMS URI", mk("encryption: {mode: envelope, key: 'awskms://k'}"), []string{`c.yaml:7:35: encryption.key: key "awskms://k": awskms:// KMS keys are not supported by this build: a KMS would plug in as a keyring.Provider (internal/keyring); use alias/NAME with a keyring or STELLA_EXPORT_KMS_MASTER_KEY_HEX`}},
+		{"encryption shorthand KMS", mk("encryption: gcpkms://k"), []string{`c.yaml:7:13: encryption: key "gcpkms://k": gcpkms:// KMS keys are not supported by this build: a KMS would plug in as a keyring.Provider (internal/keyring); use alias/NAME with a keyring or STELLA_EXPORT_KMS_MASTER_KEY_HEX; write alias/NAME (envelope mode) or a mapping such as {mode: age, recipients: [keys/acme.recipients]}`}},
+		{"encryption mode", mk("encryption: {mode: aes}"), []string{`c.yaml:7:20: encryption.mode: unknown mode "aes"; use envelope (AES-256-GCM under a keyring alias) or age (age recipients)`}},
+		{"encryption envelope without key", mk("encryption: {mode: envelope}"), []string{"c.yaml:7:14: encryption.key: required by mode envelope; add key: alias/NAME (stella-export keys create alias/NAME makes one)"}},
+		{"encryption age without recipients", mk("encryption: {mode: age}"), []string{"c.yaml:7:14: encryption.recipients: required by mode age; add recipients: [keys/acme.recipients] or recipients: [age1...]"}},
+		{"encryption key with age", mk("encryption: {mode: age, key: alias/a, recipients: [r]}"), []string{"c.yaml:7:25: encryption.key: applies to mode envelope, not age; remove it, or use mode: envelope"}},
+		{"encryption recipients with envelope", mk("encryption: {mode: envelope, key: alias/a, recipients: [r]}"), []string{"c.yaml:7:44: encryption.recipients: applies to mode age, not envelope; remove it, or use mode: age"}},
+		{"encryption scope", mk("encryption: {mode: envelope, key: alias/a, scope: all}"), []string{`c.yaml:7:51: encryption.scope: unknown scope "all"; use data (the files under data/) or payload (every payload file)`}},
+		{"encryption scope data on trivy", mk("profile: trivy:db", "encryption: {mode: envelope, key: alias/a, scope: data}"), []string{"c.yaml:7:44: encryption.scope: profile trivy:db writes no data/ directory, so scope data would encrypt nothing; use scope: payload"}},
+		{"encryption other tenant's recipients", mk("encryption: {mode: age, recipients: [keys/globex.recipients]}"), []string{`c.yaml:7:38: encryption.recipients[0]: "keys/globex.recipients" is the recipients file of tenant globex, not of the contract's tenant acme; use keys/acme.recipients, or set allow_cross_tenant: true`}},
+		{"encryption sequence", mk("encryption: [a]"), []string{"c.yaml:7:13: encryption: want alias/NAME or a mapping such as {mode: envelope, key: alias/NAME} or {mode: age, recipients: [age1...]}, got a sequence"}},
 		{"delivery", mk("delivery: s3"), []string{"c.yaml:7:1: delivery: not supported by this version yet (planned); remove it"}},
 
 		// Types.

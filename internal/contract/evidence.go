@@ -32,7 +32,7 @@ var evidenceKind = &kindSpec{
 		{"retention_days", "", readRetention},
 		{"output", "", readOutput},
 		{"allow_cross_tenant", "", readAllowCrossTenant},
-		{"encryption", "", readReserved},
+		{"encryption", "", readEncryption},
 		{"delivery", "", readReserved},
 	},
 	check: checkEvidence,
@@ -138,8 +138,8 @@ func readAllowCrossTenant(p *parser, c *Contract, path string, v *yaml.Node) {
 	}
 }
 
-// readReserved refuses encryption and delivery: the names are kept for a
-// later version, so they are known fields, but no value is accepted yet.
+// readReserved refuses delivery: the name is kept for a later version, so
+// it is a known field, but no value is accepted yet.
 func readReserved(p *parser, c *Contract, path string, v *yaml.Node) {
 	p.errorf(p.keys[path], path, "not supported by this version yet (planned); remove it")
 }
@@ -268,6 +268,7 @@ func checkEvidence(p *parser, c *Contract, root *yaml.Node) {
 	}
 
 	checkTrivySchema(p, c)
+	checkEncryption(p, c)
 
 	s := &c.Selectors
 	if !s.Since.IsZero() && !s.Until.IsZero() && !s.Since.Before(s.Until) {

@@ -26,6 +26,7 @@ type Run struct {
 	Base            *Base          `json:"base,omitempty"`
 	TrivyDB         *TrivyDB       `json:"trivyDb,omitempty"`
 	JavaDB          *JavaDB        `json:"javaDb,omitempty"`
+	Encryption      *Encryption    `json:"encryption,omitempty"`
 	FileCount       int            `json:"fileCount"`
 	PayloadBytes    int64          `json:"payloadBytes"`
 	PayloadRoot     string         `json:"payloadRoot"`
@@ -137,4 +138,18 @@ type JavaDB struct {
 	// files (SHA-1s).
 	Artifacts int `json:"artifacts"`
 	Indices   int `json:"indices"`
+}
+
+// Encryption says which files of an encrypted export are encrypted and
+// how (docs/encryption.md#what-a-bundle-records): the mode, the scope, how
+// many files the plaintext manifest lists, the master key's key id
+// (envelope) or the recipients' fingerprints, sorted (age), and the name of
+// the encrypted plaintext manifest.
+type Encryption struct {
+	Mode              string   `json:"mode"`
+	Scope             string   `json:"scope"`
+	Files             int      `json:"files"`
+	KeyID             string   `json:"keyId,omitempty"`
+	Recipients        []string `json:"recipients,omitempty"`
+	PlaintextManifest string   `json:"plaintextManifest"`
 }

@@ -32,6 +32,7 @@ func (p *Plan) Check(c *contract.Contract) error {
 		Compression:   Compression{Codec: c.Compression.Codec, Level: c.Compression.Level},
 		RetentionDays: c.RetentionDays, Output: c.Output,
 		AllowCrossTenant: c.AllowCrossTenant && p.Contract.AllowCrossTenant, SkipInvalid: p.Contract.SkipInvalid,
+		Encryption: encryption(c),
 	}
 	if err := sameFields(p.Contract, want, c.Path); err != nil {
 		return err

@@ -47,6 +47,12 @@ func TestCheck(t *testing.T) {
 	if err := os.WriteFile(cross, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	sealed := filepath.Join(t.TempDir(), "sealed.yaml")
+	body = "apiVersion: stella-export/v1\nkind: EvidenceExport\nexport_id: urn:stella:export:acme:sealed\ntenant: acme\nprofile: json:raw\nsource: " + evDir +
+		"\nencryption: alias/prod\n"
+	if err := os.WriteFile(sealed, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		contract string
@@ -85,6 +91,12 @@ func TestCheck(t *testing.T) {
 		{"contract profile", "json-raw.yaml", false, func(p *Plan) { p.Contract.Profile = "mirror:full" }, `contract.profile:`},
 		{"consent the contract does not give", "json-raw.yaml", false, func(p *Plan) { p.Contract.AllowCrossTenant = true }, `contract.allowCrossTenant: true in the plan, false in`},
 		{"cross-tenant without consent", cross, true, func(p *Plan) { p.Contract.AllowCrossTenant = false }, `belongs to tenant "globex", not "acme"`},
+		{"encryption dropped", sealed, false, func(p *Plan) { p.Contract.Encryption = nil }, `contract.encryption: absent in the plan, {"mode":"envelope","scope":"payload","key":"alias/prod"} in`},
+		{"encryption scope", sealed, false, func(p *Plan) { p.Contract.Encryption.Scope = "data" }, `contract.encryption: {"mode":"envelope","scope":"data","key":"alias/prod"} in the plan, {"mode":"envelope","scope":"payload","key":"alias/prod"} in`},
+		{"encryption added", "json-raw.yaml", false, func(p *Plan) {
+			p.Contract.Encryption = &Encryption{Mode: "age", Scope: "data", Recipients: []string{"r"}}
+		}, `contract.encryption: {"mode":"age","scope":"data","recipients":["r"]} in the plan, absent in`},
+		{"encryption kept", sealed, false, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

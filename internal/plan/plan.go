@@ -79,6 +79,27 @@ type Contract struct {
 	Output           string      `json:"output,omitempty"`
 	AllowCrossTenant bool        `json:"allowCrossTenant"`
 	SkipInvalid      bool        `json:"skipInvalid"`
+	Encryption       *Encryption `json:"encryption,omitempty"`
+}
+
+// Encryption is the contract's encryption settings as the plan records
+// them: the mode, the scope, the key alias or the recipients as written
+// (recipient strings and recipients files relative to the contract),
+// never a key.
+type Encryption struct {
+	Mode       string   `json:"mode"`
+	Scope      string   `json:"scope"`
+	Key        string   `json:"key,omitempty"`
+	Recipients []string `json:"recipients,omitempty"`
+}
+
+// encryption is c's encryption as the plan records it, nil for none.
+func encryption(c *contract.Contract) *Encryption {
+	e := c.Encryption
+	if e == nil {
+		return nil
+	}
+	return &Encryption{Mode: e.Mode, Scope: e.Scope, Key: e.Key, Recipients: e.Recipients}
 }
 
 // Selectors in canonical form (the same shape export.json records).
@@ -219,6 +240,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 			Compression:   Compression{Codec: c.Compression.Codec, Level: c.Compression.Level},
 			RetentionDays: c.RetentionDays, Output: c.Output,
 			AllowCrossTenant: c.AllowCrossTenant && opt.AllowCrossTenant, SkipInvalid: opt.SkipInvalid,
+			Encryption: encryption(c),
 		},
 		Excluded: res.Excluded, Invalid: res.Invalid, Ignored: res.Ignored,
 		Totals: Totals{Documents: res.Docs.Len(), Bytes: res.Bytes, ByType: map[string]int{}},

@@ -70,6 +70,52 @@ type Head struct {
 	Selectors       json.RawMessage `json:"selectors"` // as in the plan
 	PolicySnapshot  *Descriptor     `json:"policy_snapshot,omitempty"`
 	Base            *Descriptor     `json:"base,omitempty"` // named by its export id
+	// SigningKey names the key that signs the bundle, when run signs it.
+	SigningKey *SigningKey `json:"signingKey,omitempty"`
+	// Encryption, when set, is written as the "encryption" member, its
+	// files streamed (Summarize skips it).
+	Encryption *Encryption `json:"-"`
+}
+
+// SigningKey is provenance.json's signingKey: the key id of the signing
+// key, "sha256:" and the hex SHA-256 of its public key's DER
+// SubjectPublicKeyInfo (what `verify --key` is given).
+type SigningKey struct {
+	KeyID string `json:"keyId"`
+}
+
+// Encryption is provenance.json's encryption member
+// (docs/encryption.md#what-a-bundle-records): the mode and scope, the key
+// id of the master key (envelope) or the recipients' fingerprints (age),
+// the encrypted plaintext manifest's name, and every encrypted file of the
+// bundle with, in envelope mode, its wrapped data key.
+type Encryption struct {
+	Mode              string   `json:"mode"`
+	Scope             string   `json:"scope"`
+	KeyID             string   `json:"keyId,omitempty"`
+	Recipients        []string `json:"recipients,omitempty"`
+	PlaintextManifest string   `json:"plaintextManifest"`
+	// Files yields the encrypted files sorted by name.
+	Files iter.Seq2[EncryptedFile, error] `json:"-"`
+}
+
+// EncryptedFile is one entry of Encryption's files: the file's name in
+// the bundle and, in envelope mode, the standard base64 of its header's
+// wrap nonce and wrapped data key (60 bytes).
+type EncryptedFile struct {
+	Name       string `json:"name"`
+	WrappedKey string `json:"wrappedKey,omitempty"`
+}
+
+// AppendCanonical appends f's canonical JSON (canonjson.Appender).
+func (f EncryptedFile) AppendCanonical(b []byte) []byte {
+	b = append(b, `{"name":`...)
+	b = canonjson.AppendString(b, f.Name)
+	if f.WrappedKey != "" {
+		b = append(b, `,"wrappedKey":`...)
+		b = canonjson.AppendString(b, f.WrappedKey)
+	}
+	return append(b, '}')
 }
 
 // List is a list of descriptors given one at a time, so that Write streams
@@ -89,7 +135,18 @@ func Write(w io.Writer, h Head, subject, inputs List) error {
 			}
 		}}
 	}
-	return canonjson.WriteObject(w, h, map[string]canonjson.Array{"subject": item(subject), "inputs": item(inputs)})
+	arrays := map[string]canonjson.Array{"subject": item(subject), "inputs": item(inputs)}
+	if e := h.Encryption; e != nil {
+		files := canonjson.Array{Seq: func(yield func(any, error) bool) {
+			for f, err := range e.Files {
+				if !yield(f, err) || err != nil {
+					return
+				}
+			}
+		}}
+		arrays["encryption"] = canonjson.Array{Object: &canonjson.Object{Head: e, Arrays: map[string]canonjson.Array{"files": files}}}
+	}
+	return canonjson.WriteObject(w, h, arrays)
 }
 
 // Summary is what stella-export sign --attest and verify need of a
@@ -178,6 +235,14 @@ func summarize(dec *json.Decoder, next func()) (*Summary, error) {
 		}
 		seen[key] = true
 		next()
+		if key == "encryption" {
+			// A list of every encrypted file: skipped token by token, in
+			// bounded memory.
+			if err := skipValue(dec, next); err != nil {
+				return nil, fmt.Errorf("not valid JSON: %s: %v", key, err)
+			}
+			continue
+		}
 		count, isList := items[key]
 		if !isList {
 			var raw json.RawMessage
@@ -239,6 +304,27 @@ func summarize(dec *json.Decoder, next func()) (*Summary, error) {
 	}
 	s.InputsRoot = root.Root()
 	return &s, nil
+}
+
+// skipValue reads one value token by token, each within MaxValue.
+func skipValue(dec *json.Decoder, next func()) error {
+	depth := 0
+	for {
+		next()
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
 }
 
 func checkInput(d Descriptor) error {

@@ -156,3 +156,51 @@ func TestDescriptorAppend(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteEncryption: the encryption member and signingKey are written in
+// canonical order, the files streamed, and Summarize skips a files list
+// larger than MaxValue in bounded memory.
+func TestWriteEncryption(t *testing.T) {
+	h, subject, inputs := sample()
+	n := 0
+	h.SigningKey = &SigningKey{KeyID: "sha256:" + strings.Repeat("f", 64)}
+	h.Encryption = &Encryption{Mode: "envelope", Scope: "data", KeyID: "alias/prod/v1", PlaintextManifest: "manifests/plaintext.json.enc",
+		Files: func(yield func(EncryptedFile, error) bool) {
+			for i := range n {
+				if !yield(EncryptedFile{Name: "data/" + strings.Repeat("x", 100) + string(rune('a'+i%26)) + ".json.enc", WrappedKey: strings.Repeat("A", 80)}, nil) {
+					return
+				}
+			}
+		}}
+	n = 2
+	var b bytes.Buffer
+	if err := Write(&b, h, list(subject), list(inputs)); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Encryption map[string]any `json:"encryption"`
+		SigningKey map[string]any `json:"signingKey"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := canonjson.Canonicalize(bytes.TrimSuffix(b.Bytes(), []byte("\n"))); err != nil || !bytes.Equal(append(c, '\n'), b.Bytes()) {
+		t.Errorf("not canonical: %v\n%s", err, b.String())
+	}
+	if doc.Encryption["keyId"] != "alias/prod/v1" || len(doc.Encryption["files"].([]any)) != 2 || doc.SigningKey["keyId"] != h.SigningKey.KeyID {
+		t.Errorf("encryption %v signingKey %v", doc.Encryption, doc.SigningKey)
+	}
+	// 200,000 entries of about 200 bytes: 40 MB, more than MaxValue.
+	n = 200000
+	b.Reset()
+	if err := Write(&b, h, list(subject), list(inputs)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Summarize(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SigningKey == nil || s.SigningKey.KeyID != h.SigningKey.KeyID || s.Inputs != 2 {
+		t.Errorf("summary %+v", s)
+	}
+}

@@ -84,6 +84,13 @@ type Run struct {
 	Raw, Policy, Mirror, Delta                          bool
 	TrivyDB, JavaDB                                     bool
 	Signing
+	Encryption *Encryption // nil when nothing is encrypted
+}
+
+// Encryption describes the encrypted files of a run bundle.
+type Encryption struct {
+	Mode, Scope, Suffix, KeyID, PlaintextManifest string
+	Files                                         int
 }
 
 // RenderRun returns README.md for a run bundle.

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
+	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/encrypt"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/merkle"
@@ -30,7 +32,7 @@ func adapterList(ads []adapters.Adapter) []manifest.Adapter {
 	return out
 }
 
-func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter) error {
+func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter, enc *provenance.Encryption, signer bundle.Signer) error {
 	files, err := stage.Files()
 	if err != nil {
 		return err
@@ -55,6 +57,10 @@ func writeProvenance(stage *adapters.Stage, p *plan.Plan, ads []adapters.Adapter
 	if p.Base != nil {
 		s := descriptor(p.Base.ExportID, p.Base.SHA256)
 		head.Base = &s
+	}
+	head.Encryption = enc
+	if signer != nil {
+		head.SigningKey = &provenance.SigningKey{KeyID: signer.Fingerprint()}
 	}
 	f, err := stage.Create(layout.Provenance)
 	if err != nil {
@@ -134,7 +140,8 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files *adapters.Files, cr
 		m.PayloadBytes += f.Size
 		if listed(p.Contract.Profile, f.Path) {
 			c := "none"
-			if strings.HasSuffix(f.Path, ".zst") {
+			// The codec of the content, encrypted or not.
+			if strings.HasSuffix(strings.TrimSuffix(strings.TrimSuffix(f.Path, encrypt.SuffixEnvelope), encrypt.SuffixAge), ".zst") {
 				c = "zstd"
 			}
 			m.Files = append(m.Files, manifest.RunFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size, Records: f.Records, Compression: c})

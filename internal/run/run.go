@@ -27,6 +27,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/encrypt"
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -68,6 +69,9 @@ type Options struct {
 	// spill to a temporary directory beside OutDir; zero means
 	// adapters.DefaultBudget each.
 	MemoryBudget int64
+	// Encryption, when set, encrypts the files in its scope as they are
+	// staged (internal/encrypt).
+	Encryption *encrypt.Config
 }
 
 // Result describes a finished run.
@@ -141,6 +145,8 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	defer src.Close()
 	stage := adapters.NewStage(ctx, stageDir, opt.MemoryBudget/8)
 	defer stage.Close()
+	seal := newSeal(ctx, stage, opt.Encryption)
+	defer seal.close()
 	small := opt.SmallDoc
 	if small <= 0 {
 		small = 8 << 20
@@ -169,7 +175,10 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		return nil, context.Cause(ctx)
 	}
 	ev.State("manifest", nil)
-	if err := writeProvenance(stage, p, ads); err != nil {
+	if err := seal.finish(); err != nil {
+		return nil, err
+	}
+	if err := writeProvenance(stage, p, ads, seal.prov, opt.Signer); err != nil {
 		return nil, err
 	}
 	files, err := stage.Files()
@@ -180,7 +189,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err != nil {
 		return nil, err
 	}
-	m.TrivyDB, m.JavaDB = job.TrivyDB, job.JavaDB
+	m.TrivyDB, m.JavaDB, m.Encryption = job.TrivyDB, job.JavaDB, seal.manifest
 	mb, err := manifest.Bytes(m)
 	if err != nil {
 		return nil, err
@@ -382,6 +391,7 @@ func runReadme(m *manifest.Run, mt time.Time, signer bundle.Signer) ([]byte, err
 	if signer != nil {
 		r.Signing = readme.Signing{SignedBy: signer.Fingerprint(), SignedProv: true}
 	}
+	r.Encryption = readmeEncryption(m.Encryption)
 	for _, t := range evidence.Types {
 		n, ok := m.Counts[string(t)]
 		if !ok {
