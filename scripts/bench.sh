@@ -5,6 +5,7 @@
 #   scripts/bench.sh [--size 1G] [--work DIR] [--ours-only] [--keep]
 #                    [--run [--docs 200000,1000000] [--huge] [--big 3] [--big-size 500M]]
 #                    [--trivy [--trivy-advisories 100000]]
+#                    [--encryption [--enc-size 1G]]
 #
 # Generates a deterministic mixed payload of --size (scripts/benchgen), warms
 # the page cache, then times in one run:
@@ -41,6 +42,14 @@
 # peak RSS. `scripts/bench.sh --size 16M --ours-only --trivy` runs little
 # else.
 #
+# --encryption then encrypts and decrypts one file of --enc-size random
+# bytes (default 1G; 16M for a CI smoke run) in envelope and age mode with
+# stella-export's code (scripts/benchgen -encrypt, the per-file path of an
+# encrypted run; stella-export decrypt), against the age CLI and openssl enc
+# -aes-256-ctr on the same file as anchors: wall time, MB/s and peak RSS
+# (target: flat, under 64 MiB, whatever the size), checking each round trip
+# with cmp.
+#
 # Free disk is checked before anything is generated (about 12 KiB per
 # document; 1,000,000 documents are 1.85 GB of source in 4 GB of blocks). The
 # work directory (default a new one under $TMPDIR) is removed at the end
@@ -51,10 +60,10 @@ set -euo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { echo "bench.sh: $*" >&2; exit 2; }
 
-size=1G work="" ours_only=0 keep=0 run=0 docs="" huge=0 big=3 big_size=500M trivy=0 trivy_advisories=100000
+size=1G work="" ours_only=0 keep=0 run=0 docs="" huge=0 big=3 big_size=500M trivy=0 trivy_advisories=100000 encryption=0 enc_size=1G
 while [ $# -gt 0 ]; do
   case "$1" in
-    --size|--work|--docs|--big|--big-size|--trivy-advisories) [ $# -ge 2 ] || die "$1 needs a value" ;;
+    --size|--work|--docs|--big|--big-size|--trivy-advisories|--enc-size) [ $# -ge 2 ] || die "$1 needs a value" ;;
   esac
   case "$1" in
     --size) size=$2; shift 2 ;;
@@ -68,6 +77,8 @@ while [ $# -gt 0 ]; do
     --big-size) big_size=$2; shift 2 ;;
     --trivy) trivy=1; shift ;;
     --trivy-advisories) trivy_advisories=$2; shift 2 ;;
+    --encryption) encryption=1; shift ;;
+    --enc-size) enc_size=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -84,6 +95,7 @@ bytes() {
   esac
 }
 size_bytes=$(bytes "$size") || die "--size $size: want a number with an optional K, M or G suffix"
+enc_bytes=$(bytes "$enc_size") || die "--enc-size $enc_size: want a number with an optional K, M or G suffix"
 big_bytes=$(bytes "$big_size") || die "--big-size $big_size: want a number with an optional K, M or G suffix"
 case "$big" in *[!0-9]*|'') die "--big $big: want a number of SBOMs (0 for none)" ;; esac
 case "$trivy_advisories" in *[!0-9]*|'') die "--trivy-advisories $trivy_advisories: want a number of advisories" ;; esac
@@ -104,6 +116,7 @@ done
 repo=$(cd "$(dirname "$0")/.." && pwd)
 need=(pigz gzip tar sha256sum)
 [ "$run" = 0 ] || need+=(openssl)
+[ "$encryption" = 0 ] || need+=(openssl age)
 [ "$run" = 0 ] || [ "$ours_only" = 1 ] || need+=(zstd)
 [ -x /usr/bin/time ] || need+=(time)
 missing=()
@@ -263,8 +276,60 @@ trivy_bench() {
   [ "$keep" = 1 ] || rm -rf "$dir"
 }
 
+# encryption_bench: with --encryption, times encrypting and decrypting one
+# file of --enc-size in both modes, ours against age and openssl.
+encryption_bench() {
+  [ "$encryption" = 1 ] || return 0
+  local dir=$work/enc hex rcpt
+  rm -rf "$dir"; mkdir -p "$dir"
+  head -c "$enc_bytes" /dev/urandom > "$dir/plain"
+  hex=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  age-keygen -o "$dir/id.key" 2>/dev/null
+  rcpt=$(age-keygen -y "$dir/id.key")
+  printf '%s' "$hex" > "$dir/hex"
+  warm "$dir/plain"
+  echo
+  echo "== encryption: one file of $enc_bytes bytes ($enc_size), $(nproc) cores"
+  printf '%-44s %8s %8s %10s %s\n' "step" "seconds" "MB/s" "peak RSS" "round trip"
+  local rss_kib=$(( 64 << 10 ))
+  erow() { # erow LABEL NAME OUT PLAIN: one line, with cmp of the round trip
+    local ok=-
+    if [ -n "${T[$2]:-}" ]; then
+      [ -z "$4" ] || { cmp -s "$3" "$4" && ok=same || ok=DIFFERS; }
+      local v=MISS; [ "${R[$2]}" -lt "$rss_kib" ] && v=PASS
+      printf '%-44s %8s %8s %10s %s (RSS <64 MiB %s)\n' "$1" "${T[$2]}" "$(mbps "$enc_bytes" "${T[$2]}")" "$(mib "${R[$2]}") MiB" "$ok" "$v"
+    else
+      printf '%-44s %8s\n' "$1" FAILED
+    fi
+  }
+  export STELLA_EXPORT_KMS_MASTER_KEY_HEX=$hex
+  measure enc.env.e "$work/benchgen" -encrypt envelope -in "$dir/plain" -o "$dir/x.enc" && :
+  erow "ours: envelope encrypt" enc.env.e "" ""
+  measure enc.env.d "$bin" decrypt -q "$dir/x.enc" -o "$dir/x.enc.out" && :
+  erow "ours: envelope decrypt (stella-export decrypt)" enc.env.d "$dir/x.enc.out" "$dir/plain"
+  unset STELLA_EXPORT_KMS_MASTER_KEY_HEX
+  rm -f "$dir/x.enc" "$dir/x.enc.out"
+  measure enc.age.e "$work/benchgen" -encrypt age -recipient "$rcpt" -in "$dir/plain" -o "$dir/x.age" && :
+  erow "ours: age encrypt" enc.age.e "" ""
+  measure enc.age.d "$bin" decrypt -q "$dir/x.age" -o "$dir/x.age.out" --identity "$dir/id.key" && :
+  erow "ours: age decrypt (stella-export decrypt)" enc.age.d "$dir/x.age.out" "$dir/plain"
+  rm -f "$dir/x.age" "$dir/x.age.out"
+  measure enc.agecli.e age -r "$rcpt" -o "$dir/y.age" "$dir/plain" && :
+  erow "age -r (anchor)" enc.agecli.e "" ""
+  measure enc.agecli.d age -d -i "$dir/id.key" -o "$dir/y.age.out" "$dir/y.age" && :
+  erow "age -d (anchor)" enc.agecli.d "$dir/y.age.out" "$dir/plain"
+  rm -f "$dir/y.age" "$dir/y.age.out"
+  local iv; iv=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  measure enc.ssl.e openssl enc -aes-256-ctr -K "$hex" -iv "$iv" -in "$dir/plain" -out "$dir/z.ctr" && :
+  erow "openssl enc -aes-256-ctr (anchor)" enc.ssl.e "" ""
+  measure enc.ssl.d openssl enc -d -aes-256-ctr -K "$hex" -iv "$iv" -in "$dir/z.ctr" -out "$dir/z.out" && :
+  erow "openssl enc -d -aes-256-ctr (anchor)" enc.ssl.d "$dir/z.out" "$dir/plain"
+  [ "$keep" = 1 ] || rm -rf "$dir"
+}
+
 if [ "$run" = 0 ]; then
   trivy_bench
+  encryption_bench
   [ ${#failed[@]} -eq 0 ] || { echo "bench.sh: failed steps: ${failed[*]}" >&2; exit 1; }
   exit 0
 fi
@@ -412,6 +477,7 @@ if [ "$big" -gt 0 ]; then
 fi
 
 trivy_bench
+encryption_bench
 
 echo
 echo "targets: $pass PASS, $miss MISS (benchmarks: a MISS does not change the exit status)"

@@ -4,12 +4,14 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/keyring"
+	"github.com/stella-ops/stella-export/internal/rewrap"
 )
 
 // KeyringEnv names the keyring directory when --keyring is not given; it is
@@ -68,7 +70,7 @@ not supported by this build.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newKeysCreateCmd(e), newKeysListCmd(e), newKeysRotateCmd(e))
+	cmd.AddCommand(newKeysCreateCmd(e), newKeysListCmd(e), newKeysRotateCmd(e), newKeysRewrapCmd(e))
 	return cmd
 }
 
@@ -167,4 +169,77 @@ func printAlias(e *env, cmd *cobra.Command, info keyring.AliasInfo, verb string)
 	return printResult(e, cmd, info, func(w io.Writer) {
 		fmt.Fprintf(w, "%s %s: current key id %s (version %d)\n", info.Alias, verb, cur.KeyID, cur.Version)
 	})
+}
+
+func newKeysRewrapCmd(e *env) *cobra.Command {
+	o := &keyringOptions{}
+	cmd := &cobra.Command{
+		Use:   "rewrap FILE.enc...|EXPORT-DIR --keyring DIR",
+		Short: "Re-wrap the data keys of .enc files under the current version of their alias",
+		Long: `rewrap moves envelope files (.enc) to the current version of their master
+key's alias after keys rotate, without re-encrypting them: each file's data
+key is unwrapped with the version that wrapped it and wrapped again with the
+current one; the header's fixed part and every chunk are copied byte for
+byte, each chunk authenticated on the way. A file is replaced through a
+temporary file and keeps its mode; a file already under the current version
+is left as it is. A damaged file is exit 1 and left untouched.
+
+Given an export directory (as run writes it), rewrap does every .enc file in
+it and updates the encryption members of export.json and provenance.json
+(the key id, and each file's wrapped key). A bundle (.tgz) is refused: its
+checksums, Merkle root and signatures cover the old headers; rewrap the
+export directory and package it again.`,
+		Example: `  stella-export keys rotate alias/prod --keyring kr
+  stella-export keys rewrap out/export --keyring kr
+  stella-export package out/export -o export.tgz`,
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if o.dir == "" {
+				return exitcode.Usagef("--keyring DIR is required (or $%s, or keyring: DIR in the config file): only keyring keys rotate", KeyringEnv)
+			}
+			if len(args) == 0 {
+				return exitcode.Usagef("want .enc files or an export directory")
+			}
+			for _, a := range args {
+				if strings.HasSuffix(a, ".tgz") || strings.HasSuffix(a, ".tar.gz") {
+					return withHint(exitcode.Usagef("%s: a bundle cannot be rewrapped in place: its checksums, Merkle root and signatures cover the headers", a),
+						"rewrap the export directory (stella-export keys rewrap DIR), then package it again")
+				}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			markRan(cmd)
+			ring := keyring.Dir(o.dir)
+			var all []*rewrap.Result
+			for _, a := range args {
+				var rs []*rewrap.Result
+				var err error
+				if st, serr := os.Stat(a); serr == nil && st.IsDir() {
+					rs, err = rewrap.Dir(cmd.Context(), a, ring, rand.Reader)
+				} else {
+					var r *rewrap.Result
+					if r, err = rewrap.File(cmd.Context(), a, ring, rand.Reader); r != nil {
+						rs = append(rs, r)
+					}
+				}
+				all = append(all, rs...)
+				if err != nil {
+					return err
+				}
+			}
+			return printResult(e, cmd, struct {
+				Files []*rewrap.Result `json:"files"`
+			}{all}, func(w io.Writer) {
+				for _, r := range all {
+					if r.From == r.To {
+						fmt.Fprintf(w, "%s: already under %s\n", r.Path, r.To)
+					} else {
+						fmt.Fprintf(w, "%s: %s -> %s\n", r.Path, r.From, r.To)
+					}
+				}
+			})
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
 }

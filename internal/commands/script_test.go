@@ -48,6 +48,9 @@ func TestScripts(t *testing.T) {
 	for name, fn := range emitCmds {
 		cmds[name] = fn
 	}
+	for name, fn := range decryptCmds {
+		cmds[name] = fn
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/decrypt"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/safefile"
@@ -29,8 +30,9 @@ type verifyOptions struct {
 	maxBytes     int64
 	maxRatio     int64
 	maxNameBytes int64
+	keyOptions
 
-	key         string
+	keys        []string
 	requireSig  bool
 	signature   string
 	sigBundle   string
@@ -47,12 +49,13 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&o.maxDepth, "max-depth", verify.DefaultMaxDepth, "how deep inner .tgz bundles are verified")
 	f.IntVar(&o.maxEntries, "max-entries", tarball.DefaultLimits.MaxEntries, "refuse archives with more entries")
 	f.Int64Var(&o.maxBytes, "max-bytes", tarball.DefaultLimits.MaxBytes, "refuse archives that inflate to more bytes")
-	f.StringVar(&o.key, "key", "", "public key (PEM file or env://VAR) to check signatures with: in-bundle ones and BUNDLE.sig, BUNDLE.sigstore.json, BUNDLE.intoto.jsonl next to the bundle")
+	f.StringArrayVar(&o.keys, "key", nil, "public key (PEM file or env://VAR) to check signatures with: in-bundle ones and BUNDLE.sig, BUNDLE.sigstore.json, BUNDLE.intoto.jsonl next to the bundle; repeatable, any one verifying a signature passes it")
 	f.BoolVar(&o.requireSig, "require-signature", false, "fail unless a signature of the bundle (detached, or export.json.sig inside it) verifies with --key")
 	f.StringVar(&o.signature, "signature", "", "detached signature to check (default BUNDLE.sig, when present)")
 	f.StringVar(&o.sigBundle, "bundle", "", "Sigstore bundle to check (default BUNDLE.sigstore.json, when present)")
 	f.StringVar(&o.attestation, "attestation", "", "DSSE attestation to check: subject and materials (default BUNDLE.intoto.jsonl, when present)")
 	f.Int64Var(&o.maxRatio, "max-ratio", tarball.DefaultLimits.MaxRatio, "refuse archives whose compression ratio exceeds this (decompression bombs)")
+	o.keyOptions.addFlags(cmd)
 	f.Int64Var(&o.maxNameBytes, "max-name-bytes", tarball.DefaultLimits.MaxNameBytes, "refuse archives whose entry names total more bytes (verify's memory grows with them)")
 }
 
@@ -73,7 +76,7 @@ func (o *verifyOptions) validate(args []string) error {
 		return exitcode.Usagef("want one bundle (a .tgz path, or - for stdin), got %d arguments", len(args))
 	}
 	sigFlags := o.signature != "" || o.sigBundle != "" || o.attestation != "" || o.requireSig
-	if sigFlags && o.key == "" {
+	if sigFlags && len(o.keys) == 0 {
 		return exitcode.Usagef("--require-signature, --signature, --bundle and --attestation need --key PUB")
 	}
 	if o.maxDepth < 0 || o.maxEntries <= 0 || o.maxBytes <= 0 || o.maxRatio <= 0 || o.maxNameBytes <= 0 {
@@ -94,6 +97,15 @@ bundles that carry a checksums.txt (to --max-depth). Unsafe archives (path
 traversal, links, devices, duplicates, bombs, malformed or truncated data)
 are refused with exit 3. Exit 0 means every check held; exit 1 names each
 check that failed.
+
+An encrypted bundle verifies without keys: the checksums and the Merkle
+root cover the ciphertext. With --identity FILE (age) or --keyring DIR (or
+$STELLA_EXPORT_KEYRING, or $STELLA_EXPORT_KMS_MASTER_KEY_HEX) verify also
+decrypts every encrypted file as it streams past, writing no plaintext, and
+checks each plaintext's SHA-256 and size against the plaintext manifest.
+
+--key may be given more than once (key rotation): a signature passes when
+any one of the keys verifies it, and the report names that key.
 
 --prove PATH prints the inclusion proof of one file; an auditor checks it
 later with only that file and the root:
@@ -141,12 +153,29 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 			defer p.finish()
 		}
 	}
-	if o.key != "" || path != "-" {
+	if len(o.keys) > 0 || path != "-" {
 		so, serr := o.signatureOptions(path)
 		if serr != nil {
 			return serr
 		}
 		opt.Signatures = so
+	}
+	if o.identities != nil || o.keyring != "" || e.getenv(MasterKeyEnv) != "" {
+		keys, kerr := o.load(e)
+		if kerr != nil {
+			return kerr
+		}
+		c := decrypt.NewChecker(keys)
+		opt.Extract = c.Extract
+		opt.After = func(rep *verify.Report) ([]verify.Problem, error) {
+			n, _, ps, err := c.Finish()
+			rep.Decrypted = n
+			var out []verify.Problem
+			for _, p := range ps {
+				out = append(out, verify.Problem{Path: p.Path, Check: "decrypt", Detail: p.Detail})
+			}
+			return out, keyHint(err)
+		}
 	}
 	rep, err := verify.Verify(ctx, r, opt)
 	err = flagged(err, verifyFlags)
@@ -196,12 +225,12 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 // Without --key the files found are only listed (as unchecked).
 func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions, error) {
 	so := &verify.SignatureOptions{Require: o.requireSig}
-	if o.key != "" {
-		pub, err := signing.LoadPublicKey(o.key)
+	for _, k := range o.keys {
+		pub, err := signing.LoadPublicKey(k)
 		if err != nil {
 			return nil, keyFlag(err, "--key")
 		}
-		so.Key = pub
+		so.Keys = append(so.Keys, pub)
 	}
 	if path != "-" {
 		so.OpenArtifact = func() (io.ReadCloser, error) { return safefile.Open(path) }
@@ -225,7 +254,7 @@ func (o *verifyOptions) signatureOptions(path string) (*verify.SignatureOptions,
 			}
 		}
 		var data []byte
-		if so.Key != nil { // without a key the file is only listed
+		if len(so.Keys) > 0 { // without a key the file is only listed
 			var err error
 			if data, err = readLimited(p, d.limit); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", d.flag, p, err)

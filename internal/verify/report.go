@@ -26,6 +26,9 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "mtime:     %s\n", r.ModTime)
 	}
 	writeInner(&b, r, "")
+	if r.Decrypted > 0 {
+		fmt.Fprintf(&b, "decrypted: %d file%s, plaintext SHA-256 and size as the plaintext manifest lists\n", r.Decrypted, plural(r.Decrypted))
+	}
 	for _, sc := range r.Signatures {
 		line := fmt.Sprintf("signature: %s %s (%s of %s)", strings.ToUpper(sc.Status), sc.Path, sc.Kind, sc.Signs)
 		if sc.Detail != "" && sc.Status != "failed" {

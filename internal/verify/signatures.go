@@ -27,7 +27,7 @@ func captureLimit(name string, opt *SignatureOptions) int64 {
 	switch {
 	case strings.HasSuffix(name, layout.SigSuffix) && slices.Contains(layout.Signed, strings.TrimSuffix(name, layout.SigSuffix)):
 		return 64 << 10
-	case name == layout.Provenance && opt != nil && isEd25519(opt.Key):
+	case name == layout.Provenance && opt != nil && slices.ContainsFunc(opt.all(), isEd25519):
 		return provenance.MaxSize
 	}
 	return -1
@@ -41,7 +41,7 @@ func isEd25519(k crypto.PublicKey) bool {
 // attests says whether an attestation is checked, which needs the summary
 // of the bundle's provenance.json.
 func (o *SignatureOptions) attests() bool {
-	if o == nil || o.Key == nil {
+	if o == nil || len(o.all()) == 0 {
 		return false
 	}
 	return slices.ContainsFunc(o.Detached, func(d Detached) bool { return d.Kind == DetachedAttestation })
@@ -96,9 +96,13 @@ const (
 
 // SignatureOptions configure the signature checks of Verify.
 type SignatureOptions struct {
-	// Key is the public key signatures must verify with; nil means
-	// signatures (in-bundle and Detached) are listed but not checked.
+	// Key is the public key signatures must verify with; nil (and no
+	// Keys) means signatures (in-bundle and Detached) are listed but not
+	// checked.
 	Key crypto.PublicKey
+	// Keys are more keys (key rotation): a signature verifies when any of
+	// Key and Keys verifies it, and its check names that key.
+	Keys []crypto.PublicKey
 	// Require fails verification unless a signature over the artefact
 	// (detached .sig or Sigstore bundle) or over its export.json (in the
 	// bundle) verifies with Key.
@@ -121,7 +125,7 @@ type SignatureCheck struct {
 // failure. Nothing happens without options unless the bundle carries
 // signatures, which are then listed as unchecked.
 func checkSignatures(rep *Report, opt *SignatureOptions) error {
-	if opt == nil || opt.Key == nil {
+	if opt == nil || len(opt.all()) == 0 {
 		unchecked := func(kind, path, signs string) {
 			rep.Signatures = append(rep.Signatures, SignatureCheck{Kind: kind, Path: path, Signs: signs,
 				Status: "unchecked", Detail: "no key given"})
@@ -179,7 +183,48 @@ func (c *sigChecker) result(kind, path, signs string, err error, okDetail string
 	return err == nil
 }
 
-func (c *sigChecker) keyText() string { return "key " + signing.Fingerprint(c.opt.Key) }
+// all returns Key and Keys.
+func (o *SignatureOptions) all() []crypto.PublicKey {
+	var ks []crypto.PublicKey
+	if o.Key != nil {
+		ks = append(ks, o.Key)
+	}
+	return append(ks, o.Keys...)
+}
+
+// keyText names the keys a signature was checked with, for a failure.
+func (c *sigChecker) keyText() string {
+	ks := c.opt.all()
+	if len(ks) == 1 {
+		return "key " + signing.Fingerprint(ks[0])
+	}
+	fps := make([]string, len(ks))
+	for i, k := range ks {
+		fps[i] = signing.Fingerprint(k)
+	}
+	return fmt.Sprintf("any of the %d keys %s", len(ks), strings.Join(fps, ", "))
+}
+
+// anyKey runs check with each key in turn and returns the text naming the
+// first one that verifies. When none does, the error is the first that is
+// not a bad signature (a key of the wrong type, say), else the last.
+func (c *sigChecker) anyKey(check func(k crypto.PublicKey) error) (string, error) {
+	var first, last error
+	for _, k := range c.opt.all() {
+		err := check(k)
+		if err == nil {
+			return "key " + signing.Fingerprint(k), nil
+		}
+		if first == nil && !errors.Is(err, signing.ErrBadSignature) {
+			first = err
+		}
+		last = err
+	}
+	if first != nil {
+		return "", first
+	}
+	return "", last
+}
 
 func docOpener(b []byte) signing.Opener {
 	return func() (io.ReadCloser, error) {
@@ -214,13 +259,14 @@ func (c *sigChecker) inBundle() {
 			continue
 		}
 		sig, err := signing.DecodeSig(raw)
+		var by string
 		if err == nil {
-			err = signing.Verify(c.opt.Key, sig, d, docOpener(c.rep.docs[doc]))
+			by, err = c.anyKey(func(k crypto.PublicKey) error { return signing.Verify(k, sig, d, docOpener(c.rep.docs[doc])) })
 			if errors.Is(err, signing.ErrBadSignature) {
 				err = fmt.Errorf("signature of %s does not verify with %s: %s changed since it was signed, or another key signed it", doc, c.keyText(), doc)
 			}
 		}
-		if c.result("in-bundle", name, doc, err, c.keyText()) && doc == layout.Manifest {
+		if c.result("in-bundle", name, doc, err, by) && doc == layout.Manifest {
 			c.covered = true
 		}
 	}
@@ -237,17 +283,20 @@ func (c *sigChecker) badArtefactSig(what string) error {
 
 func (c *sigChecker) detachedSig(d Detached) {
 	sig, err := signing.DecodeSig(d.Data)
+	var by string
 	if err == nil {
-		if err = signing.Verify(c.opt.Key, sig, c.artefact, c.opt.OpenArtifact); errors.Is(err, signing.ErrBadSignature) {
+		by, err = c.anyKey(func(k crypto.PublicKey) error { return signing.Verify(k, sig, c.artefact, c.opt.OpenArtifact) })
+		if errors.Is(err, signing.ErrBadSignature) {
 			err = c.badArtefactSig("the signature")
 		}
 	}
-	if c.result(DetachedSignature, d.Path, "bundle", err, c.keyText()) {
+	if c.result(DetachedSignature, d.Path, "bundle", err, by) {
 		c.covered = true
 	}
 }
 
 func (c *sigChecker) sigstoreBundle(d Detached) {
+	var by string
 	err := func() error {
 		b, err := signing.ParseBundle(d.Data)
 		if err != nil {
@@ -267,7 +316,7 @@ func (c *sigChecker) sigstoreBundle(d Detached) {
 		if err != nil {
 			return err
 		}
-		if err := signing.Verify(c.opt.Key, sig, c.artefact, c.opt.OpenArtifact); err != nil {
+		if by, err = c.anyKey(func(k crypto.PublicKey) error { return signing.Verify(k, sig, c.artefact, c.opt.OpenArtifact) }); err != nil {
 			if errors.Is(err, signing.ErrBadSignature) {
 				return c.badArtefactSig("the message signature")
 			}
@@ -275,7 +324,7 @@ func (c *sigChecker) sigstoreBundle(d Detached) {
 		}
 		return nil
 	}()
-	if c.result(DetachedBundle, d.Path, "bundle", err, c.keyText()) {
+	if c.result(DetachedBundle, d.Path, "bundle", err, by) {
 		c.covered = true
 	}
 }
@@ -286,7 +335,12 @@ func (c *sigChecker) attestation(d Detached) {
 		c.result(DetachedAttestation, d.Path, "bundle", err, "")
 		return
 	}
-	body, err := signing.VerifyEnvelope(env, c.opt.Key)
+	var body []byte
+	by, err := c.anyKey(func(k crypto.PublicKey) error {
+		b, err := signing.VerifyEnvelope(env, k)
+		body = b
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, signing.ErrBadSignature) {
 			err = fmt.Errorf("the DSSE signature does not verify with %s: the statement changed, or another key signed it", c.keyText())
@@ -295,7 +349,7 @@ func (c *sigChecker) attestation(d Detached) {
 		return
 	}
 	var want []signing.Dependency
-	note := c.keyText() + "; subject matches"
+	note := by + "; subject matches"
 	switch {
 	case c.rep.provErr != nil:
 		c.result("attestation-materials", d.Path, layout.Provenance, fmt.Errorf("the bundle's provenance.json cannot be read: %v", c.rep.provErr), "")

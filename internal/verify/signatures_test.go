@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -230,5 +231,30 @@ func TestAttestationEd25519(t *testing.T) {
 	}
 	if got := statuses(rep); got != "export.json.sig=verified provenance.json.sig=verified b.tgz.intoto.jsonl=verified" {
 		t.Errorf("statuses: %s", got)
+	}
+}
+
+// TestSeveralKeys: with several keys (key rotation), a signature verifies
+// when any of them verifies it, and the check names that key; with none
+// of them it fails naming every key.
+func TestSeveralKeys(t *testing.T) {
+	s, old, other := testSigner(t), testSigner(t), testSigner(t)
+	raw := signedBundle(t, s, map[string]string{"provenance.json": "{}\n", "data/a": "a"})
+	rep, err := run(t, raw, Options{Signatures: &SignatureOptions{Keys: []crypto.PublicKey{old.Public(), s.Public()}, Require: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "key " + signing.Fingerprint(s.Public())
+	for _, sc := range rep.Signatures {
+		if sc.Status != "verified" || sc.Detail != want {
+			t.Errorf("%s: %s %q, want verified by %q", sc.Path, sc.Status, sc.Detail, want)
+		}
+	}
+	rep, err = run(t, raw, Options{Signatures: &SignatureOptions{Keys: []crypto.PublicKey{old.Public(), other.Public()}, Require: true}})
+	if err == nil || !strings.Contains(statuses(rep), "export.json.sig=failed") {
+		t.Fatalf("neither key: %v %s", err, statuses(rep))
+	}
+	if !strings.Contains(err.Error(), "any of the 2 keys "+signing.Fingerprint(old.Public())+", "+signing.Fingerprint(other.Public())) {
+		t.Errorf("error does not name both keys: %v", err)
 	}
 }

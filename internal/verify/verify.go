@@ -82,6 +82,12 @@ type Options struct {
 	// to be trusted only once Verify returns a nil error (see the package
 	// doc).
 	Extract func(name string, size int64) (io.WriteCloser, error)
+	// After, if set, is called once the outer bundle has been read to its
+	// end, before signatures are checked; the problems it returns are
+	// added to the report, and an error stops the verification. verify
+	// --identity/--keyring uses it to compare what Extract decrypted with
+	// the plaintext manifest.
+	After func(rep *Report) ([]Problem, error)
 }
 
 // Problem is one check that failed.
@@ -114,6 +120,9 @@ type Report struct {
 	InnerSkipped []string  `json:"opaque,omitempty"` // .tgz entries that are not bundles
 	// Signatures lists every signature found and what became of it.
 	Signatures []SignatureCheck `json:"signatures,omitempty"`
+	// Decrypted is how many encrypted files were decrypted and matched
+	// their plaintext manifest (set by an Options.After that decrypts).
+	Decrypted int `json:"decrypted,omitempty"`
 
 	checksums *checksums.File
 	// docs holds, for the outer bundle, the bytes of the small documents
@@ -195,6 +204,13 @@ func Verify(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 	}
 	if opt.ExpectSHA256 != "" && rep.SHA256 != opt.ExpectSHA256 {
 		rep.add("", "archive-sha256", "archive SHA-256 is %s, expected %s", rep.SHA256, opt.ExpectSHA256)
+	}
+	if opt.After != nil {
+		ps, err := opt.After(rep)
+		if err != nil {
+			return rep, err
+		}
+		rep.Problems = append(rep.Problems, ps...)
 	}
 	if err := checkSignatures(rep, opt.Signatures); err != nil {
 		return rep, err

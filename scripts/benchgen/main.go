@@ -52,7 +52,21 @@ func main() {
 	big := flag.Int("big", 0, "with -evidence: number of big CycloneDX SBOMs")
 	bigSize := flag.String("big-size", "500M", "with -evidence: size of each big SBOM (K, M, G suffixes)")
 	osvOnly := flag.Bool("osv-only", false, "with -evidence: -docs OSV advisories only (the input of trivy:db)")
+	encrypt := flag.String("encrypt", "", "encrypt the file -in to -o with stella-export's code: envelope (key in $STELLA_EXPORT_KMS_MASTER_KEY_HEX) or age (-recipient)")
+	in := flag.String("in", "", "with -encrypt: the file to encrypt")
+	recipient := flag.String("recipient", "", "with -encrypt age: the age recipient")
 	flag.Parse()
+	if *encrypt != "" {
+		if *in == "" || *out == "" {
+			fmt.Fprintln(os.Stderr, "usage: benchgen -encrypt envelope|age -in FILE -o FILE.enc [-recipient age1...]")
+			os.Exit(2)
+		}
+		if err := encryptFile(*encrypt, *in, *out, *recipient); err != nil {
+			fmt.Fprintln(os.Stderr, "benchgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *evidence {
 		n, err := parseSize(*bigSize)
 		if err != nil || *out == "" || *docs < 0 || *big < 0 {
