@@ -180,33 +180,6 @@ func (job *Job) canonical(it *item) error {
 	return nil
 }
 
-// writeDoc writes the canonical form of the item's document and a
-// newline to w.
-func writeDoc(w io.Writer, job *Job, it *item) error {
-	src, err := job.Open(&it.doc)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	if src.Canonical {
-		if _, err := w.Write(src.Bytes); err != nil {
-			return err
-		}
-		_, err = w.Write([]byte{'\n'})
-		return err
-	}
-	var r io.ReaderAt = src
-	if src.Bytes != nil {
-		it.rd.Reset(src.Bytes)
-		r = &it.rd
-	}
-	if _, err := canonjson.Raw(w, r, src.Size); err != nil {
-		return fmt.Errorf("%s: %w", it.doc.Path, err)
-	}
-	_, err = w.Write([]byte{'\n'})
-	return err
-}
-
 func writeSnapshot(job *Job, rel string) error {
 	s := job.Snapshot
 	src, err := job.Open(&evidence.Doc{Path: s.Path, SHA256: s.SHA256, Size: s.Size})

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
@@ -49,7 +50,7 @@ func Create(path string, force bool) (*File, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".*.partial")
+	f, err := os.CreateTemp(dir, partial.FilePattern(base))
 	if err != nil {
 		return nil, fmt.Errorf("create output in %s: %w", dir, err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
-	"github.com/stella-ops/stella-export/internal/extsort"
+	"github.com/stella-ops/stella-export/internal/partial"
 )
 
 // minMemoryBudget is the smallest --memory-budget: below it every few
@@ -73,11 +73,12 @@ func checkBudget(b byteSize) error {
 // spillIn returns where plan and run spill: in dir, the output's directory
 // (so that spill files land on its file system), or the system's
 // temporary directory when dir is "" or does not exist yet; after removing
-// the spill directories that killed processes left there.
+// the temporary directories and files that killed processes left there
+// (partial.CleanStale).
 func spillIn(dir string, budget byteSize) evidence.Spill {
 	if st, err := os.Stat(dir); dir != "" && (err != nil || !st.IsDir()) {
 		dir = ""
 	}
-	extsort.CleanStale(dir)
+	partial.CleanStale(dir)
 	return evidence.Spill{Dir: dir, Budget: int64(budget)}
 }

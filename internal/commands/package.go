@@ -214,6 +214,7 @@ type packageResult struct {
 }
 
 func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions, dir string) error {
+	partial.CleanStale(filepath.Dir(o.output))
 	f, err := atomicfile.Create(o.output, o.force)
 	if err != nil {
 		return err

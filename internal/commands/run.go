@@ -21,6 +21,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
 	runner "github.com/stella-ops/stella-export/internal/run"
 	"github.com/stella-ops/stella-export/internal/safefile"
@@ -204,6 +205,9 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	}
 	ev.State("planning", map[string]any{"input": filepath.ToSlash(arg)})
 	spill := spillIn(filepath.Dir(o.output), o.memoryBudget)
+	if o.pkg != "" && filepath.Dir(o.pkg) != filepath.Dir(o.output) {
+		partial.CleanStale(filepath.Dir(o.pkg))
+	}
 	p, source, base, protect, err := loadWork(ctx, e, cmd, o, arg, spill)
 	if err != nil {
 		state := "failed"

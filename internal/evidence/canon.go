@@ -18,7 +18,7 @@ import (
 // of opening, hashing and canonicalising the source file a second time:
 // every document is read once. The file is written and read by this
 // process only, in a directory of its own (0700); a forced exit
-// (internal/partial) or, after a crash, extsort.CleanStale removes it.
+// (internal/partial) or, after a crash, partial.CleanStale removes it.
 type canonStore struct {
 	ctx     context.Context
 	parent  string

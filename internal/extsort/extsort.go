@@ -15,8 +15,9 @@
 // (beside the output, so that the spill lands on the same file system).
 // The sorter and its result remove their files on Close; with Track the
 // directory is also in the command's internal/partial set, so a forced
-// exit removes it; CleanStale removes the directories of processes that no
-// longer exist (killed with SIGKILL, or a machine that lost power).
+// exit removes it; partial.CleanStale removes the directories of
+// processes that no longer exist (killed with SIGKILL, or a machine that
+// lost power).
 //
 // A spill file is a sequence of records, each a uvarint length and the
 // record's bytes.
@@ -33,7 +34,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 
 	"github.com/stella-ops/stella-export/internal/partial"
 )
@@ -49,8 +49,9 @@ const MaxFanIn = 64
 // MaxRecord is the largest record a spill file may hold.
 const MaxRecord = 1 << 30
 
-// DirPrefix starts the name of every spill directory.
-const DirPrefix = ".stella-export-spill-"
+// DirPrefix starts the name of every spill directory (followed by the
+// process id; internal/partial.CleanStale removes those of dead processes).
+const DirPrefix = partial.DirPrefix + "spill-"
 
 // chunkSize is the size of the arena blocks records are copied into.
 const chunkSize = 1 << 20
@@ -109,13 +110,13 @@ func New(dir string, budget int64, less func(a, b []byte) int) *Sorter {
 
 // MkdirSpill creates a new spill directory in parent ("" means
 // os.TempDir()), named as the sorter's are (DirPrefix, the process id,
-// random), so that CleanStale removes it if the process dies. Other
+// random), so that partial.CleanStale removes it if the process dies. Other
 // temporary files of a run that may grow large live in one.
 func MkdirSpill(parent string) (string, error) {
 	if parent == "" {
 		parent = os.TempDir()
 	}
-	d, err := os.MkdirTemp(parent, DirPrefix+strconv.Itoa(os.Getpid())+"-")
+	d, err := os.MkdirTemp(parent, partial.DirPattern("spill"))
 	if err != nil {
 		return "", fmt.Errorf("create spill directory: %w", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -225,58 +224,5 @@ func TestUntrackOnClose(t *testing.T) {
 	set.Abandon(func(r []string) { removed = r })
 	if len(removed) != 0 {
 		t.Fatalf("still tracked after Close: %v", removed)
-	}
-}
-
-func TestCleanStale(t *testing.T) {
-	dir := t.TempDir()
-	// A process that has exited: its pid is free (until reused, which a
-	// test cannot rule out but which only keeps the directory).
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	dead := cmd.Process.Pid
-	mk := func(name string) {
-		if err := os.MkdirAll(filepath.Join(dir, name, "x"), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	staleName := fmt.Sprintf("%s%d-abc", DirPrefix, dead)
-	ownName := fmt.Sprintf("%s%d-abc", DirPrefix, os.Getpid())
-	mk(staleName)
-	mk(ownName)
-	mk("unrelated")
-	mk(DirPrefix + "notapid-x")
-	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s%d-file", DirPrefix, dead)), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("unrelated", filepath.Join(dir, fmt.Sprintf("%s%d-link", DirPrefix, dead))); err != nil {
-		t.Fatal(err)
-	}
-	CleanStale(dir)
-	got := entries(t, dir)
-	want := []string{
-		DirPrefix + strconv.Itoa(dead) + "-file", DirPrefix + strconv.Itoa(dead) + "-link",
-		ownName, DirPrefix + "notapid-x", "unrelated",
-	}
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("after CleanStale: %v, want %v", got, want)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "unrelated", "x")); err != nil {
-		t.Fatal("the link's target was touched")
-	}
-}
-
-func TestSpillPID(t *testing.T) {
-	for name, want := range map[string]int{
-		DirPrefix + "123-abc": 123, DirPrefix + "0-abc": 0, DirPrefix + "0123-abc": 0,
-		DirPrefix + "123": 0, DirPrefix + "-1-x": 0, "other-123-abc": 0,
-	} {
-		got, ok := spillPID(name)
-		if ok != (want != 0) || got != want {
-			t.Errorf("spillPID(%q) = %d, %v; want %d", name, got, ok, want)
-		}
 	}
 }

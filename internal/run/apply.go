@@ -73,7 +73,7 @@ func applyDelta(ctx context.Context, open opener, deltaPath, basePath, outDir st
 		return nil, fmt.Errorf("read bundle: %w", err)
 	}
 	defer baseFile.Close()
-	stage, err := makeStage(outDir, ".stella-export-apply-")
+	stage, err := makeStage(outDir, partial.DirPattern("apply"))
 	if err != nil {
 		return nil, err
 	}

@@ -117,7 +117,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			return nil, err
 		}
 	}
-	stageDir, err := makeStage(opt.OutDir, ".stella-export-stage-")
+	stageDir, err := makeStage(opt.OutDir, partial.DirPattern("stage"))
 	if err != nil {
 		return nil, err
 	}

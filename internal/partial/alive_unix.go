@@ -1,6 +1,6 @@
 //go:build unix
 
-package extsort
+package partial
 
 import (
 	"errors"

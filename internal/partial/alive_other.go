@@ -1,6 +1,6 @@
 //go:build !unix
 
-package extsort
+package partial
 
 // alive cannot probe processes here: every spill directory is assumed to
 // belong to a live process, so CleanStale removes nothing.
