@@ -55,6 +55,9 @@ type Input struct {
 	CreatedAt time.Time
 	// RetentionDays is the contract's retention_days (0 when not set).
 	RetentionDays int
+	// Counts are the documents per type when the caller knows them (the
+	// resolve that made Docs counted them); nil: Count counts Docs.
+	Counts map[evidence.Type]int
 
 	counts map[evidence.Type]int
 }
@@ -64,6 +67,9 @@ type Input struct {
 // one goroutine). An error reading Docs ends the count early; it is not
 // lost: Run and plan.Write read Docs again and return it.
 func (in *Input) Count(t evidence.Type) int {
+	if in.Counts != nil {
+		return in.Counts[t]
+	}
 	if in.counts == nil {
 		in.counts = map[evidence.Type]int{}
 		for d, err := range in.Docs.All() {

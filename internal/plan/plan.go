@@ -49,7 +49,16 @@ type Plan struct {
 	// plan file's "inputs" array is written from them and read into them
 	// (see Input), one at a time. Close releases them.
 	Inputs evidence.Docs `json:"-"`
+
+	// counts are the inputs per type when Build counted them while
+	// resolving; nil for a plan read from a file (its totals are not
+	// trusted: adapters count the inputs themselves).
+	counts map[evidence.Type]int
 }
+
+// Counts returns the number of inputs per type when the plan was built in
+// this process, nil otherwise (see adapters.Input.Counts).
+func (p *Plan) Counts() map[evidence.Type]int { return p.counts }
 
 // Close releases the plan's inputs (their spill files). It is safe to call
 // more than once.
@@ -268,8 +277,9 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 		p.Totals.ByType[string(t)] = res.ByType[t]
 	}
 	in := &adapters.Input{Docs: res.Docs, Snapshot: res.Snapshot, Compression: c.Compression, Base: base,
-		TrivySchema: c.TrivySchema, RetentionDays: c.RetentionDays}
+		TrivySchema: c.TrivySchema, RetentionDays: c.RetentionDays, Counts: res.ByType}
 	p.Inputs = res.Docs
+	p.counts = res.ByType
 	for _, a := range ads {
 		p.Adapters = append(p.Adapters, Adapter{Name: a.Name(), Version: a.Version(), Outputs: a.Outputs(in)})
 	}

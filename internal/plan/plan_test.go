@@ -164,3 +164,32 @@ func TestInputAppendCanonical(t *testing.T) {
 		}
 	}
 }
+
+// TestCounts: the per-type counts Build keeps from resolving (which run's
+// adapters use instead of counting the inputs again) are the inputs'; a
+// plan read from a file has none.
+func TestCounts(t *testing.T) {
+	for _, name := range []string{"mirror-full.yaml", "json-policy.yaml"} {
+		p := build(t, name)
+		want := map[evidence.Type]int{}
+		for _, d := range collect(t, p) {
+			want[d.Type]++
+		}
+		for _, ty := range evidence.Types {
+			if got := p.Counts()[ty]; got != want[ty] {
+				t.Errorf("%s: Counts()[%s] = %d, the inputs hold %d", name, ty, got, want[ty])
+			}
+		}
+		if len(want) == 0 {
+			t.Errorf("%s: no inputs: the test tests nothing", name)
+		}
+		path := writeTemp(t, encode(t, p))
+		q, err := read(t, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Counts() != nil {
+			t.Errorf("%s: a plan read from a file has counts %v", name, q.Counts())
+		}
+	}
+}

@@ -159,7 +159,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if created.IsZero() {
 		created = mt
 	}
-	in := &adapters.Input{Docs: p.Inputs, Snapshot: p.Snapshot(), Base: base,
+	in := &adapters.Input{Docs: p.Inputs, Snapshot: p.Snapshot(), Base: base, Counts: p.Counts(),
 		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level},
 		TrivySchema: p.Contract.TrivySchema, CreatedAt: created, RetentionDays: p.Contract.RetentionDays}
 	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
