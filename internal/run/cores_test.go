@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/plan"
 )
 
@@ -42,8 +43,11 @@ func manyDocs(t testing.TB, root string, n int) {
 
 // TestSameBytesOnAnyCores: the plan, the export directory and the bundle
 // do not depend on the number of cores documents are read, canonicalised
-// and compressed on, nor on a memory budget so small that every staged
-// file record and index entry spills; no spill file is left behind.
+// and compressed on, nor on a memory budget so small that every document
+// record, staged file record and index entry spills, nor on whether the
+// plan kept the documents' canonical forms for the run (run from a
+// contract) or the run reads the source again (run from a plan file); no
+// spill file is left behind.
 func TestSameBytesOnAnyCores(t *testing.T) {
 	dir := t.TempDir()
 	manyDocs(t, filepath.Join(dir, "evidence"), 1200)
@@ -57,11 +61,13 @@ func TestSameBytesOnAnyCores(t *testing.T) {
 		for _, tc := range []struct {
 			procs  int
 			budget int64
-		}{{1, 0}, {2, 0}, {4, 0}, {1, 1}, {2, 1}} {
+			keep   bool
+		}{{1, 0, false}, {2, 0, true}, {4, 0, false}, {1, 1, true}, {2, 1, false}, {2, 1, true}} {
 			procs := tc.procs
 			runtime.GOMAXPROCS(procs)
-			out := filepath.Join(dir, fmt.Sprintf("%s-%d-%d", strings.ReplaceAll(profile, ":", "-"), procs, tc.budget))
-			p, _, base, err := plan.Build(context.Background(), c, plan.Options{})
+			out := filepath.Join(dir, fmt.Sprintf("%s-%d-%d-%v", strings.ReplaceAll(profile, ":", "-"), procs, tc.budget, tc.keep))
+			p, _, base, err := plan.Build(context.Background(), c, plan.Options{KeepCanonical: tc.keep,
+				Spill: evidence.Spill{Dir: dir, Budget: tc.budget}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,6 +78,7 @@ func TestSameBytesOnAnyCores(t *testing.T) {
 			if _, err := Execute(context.Background(), p, c.SourceDir, base, Options{OutDir: out, Package: out + ".tgz", SmallDoc: 4 << 10, MemoryBudget: tc.budget}); err != nil {
 				t.Fatal(err)
 			}
+			p.Close()
 			if left, _ := filepath.Glob(filepath.Join(dir, ".stella-export-*")); len(left) > 0 {
 				t.Fatalf("left behind: %q", left)
 			}
@@ -102,5 +109,51 @@ func TestSameBytesOnAnyCores(t *testing.T) {
 				t.Errorf("%s: GOMAXPROCS=%d budget %d: %d files, GOMAXPROCS=1 wrote %d", profile, procs, tc.budget, len(tree), len(first.tree))
 			}
 		}
+	}
+}
+
+// TestReadOnce: a run of a plan built with KeepCanonical reads no small
+// document from the source again. Its documents are removed (and a large
+// one kept, which is streamed from the source) between plan and run; the
+// export is still byte for byte the one a run that reads the source makes.
+func TestReadOnce(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "evidence")
+	manyDocs(t, src, 300)
+	c := contractFile(t, dir, "raw.yaml", "json:raw", "")
+	var bundles [2][]byte
+	for i, keep := range []bool{false, true} {
+		p, _, base, err := plan.Build(context.Background(), c, plan.Options{KeepCanonical: keep, Spill: evidence.Spill{Dir: dir}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keep {
+			removed := 0
+			for d, err := range p.Inputs.All() {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Size < 4<<10 {
+					if err := os.Remove(filepath.Join(src, filepath.FromSlash(d.Path))); err != nil {
+						t.Fatal(err)
+					}
+					removed++
+				}
+			}
+			if removed == 0 {
+				t.Fatal("no document removed: the test tests nothing")
+			}
+		}
+		out := filepath.Join(dir, fmt.Sprint("out", i))
+		if _, err := Execute(context.Background(), p, c.SourceDir, base, Options{OutDir: out, Package: out + ".tgz", SmallDoc: 4 << 10}); err != nil {
+			t.Fatalf("keep %v: %v", keep, err)
+		}
+		p.Close()
+		if bundles[i], err = os.ReadFile(out + ".tgz"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(bundles[0], bundles[1]) {
+		t.Error("the bundle of the run that kept canonical forms differs from the one that read the source")
 	}
 }
