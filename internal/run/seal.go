@@ -3,13 +3,12 @@ package run
 import (
 	"context"
 
-	"github.com/stella-ops/stella-export/internal/contract"
-	"github.com/stella-ops/stella-export/internal/readme"
-
 	"github.com/stella-ops/stella-export/internal/adapters"
+	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/encrypt"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/provenance"
+	"github.com/stella-ops/stella-export/internal/readme"
 )
 
 // seal is the encryption of a run (a zero seal, for a run without
