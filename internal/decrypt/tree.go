@@ -54,7 +54,11 @@ func newStage(out string) (*stage, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("check output: %w", err)
 	}
+	// Like run's -o, missing parent directories are created.
 	parent := filepath.Dir(filepath.Clean(out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory: %w", err)
+	}
 	for range 100 {
 		var b [8]byte
 		rand.Read(b[:])
