@@ -28,12 +28,12 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/canonjson"
-	"github.com/stella-ops/stella-export/internal/decrypt"
 	"github.com/stella-ops/stella-export/internal/envelope"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/keyring"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/partial"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
@@ -159,7 +159,7 @@ func Dir(ctx context.Context, dir string, ring keyring.Dir, rand io.Reader) ([]*
 			return nil
 		case !e.Type().IsRegular():
 			return exitcode.Invalidf("%s: is a %s; an export directory holds only files and directories", filepath.Join(dir, p), safefile.Kind(e.Type()))
-		case strings.HasSuffix(p, decrypt.EnvelopeSuffix):
+		case strings.HasSuffix(p, plaintext.SuffixEnvelope):
 			names = append(names, p)
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 	"github.com/stella-ops/stella-export/internal/readme"
 
 	"github.com/stella-ops/stella-export/internal/adapters"
@@ -51,10 +52,10 @@ func readmeEncryption(e *manifest.Encryption) *readme.Encryption {
 	if e == nil {
 		return nil
 	}
-	r := &readme.Encryption{Mode: e.Mode, Scope: e.Scope, Suffix: encrypt.SuffixEnvelope, KeyID: e.KeyID,
+	r := &readme.Encryption{Mode: e.Mode, Scope: e.Scope, Suffix: plaintext.SuffixEnvelope, KeyID: e.KeyID,
 		PlaintextManifest: e.PlaintextManifest, Files: e.Files}
 	if e.Mode == contract.EncryptAge {
-		r.Suffix = encrypt.SuffixAge
+		r.Suffix = plaintext.SuffixAge
 	}
 	return r
 }
