@@ -40,5 +40,5 @@ echo "== go test"
 go test -count=1 ./... 2>&1 | tee "${TMPDIR:-/tmp}/stella-export-test.log"
 echo "== benchmarks compile and run once"
 go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
-echo "== scripts/bench.sh smoke run (32M, run on 2000 documents and one 16M SBOM)"
-bash scripts/bench.sh --size 32M --run --docs 2000 --big 1 --big-size 16M
+echo "== scripts/bench.sh smoke run (32M, run on 2000 documents and one 16M SBOM, encryption of 16M)"
+bash scripts/bench.sh --size 32M --run --docs 2000 --big 1 --big-size 16M --encryption --enc-size 16M

@@ -14,6 +14,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/envelope"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/keyring"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
@@ -147,7 +148,7 @@ for how DIR differs from the unencrypted export.`,
 				}
 				return printResult(e, cmd, res, func(w io.Writer) {
 					fmt.Fprintf(w, "%s: %d files decrypted (%s mode, %d bytes), %d copied in the clear; every plaintext matches %s\n",
-						res.Dir, res.Decrypted, res.Mode, res.Bytes, res.Clear, decrypt.ManifestBase+suffixOf(res.Mode))
+						res.Dir, res.Decrypted, res.Mode, res.Bytes, res.Clear, plaintext.Base+suffixOf(res.Mode))
 				})
 			}
 			res, err := decrypt.File(ctx, args[0], o.output, o.force, keys)
@@ -166,9 +167,9 @@ for how DIR differs from the unencrypted export.`,
 
 func suffixOf(mode string) string {
 	if mode == decrypt.ModeAge {
-		return decrypt.AgeSuffix
+		return plaintext.SuffixAge
 	}
-	return decrypt.EnvelopeSuffix
+	return plaintext.SuffixEnvelope
 }
 
 // decryptTree decrypts the bundle or export directory in into out.

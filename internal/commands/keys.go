@@ -184,11 +184,16 @@ byte, each chunk authenticated on the way. A file is replaced through a
 temporary file and keeps its mode; a file already under the current version
 is left as it is. A damaged file is exit 1 and left untouched.
 
-Given an export directory (as run writes it), rewrap does every .enc file in
-it and updates the encryption members of export.json and provenance.json
-(the key id, and each file's wrapped key). A bundle (.tgz) is refused: its
-checksums, Merkle root and signatures cover the old headers; rewrap the
-export directory and package it again.`,
+Given an export directory (as run writes it, and unchanged since: its files'
+payload root must be export.json's, else exit 1), rewrap does every .enc
+file in it and updates every record the new headers change: the encryption
+members of export.json and provenance.json (key id, wrapped keys), the
+digests and sizes in mirror manifests and indexes, provenance.json's
+subject, export.json's files and payloadRoot. It works in a staging
+directory renamed over the export directory only when complete. A bundle
+(.tgz) is refused: its checksums, Merkle root and signatures cover the old
+headers; rewrap the export directory and package it again (package
+EXPORT-DIR).`,
 		Example: `  stella-export keys rotate alias/prod --keyring kr
   stella-export keys rewrap out/export --keyring kr
   stella-export package out/export -o export.tgz`,

@@ -20,6 +20,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/portable"
+	runner "github.com/stella-ops/stella-export/internal/run"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
 )
@@ -225,6 +226,9 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 	if err != nil {
 		return err
 	}
+	if runner.IsExportDir(dir) {
+		return runPackageExport(ctx, e, cmd, o, dir, f, signer)
+	}
 	h := sha256.New()
 	bar := newProgress(e)
 	cfg := bundle.DirConfig{
@@ -250,6 +254,33 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 	}
 	out := packageResult{Path: o.output, Root: res.Root.String(), SHA256: digest.Of(h).Hex(),
 		ExportID: exportID, Files: res.Payload.Files, PayloadBytes: res.Payload.Bytes, PayloadRoot: res.Payload.Root.String()}
+	return printResult(e, cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "%s: root %s (%d payload files, %d bytes)\n", out.Path, out.Root, out.Files, out.PayloadBytes)
+	})
+}
+
+// runPackageExport packages an export directory that run wrote (it holds
+// export.json): the bundle run --package would have made, with the
+// directory's files checked against export.json's payload root first.
+func runPackageExport(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions, dir string, f *atomicfile.File, signer bundle.Signer) error {
+	for _, name := range []string{"export-id", "profile", "created-at", "follow-links"} {
+		if cmd.Flags().Changed(name) {
+			return exitcode.Usagef("--%s: %s is an export directory (it holds export.json), whose export.json is packaged as it is", name, dir)
+		}
+	}
+	h := sha256.New()
+	bar := newProgress(e)
+	res, m, err := runner.PackageDir(ctx, io.MultiWriter(f, h), dir, runner.PackageOptions{ModTime: o.modTime, Level: o.level,
+		Progress: bar.asProgress(), Signer: signer, TempDir: filepath.Dir(f.TempName()), Exclude: []string{f.TempName(), o.output}})
+	bar.finish()
+	if err != nil {
+		return cleanupError(ctx, f, err)
+	}
+	if err := f.Commit(); err != nil {
+		return err
+	}
+	out := packageResult{Path: o.output, Root: res.Root.String(), SHA256: digest.Of(h).Hex(),
+		ExportID: m.ExportID, Files: res.Payload.Files, PayloadBytes: res.Payload.Bytes, PayloadRoot: res.Payload.Root.String()}
 	return printResult(e, cmd, out, func(w io.Writer) {
 		fmt.Fprintf(w, "%s: root %s (%d payload files, %d bytes)\n", out.Path, out.Root, out.Files, out.PayloadBytes)
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 )
 
 // Checker decrypts the encrypted files of a bundle as verify streams them
@@ -42,7 +43,7 @@ func (c *Checker) Extract(name string, _ int64) (io.WriteCloser, error) {
 	if Suffix(name) == "" {
 		return nil, nil
 	}
-	isMan := name == ManifestBase+EnvelopeSuffix || name == ManifestBase+AgeSuffix
+	isMan := name == plaintext.Base+plaintext.SuffixEnvelope || name == plaintext.Base+plaintext.SuffixAge
 	pr, pw := io.Pipe()
 	w := &pipeWriter{pw: pw, done: make(chan struct{})}
 	go func() {
@@ -50,7 +51,7 @@ func (c *Checker) Extract(name string, _ int64) (io.WriteCloser, error) {
 		var dst io.Writer = io.Discard
 		var man *capped
 		if isMan {
-			man = &capped{limit: MaxManifest}
+			man = &capped{limit: plaintext.MaxSize}
 			dst = man
 		}
 		d, n, err := c.keys.Copy(context.Background(), dst, name, pr)
@@ -109,7 +110,7 @@ func (c *Checker) Finish() (matched int, manName string, problems []Problem, err
 		}
 		return 0, c.manName, []Problem{{c.manName, r.err.Error()}}, nil
 	}
-	man, err := ParseManifest(c.man, Suffix(c.manName))
+	man, err := plaintext.Parse(c.man, Suffix(c.manName))
 	if err != nil {
 		return 0, c.manName, nil, err
 	}

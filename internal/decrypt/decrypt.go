@@ -46,12 +46,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/envelope"
 	"github.com/stella-ops/stella-export/internal/exitcode"
-)
-
-// Suffixes of encrypted files: the plaintext name and one of these.
-const (
-	EnvelopeSuffix = ".enc"
-	AgeSuffix      = ".age"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 )
 
 // Modes, as export.json and provenance.json name them.
@@ -75,14 +70,14 @@ type Keys struct {
 	Identities []age.Identity
 }
 
-// Suffix returns the encryption suffix of name (EnvelopeSuffix or
-// AgeSuffix), or "".
+// Suffix returns the encryption suffix of name (plaintext.SuffixEnvelope or
+// plaintext.SuffixAge), or "".
 func Suffix(name string) string {
 	switch {
-	case strings.HasSuffix(name, EnvelopeSuffix):
-		return EnvelopeSuffix
-	case strings.HasSuffix(name, AgeSuffix):
-		return AgeSuffix
+	case strings.HasSuffix(name, plaintext.SuffixEnvelope):
+		return plaintext.SuffixEnvelope
+	case strings.HasSuffix(name, plaintext.SuffixAge):
+		return plaintext.SuffixAge
 	}
 	return ""
 }
@@ -93,10 +88,10 @@ func sniff(br *bufio.Reader) string {
 	head, _ := br.Peek(len(envelope.Magic))
 	switch {
 	case string(head) == envelope.Magic:
-		return EnvelopeSuffix
+		return plaintext.SuffixEnvelope
 	case bytes.HasPrefix([]byte("age-encryption.org/"), head) && len(head) > 0,
 		bytes.HasPrefix([]byte("-----BEGIN AGE ENCRYPTED FILE-----"), head) && len(head) > 0:
-		return AgeSuffix
+		return plaintext.SuffixAge
 	}
 	return ""
 }
@@ -112,12 +107,12 @@ func (k Keys) Open(name string, src io.Reader) (io.Reader, error) {
 		br := bufio.NewReader(src)
 		suffix, src = sniff(br), br
 		if suffix == "" {
-			return nil, exitcode.Verifyf("neither an envelope file (%q) nor an age file (age-encryption.org/v1): its name does not end in %s or %s either", envelope.Magic, EnvelopeSuffix, AgeSuffix)
+			return nil, exitcode.Verifyf("neither an envelope file (%q) nor an age file (age-encryption.org/v1): its name does not end in %s or %s either", envelope.Magic, plaintext.SuffixEnvelope, plaintext.SuffixAge)
 		}
 	}
 	var r io.Reader
 	var err error
-	if suffix == EnvelopeSuffix {
+	if suffix == plaintext.SuffixEnvelope {
 		if k.Lookup == nil {
 			return nil, ErrNoMasterKey
 		}

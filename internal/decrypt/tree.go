@@ -18,6 +18,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/partial"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/safepath"
 	"github.com/stella-ops/stella-export/internal/tarball"
@@ -54,7 +55,11 @@ func newStage(out string) (*stage, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("check output: %w", err)
 	}
+	// Like run's -o, missing parent directories are created.
 	parent := filepath.Dir(filepath.Clean(out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory: %w", err)
+	}
 	for range 100 {
 		var b [8]byte
 		rand.Read(b[:])
@@ -271,22 +276,22 @@ func (st *stage) decrypt(ctx context.Context, src source, keys Keys) (*TreeResul
 	for _, f := range src.files {
 		has[f] = true
 	}
-	manName, err := ManifestName(func(n string) bool { return has[n] })
+	manName, err := plaintext.Name(func(n string) bool { return has[n] })
 	if err != nil {
 		return nil, err
 	}
 	if manName == "" {
-		return nil, exitcode.Invalidf("not an encrypted export: it has no %s%s or %s%s", ManifestBase, EnvelopeSuffix, ManifestBase, AgeSuffix)
+		return nil, exitcode.Invalidf("not an encrypted export: it has no %s%s or %s%s", plaintext.Base, plaintext.SuffixEnvelope, plaintext.Base, plaintext.SuffixAge)
 	}
 	man, err := readManifest(ctx, src.open, manName, keys)
 	if err != nil {
 		return nil, err
 	}
 	res := &TreeResult{Mode: ModeEnvelope}
-	if Suffix(manName) == AgeSuffix {
+	if Suffix(manName) == plaintext.SuffixAge {
 		res.Mode = ModeAge
 	}
-	listed := map[string]Entry{}
+	listed := map[string]plaintext.Entry{}
 	for _, e := range man.Files {
 		if !has[e.Encrypted] {
 			return nil, exitcode.Verifyf("%s: listed in %s, missing from the export", e.Encrypted, manName)
@@ -327,17 +332,17 @@ func (st *stage) decrypt(ctx context.Context, src source, keys Keys) (*TreeResul
 }
 
 // readManifest decrypts and parses the plaintext manifest.
-func readManifest(ctx context.Context, open func(string) (io.ReadCloser, error), name string, keys Keys) (*Manifest, error) {
+func readManifest(ctx context.Context, open func(string) (io.ReadCloser, error), name string, keys Keys) (*plaintext.Manifest, error) {
 	f, err := open(name)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	defer f.Close()
-	w := &capped{limit: MaxManifest}
+	w := &capped{limit: plaintext.MaxSize}
 	if _, _, err := keys.Copy(ctx, w, name, f); err != nil {
 		return nil, fileError(name, err)
 	}
-	return ParseManifest(w.buf, Suffix(name))
+	return plaintext.Parse(w.buf, Suffix(name))
 }
 
 // capped holds what is written to it, up to limit bytes.
@@ -356,7 +361,7 @@ func (c *capped) Write(p []byte) (int, error) {
 
 // decryptFile decrypts one listed file into tmp/, checks it against its
 // entry and renames it to its plaintext name in tree/.
-func (st *stage) decryptFile(ctx context.Context, src source, e Entry, manName string, keys Keys) error {
+func (st *stage) decryptFile(ctx context.Context, src source, e plaintext.Entry, manName string, keys Keys) error {
 	in, err := src.open(e.Encrypted)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", e.Encrypted, err)
@@ -393,7 +398,7 @@ func (st *stage) decryptFile(ctx context.Context, src source, e Entry, manName s
 }
 
 // check compares a plaintext's digest and size with its entry.
-func check(e Entry, d digest.SHA256, n int64, manName string) error {
+func check(e plaintext.Entry, d digest.SHA256, n int64, manName string) error {
 	if n != e.Size {
 		return exitcode.Verifyf("the plaintext is %d bytes, %s says %d", n, manName, e.Size)
 	}

@@ -31,7 +31,6 @@ import (
 	"io"
 	"iter"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -46,21 +45,10 @@ import (
 	"github.com/stella-ops/stella-export/internal/keyring"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/safefile"
 )
-
-// File name suffixes of the two modes.
-const (
-	SuffixEnvelope = ".enc"
-	SuffixAge      = ".age"
-)
-
-// PlaintextManifest is the plaintext manifest's name before its suffix.
-const PlaintextManifest = "manifests/plaintext.json"
-
-// PlaintextFormat is the plaintext manifest's format field.
-const PlaintextFormat = "stella-export/plaintext/v1"
 
 // MaxSeed bounds a --deterministic-encryption-seed file.
 const MaxSeed = safefile.MaxSecret
@@ -139,9 +127,9 @@ func Resolve(e *contract.Encryption, keys Keys, seedPath string) (*Config, error
 // Suffix is the file name suffix of the mode.
 func (c *Config) Suffix() string {
 	if c.Mode == contract.EncryptAge {
-		return SuffixAge
+		return plaintext.SuffixAge
 	}
-	return SuffixEnvelope
+	return plaintext.SuffixEnvelope
 }
 
 // fingerprints are the recipients' fingerprints, sorted.
@@ -193,7 +181,7 @@ func (s *Sealer) Close() error {
 // payload file (scope payload), but never provenance.json or the plaintext
 // manifest.
 func (s *Sealer) Covers(rel string) bool {
-	if rel == layout.Provenance || strings.HasPrefix(rel, PlaintextManifest) || layout.Reserved(rel) {
+	if rel == layout.Provenance || strings.HasPrefix(rel, plaintext.Base) || layout.Reserved(rel) {
 		return false
 	}
 	if s.cfg.Scope == contract.ScopeData {
@@ -264,7 +252,7 @@ func (s *Sealer) add(r record) error {
 	if s.err != nil {
 		return s.err
 	}
-	if r.rel == PlaintextManifest {
+	if r.rel == plaintext.Base {
 		s.manifest = r
 		return nil
 	}
@@ -331,27 +319,6 @@ func (h *headerCapture) Write(p []byte) (int, error) {
 		h.buf = append(h.buf, p[:min(n, len(p))]...)
 	}
 	return h.w.Write(p)
-}
-
-// PlaintextEntry is one file of the plaintext manifest.
-type PlaintextEntry struct {
-	Encrypted string `json:"encrypted"`
-	Name      string `json:"name"`
-	SHA256    string `json:"sha256"`
-	Size      int64  `json:"size"`
-}
-
-// AppendCanonical appends e's canonical JSON (canonjson.Appender).
-func (e PlaintextEntry) AppendCanonical(b []byte) []byte {
-	b = append(b, `{"encrypted":`...)
-	b = canonjson.AppendString(b, e.Encrypted)
-	b = append(b, `,"name":`...)
-	b = canonjson.AppendString(b, e.Name)
-	b = append(b, `,"sha256":"`...)
-	b = append(b, e.SHA256...)
-	b = append(b, `","size":`...)
-	b = strconv.AppendInt(b, e.Size, 10)
-	return append(b, '}')
 }
 
 // present yields the records of the encrypted files the stage still holds
@@ -441,7 +408,7 @@ func (s *Sealer) Finish() (*manifest.Encryption, *provenance.Encryption, error) 
 // writeManifest writes the plaintext manifest from the records sorted by
 // plaintext name.
 func (s *Sealer) writeManifest(plain *extsort.Sorted) error {
-	f, err := s.stage.CreateSealed(PlaintextManifest)
+	f, err := s.stage.CreateSealed(plaintext.Base)
 	if err != nil {
 		return err
 	}
@@ -457,7 +424,7 @@ func (s *Sealer) writeManifest(plain *extsort.Sorted) error {
 				yield(nil, err)
 				return
 			}
-			e := PlaintextEntry{Encrypted: r.name, Name: r.rel, SHA256: hex.EncodeToString(r.sum), Size: r.size}
+			e := plaintext.Entry{Encrypted: r.name, Name: r.rel, SHA256: hex.EncodeToString(r.sum), Size: r.size}
 			if !yield(e, nil) {
 				return
 			}
@@ -465,7 +432,7 @@ func (s *Sealer) writeManifest(plain *extsort.Sorted) error {
 	}
 	head := struct {
 		Format string `json:"format"`
-	}{PlaintextFormat}
+	}{plaintext.Format}
 	if err := canonjson.WriteObject(f, head, map[string]canonjson.Array{"files": {Seq: entries}}); err != nil {
 		f.Abort()
 		return err

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/envelope"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 )
 
 // TestSealer: covered files are staged encrypted under NAME.enc, a file
@@ -80,11 +80,9 @@ func TestSealer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m struct {
-		Files  []PlaintextEntry `json:"files"`
-		Format string           `json:"format"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
+	// What run writes is what decrypt reads: the one strict parser.
+	m, err := plaintext.Parse(b, plaintext.SuffixEnvelope)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -95,7 +93,7 @@ func TestSealer(t *testing.T) {
 		}
 		got = append(got, e.Name)
 	}
-	if m.Format != PlaintextFormat || !equal(got, []string{"data/a", "data/a.b", "data/b.json"}) {
+	if m.Format != plaintext.Format || !equal(got, []string{"data/a", "data/a.b", "data/b.json"}) {
 		t.Errorf("plaintext manifest %s", b)
 	}
 }

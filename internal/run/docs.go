@@ -9,10 +9,10 @@ import (
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/bundle"
 	"github.com/stella-ops/stella-export/internal/digest"
-	"github.com/stella-ops/stella-export/internal/encrypt"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/merkle"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 	"github.com/stella-ops/stella-export/internal/plan"
 	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/version"
@@ -141,7 +141,7 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files *adapters.Files, cr
 		if listed(p.Contract.Profile, f.Path) {
 			c := "none"
 			// The codec of the content, encrypted or not.
-			if strings.HasSuffix(strings.TrimSuffix(strings.TrimSuffix(f.Path, encrypt.SuffixEnvelope), encrypt.SuffixAge), ".zst") {
+			if strings.HasSuffix(strings.TrimSuffix(strings.TrimSuffix(f.Path, plaintext.SuffixEnvelope), plaintext.SuffixAge), ".zst") {
 				c = "zstd"
 			}
 			m.Files = append(m.Files, manifest.RunFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size, Records: f.Records, Compression: c})

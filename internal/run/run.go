@@ -209,17 +209,11 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		if err != nil {
 			return nil, err
 		}
-		rd, err := runReadme(m, mt, opt.Signer)
-		if err != nil {
-			return nil, err
-		}
 		h := sha256.New()
-		r, err := bundle.Write(ctx, io.MultiWriter(pkg, h), srcs, func(s bundle.Summary) (bundle.Docs, error) {
-			if s.Root.String() != m.PayloadRoot {
-				return bundle.Docs{}, fmt.Errorf("internal error: payload root %s, export.json says %s", s.Root, m.PayloadRoot)
-			}
-			return bundle.Docs{Manifest: mb, Readme: rd}, nil
-		}, bundle.Options{ModTime: mt, Progress: opt.Progress, Signer: opt.Signer, TempDir: filepath.Dir(pkg.TempName())})
+		r, err := writeBundle(ctx, io.MultiWriter(pkg, h), srcs, m, mb, mt, 0, opt.Progress, opt.Signer, filepath.Dir(pkg.TempName()),
+			func(root string) error {
+				return fmt.Errorf("internal error: payload root %s, export.json says %s", root, m.PayloadRoot)
+			})
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/encrypt"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/readme"
 )
@@ -50,10 +51,10 @@ func readmeEncryption(e *manifest.Encryption) *readme.Encryption {
 	if e == nil {
 		return nil
 	}
-	r := &readme.Encryption{Mode: e.Mode, Scope: e.Scope, Suffix: encrypt.SuffixEnvelope, KeyID: e.KeyID,
+	r := &readme.Encryption{Mode: e.Mode, Scope: e.Scope, Suffix: plaintext.SuffixEnvelope, KeyID: e.KeyID,
 		PlaintextManifest: e.PlaintextManifest, Files: e.Files}
 	if e.Mode == contract.EncryptAge {
-		r.Suffix = encrypt.SuffixAge
+		r.Suffix = plaintext.SuffixAge
 	}
 	return r
 }

@@ -20,8 +20,8 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/agecrypt"
 	"github.com/stella-ops/stella-export/internal/canonjson"
-	"github.com/stella-ops/stella-export/internal/decrypt"
 	"github.com/stella-ops/stella-export/internal/envelope"
+	"github.com/stella-ops/stella-export/internal/plaintext"
 )
 
 // Sealer encrypts one file: an envelope master key, or age recipients.
@@ -33,9 +33,9 @@ type Sealer struct {
 // Suffix is the suffix of the files s writes.
 func (s Sealer) Suffix() string {
 	if s.Key != nil {
-		return decrypt.EnvelopeSuffix
+		return plaintext.SuffixEnvelope
 	}
-	return decrypt.AgeSuffix
+	return plaintext.SuffixAge
 }
 
 // Seal encrypts src to dst.
@@ -59,7 +59,7 @@ func (s Sealer) Seal(dst io.Writer, src io.Reader) error {
 // EncryptDir encrypts, in place, every file below dir for which inScope
 // (given its '/'-separated name) is true, and writes the plaintext
 // manifest. It returns the manifest.
-func EncryptDir(dir string, s Sealer, inScope func(string) bool) (*decrypt.Manifest, error) {
+func EncryptDir(dir string, s Sealer, inScope func(string) bool) (*plaintext.Manifest, error) {
 	var names []string
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
@@ -79,7 +79,7 @@ func EncryptDir(dir string, s Sealer, inScope func(string) bool) (*decrypt.Manif
 		return nil, err
 	}
 	slices.Sort(names)
-	man := &decrypt.Manifest{Format: decrypt.ManifestFormat, Files: []decrypt.Entry{}}
+	man := &plaintext.Manifest{Format: plaintext.Format, Files: []plaintext.Entry{}}
 	for _, n := range names {
 		p := filepath.Join(dir, filepath.FromSlash(n))
 		data, err := os.ReadFile(p)
@@ -101,13 +101,13 @@ func EncryptDir(dir string, s Sealer, inScope func(string) bool) (*decrypt.Manif
 		if err := os.Remove(p); err != nil {
 			return nil, err
 		}
-		man.Files = append(man.Files, decrypt.Entry{Encrypted: n + s.Suffix(), Name: n, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))})
+		man.Files = append(man.Files, plaintext.Entry{Encrypted: n + s.Suffix(), Name: n, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))})
 	}
 	b, err := canonjson.Marshal(man)
 	if err != nil {
 		return nil, err
 	}
-	mp := filepath.Join(dir, filepath.FromSlash(decrypt.ManifestBase)+s.Suffix())
+	mp := filepath.Join(dir, filepath.FromSlash(plaintext.Base)+s.Suffix())
 	if err := os.MkdirAll(filepath.Dir(mp), 0o755); err != nil {
 		return nil, err
 	}

@@ -1,4 +1,8 @@
-package decrypt
+// Package plaintext is the plaintext manifest of an encrypted export
+// (docs/encryption.md#the-plaintext-manifest): the one definition that run
+// writes (internal/encrypt) and decrypt and verify read (internal/decrypt),
+// with the suffixes of the two modes' encrypted files.
+package plaintext
 
 import (
 	"bytes"
@@ -6,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/digest"
@@ -14,16 +19,21 @@ import (
 	"github.com/stella-ops/stella-export/internal/safepath"
 )
 
-// ManifestBase is the plaintext manifest's name without its encryption
-// suffix; ManifestFormat the value of its "format".
+// Suffixes of encrypted files: the plaintext name and one of these.
 const (
-	ManifestBase   = "manifests/plaintext.json"
-	ManifestFormat = "stella-export/plaintext/v1"
+	SuffixEnvelope = ".enc"
+	SuffixAge      = ".age"
 )
 
-// MaxManifest bounds the decrypted plaintext manifest (about a million
-// files).
-const MaxManifest = 256 << 20
+// Base is the plaintext manifest's name without its encryption suffix;
+// Format the value of its "format".
+const (
+	Base   = "manifests/plaintext.json"
+	Format = "stella-export/plaintext/v1"
+)
+
+// MaxSize bounds the decrypted plaintext manifest (about a million files).
+const MaxSize = 256 << 20
 
 // Manifest is the decrypted plaintext manifest.
 type Manifest struct {
@@ -40,36 +50,49 @@ type Entry struct {
 	Size      int64  `json:"size"`
 }
 
-// ManifestName returns the name of the plaintext manifest among names (the
+// AppendCanonical appends e's canonical JSON (canonjson.Appender).
+func (e Entry) AppendCanonical(b []byte) []byte {
+	b = append(b, `{"encrypted":`...)
+	b = canonjson.AppendString(b, e.Encrypted)
+	b = append(b, `,"name":`...)
+	b = canonjson.AppendString(b, e.Name)
+	b = append(b, `,"sha256":"`...)
+	b = append(b, e.SHA256...)
+	b = append(b, `","size":`...)
+	b = strconv.AppendInt(b, e.Size, 10)
+	return append(b, '}')
+}
+
+// Name returns the name of the plaintext manifest among names (the
 // files of an export), or "" when there is none; two (one per mode) are
 // invalid.
-func ManifestName(has func(string) bool) (string, error) {
-	env, ag := has(ManifestBase+EnvelopeSuffix), has(ManifestBase+AgeSuffix)
+func Name(has func(string) bool) (string, error) {
+	env, ag := has(Base+SuffixEnvelope), has(Base+SuffixAge)
 	switch {
 	case env && ag:
-		return "", exitcode.Invalidf("both %s%s and %s%s: an export is encrypted in one mode", ManifestBase, EnvelopeSuffix, ManifestBase, AgeSuffix)
+		return "", exitcode.Invalidf("both %s%s and %s%s: an export is encrypted in one mode", Base, SuffixEnvelope, Base, SuffixAge)
 	case env:
-		return ManifestBase + EnvelopeSuffix, nil
+		return Base + SuffixEnvelope, nil
 	case ag:
-		return ManifestBase + AgeSuffix, nil
+		return Base + SuffixAge, nil
 	}
 	return "", nil
 }
 
-// ParseManifest reads a decrypted plaintext manifest strictly: canonical
+// Parse reads a decrypted plaintext manifest strictly: canonical
 // JSON (one trailing LF allowed), no unknown or duplicate keys, the format,
 // and entries sorted by name, each a safe path named once, whose encrypted
 // name is the name and suffix, with a SHA-256 of 64 lower-case hex digits
 // and a size of zero or more. Errors are invalid input (exit 3).
-func ParseManifest(b []byte, suffix string) (*Manifest, error) {
-	m, err := parseManifest(b, suffix)
+func Parse(b []byte, suffix string) (*Manifest, error) {
+	m, err := parse(b, suffix)
 	if err != nil {
-		return nil, exitcode.Invalidf("%s%s: %v", ManifestBase, suffix, err)
+		return nil, exitcode.Invalidf("%s%s: %v", Base, suffix, err)
 	}
 	return m, nil
 }
 
-func parseManifest(b []byte, suffix string) (*Manifest, error) {
+func parse(b []byte, suffix string) (*Manifest, error) {
 	body := bytes.TrimSuffix(b, []byte("\n"))
 	c, err := canonjson.Canonicalize(body)
 	if err != nil {
@@ -87,8 +110,8 @@ func parseManifest(b []byte, suffix string) (*Manifest, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("data after the JSON value")
 	}
-	if m.Format != ManifestFormat {
-		return nil, fmt.Errorf("format %q, want %s", m.Format, ManifestFormat)
+	if m.Format != Format {
+		return nil, fmt.Errorf("format %q, want %s", m.Format, Format)
 	}
 	if m.Files == nil {
 		return nil, errors.New(`"files" must be a list`)
@@ -104,7 +127,7 @@ func parseManifest(b []byte, suffix string) (*Manifest, error) {
 		if e.Encrypted != e.Name+suffix {
 			return nil, fmt.Errorf("%s: encrypted %q, want %q", at, e.Encrypted, e.Name+suffix)
 		}
-		if layout.Reserved(e.Name) || layout.Reserved(e.Encrypted) || e.Name == ManifestBase || e.Encrypted == ManifestBase+suffix {
+		if layout.Reserved(e.Name) || layout.Reserved(e.Encrypted) || e.Name == Base || e.Encrypted == Base+suffix {
 			return nil, fmt.Errorf("%s: %q is a document stella-export generates, never an encrypted file", at, e.Encrypted)
 		}
 		if _, err := digest.ParseHex(e.SHA256); err != nil {

@@ -1,0 +1,118 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stella-ops/stella-export/internal/bundle"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/layout"
+	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/safefile"
+	"github.com/stella-ops/stella-export/internal/tarball"
+)
+
+// MaxManifest bounds the export.json that PackageDir reads.
+const MaxManifest = 1 << 30
+
+// IsExportDir reports whether dir is an export directory as run writes it:
+// it holds export.json (a regular file, not followed if a link) of run's
+// format with a payloadRoot. A directory with any other file of that name
+// is not one (package refuses the name).
+func IsExportDir(dir string) bool {
+	fi, err := os.Lstat(filepath.Join(dir, layout.Manifest))
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	b, err := safefile.ReadAll(filepath.Join(dir, layout.Manifest), MaxManifest)
+	if err != nil {
+		return false
+	}
+	var m struct {
+		Format      string `json:"format"`
+		PayloadRoot string `json:"payloadRoot"`
+	}
+	return json.Unmarshal(b, &m) == nil && m.Format == manifest.Format && m.PayloadRoot != ""
+}
+
+// PackageOptions configure PackageDir.
+type PackageOptions struct {
+	ModTime  time.Time // the bundle's pinned mtime; zero means the default
+	Level    int       // gzip level; zero means the default
+	Progress bundle.Progress
+	Signer   bundle.Signer
+	TempDir  string
+	// Exclude lists paths below dir that are not part of the export (the
+	// output's temporary file when it is written inside dir).
+	Exclude []string
+}
+
+// PackageDir writes to w the bundle of the export directory dir, as run
+// wrote it (or keys rewrap left it): its files, export.json as it is, and
+// the README run writes, so that with the same options the bytes are those
+// run --package made. The files must still be what export.json records:
+// their payload root must be its payloadRoot, otherwise nothing is trusted
+// and the bundle fails (exit 1, a failed verification).
+func PackageDir(ctx context.Context, w io.Writer, dir string, opt PackageOptions) (*bundle.Result, *manifest.Run, error) {
+	mpath := filepath.Join(dir, layout.Manifest)
+	mb, err := safefile.ReadAll(mpath, MaxManifest)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read export directory: %w", err)
+	}
+	var m manifest.Run
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return nil, nil, exitcode.Invalidf("%s: not an export.json of stella-export: %v", mpath, err)
+	}
+	if m.Format != manifest.Format || m.PayloadRoot == "" {
+		return nil, nil, exitcode.Invalidf("%s: format %q without a payloadRoot: not an export.json that run wrote", mpath, m.Format)
+	}
+	srcs, err := bundle.DirSources(dir, false, append([]string{mpath}, opt.Exclude...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	mt := opt.ModTime
+	if mt.IsZero() {
+		mt = tarball.DefaultModTime
+	}
+	r, err := writeBundle(ctx, w, srcs, &m, mb, mt, opt.Level, opt.Progress, opt.Signer, opt.TempDir, func(got string) error {
+		return &NotRecordedError{Dir: dir, Root: got, Recorded: m.PayloadRoot}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, &m, nil
+}
+
+// NotRecordedError: an export directory's files are not the ones its
+// export.json records (exit 1).
+type NotRecordedError struct {
+	Dir, Root, Recorded string
+}
+
+func (e *NotRecordedError) Error() string {
+	return fmt.Sprintf("%s: the files' payload root is %s, export.json records %s: a file was changed, added or removed after run (or a keys rewrap stopped half-way)", e.Dir, e.Root, e.Recorded)
+}
+
+func (e *NotRecordedError) Unwrap() error { return exitcode.ErrVerify }
+
+// writeBundle writes the bundle of a finished export: its payload srcs,
+// export.json mb (whose parsed form is m) and run's README. A payload root
+// other than m's is mismatch's error.
+func writeBundle(ctx context.Context, w io.Writer, srcs bundle.Sources, m *manifest.Run, mb []byte, mt time.Time, level int,
+	progress bundle.Progress, signer bundle.Signer, tempDir string, mismatch func(root string) error) (*bundle.Result, error) {
+	rd, err := runReadme(m, mt, signer)
+	if err != nil {
+		return nil, err
+	}
+	return bundle.Write(ctx, w, srcs, func(s bundle.Summary) (bundle.Docs, error) {
+		if s.Root.String() != m.PayloadRoot {
+			return bundle.Docs{}, mismatch(s.Root.String())
+		}
+		return bundle.Docs{Manifest: mb, Readme: rd}, nil
+	}, bundle.Options{ModTime: mt, Level: level, Progress: progress, Signer: signer, TempDir: tempDir})
+}
