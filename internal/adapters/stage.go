@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/extsort"
 )
 
@@ -234,7 +235,7 @@ func (s *Stage) CreateSealed(rel string) (*StagedFile, error) {
 		return nil, err
 	}
 	h := sha256.New()
-	out := &countWriter{w: io.MultiWriter(f, h)}
+	out := &ctxio.CountWriter{W: io.MultiWriter(f, h)}
 	sw, err := s.Sealer.Seal(name, rel, out)
 	if err != nil {
 		f.Close()
@@ -247,19 +248,8 @@ func (s *Stage) CreateSealed(rel string) (*StagedFile, error) {
 // sealed is the encryption state of a StagedFile.
 type sealed struct {
 	w   SealWriter
-	h   hash.Hash    // of the plaintext
-	out *countWriter // the encrypted bytes
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	h   hash.Hash          // of the plaintext
+	out *ctxio.CountWriter // the encrypted bytes
 }
 
 // WriteFile stages a whole small file.
@@ -493,7 +483,7 @@ func (f *StagedFile) Close() error {
 			f.f.Close()
 			return err
 		}
-		f.n = f.seal.out.n
+		f.n = f.seal.out.N
 	}
 	if err := f.f.Close(); err != nil {
 		return err

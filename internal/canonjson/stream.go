@@ -168,3 +168,29 @@ func ExpectDelim(dec *json.Decoder, want json.Delim) error {
 	}
 	return nil
 }
+
+// SkipValue reads one whole value of a streaming decoder token by token,
+// so that skipping a large value holds no more than one token; step (nil
+// for none) is called before each token, for callers that bound a value's
+// tokens.
+func SkipValue(dec *json.Decoder, step func()) error {
+	depth := 0
+	for {
+		if step != nil {
+			step()
+		}
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}

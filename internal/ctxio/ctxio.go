@@ -23,3 +23,27 @@ func (c *reader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// CountReader counts the bytes read through it.
+type CountReader struct {
+	R io.Reader
+	N int64
+}
+
+func (c *CountReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += int64(n)
+	return n, err
+}
+
+// CountWriter counts the bytes written through it.
+type CountWriter struct {
+	W io.Writer
+	N int64
+}
+
+func (c *CountWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
+	return n, err
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
@@ -64,7 +65,7 @@ func (e *ProfileError) Unwrap() error { return exitcode.ErrInvalid }
 // bundle's size come from the verifying pass (verify.Options.Extract) and
 // are used only once it has succeeded.
 func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions) (*Payload, *verify.Report, error) {
-	count := &countingReader{r: r}
+	count := &ctxio.CountReader{R: r}
 	sc := scanResult{innerSize: -1}
 	rep, err := verify.Verify(ctx, count, verify.Options{Limits: opt.Limits, Extract: sc.extract})
 	if err == nil {
@@ -126,7 +127,7 @@ func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions)
 		ArtifactURI: ArtifactURI(opt.ArtifactURI, m.ExportID, m.BundleID),
 		CreatedAt:   manifest.Timestamp(created),
 		Metadata: Metadata{SourceURI: m.SourceURI, PortableSizeBytes: sc.innerSize,
-			ExportSizeBytes: count.n},
+			ExportSizeBytes: count.N},
 	}
 	if !opt.ExpiresAt.IsZero() {
 		if !opt.ExpiresAt.After(created) {
@@ -187,14 +188,3 @@ func (s *scanResult) check() error {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}

@@ -238,7 +238,7 @@ func summarize(dec *json.Decoder, next func()) (*Summary, error) {
 		if key == "encryption" {
 			// A list of every encrypted file: skipped token by token, in
 			// bounded memory.
-			if err := skipValue(dec, next); err != nil {
+			if err := canonjson.SkipValue(dec, next); err != nil {
 				return nil, fmt.Errorf("not valid JSON: %s: %v", key, err)
 			}
 			continue
@@ -304,27 +304,6 @@ func summarize(dec *json.Decoder, next func()) (*Summary, error) {
 	}
 	s.InputsRoot = root.Root()
 	return &s, nil
-}
-
-// skipValue reads one value token by token, each within MaxValue.
-func skipValue(dec *json.Decoder, next func()) error {
-	depth := 0
-	for {
-		next()
-		t, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch t {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
-		if depth == 0 {
-			return nil
-		}
-	}
 }
 
 func checkInput(d Descriptor) error {

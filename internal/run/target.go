@@ -12,6 +12,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/atomicfile"
+	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
@@ -126,30 +127,11 @@ func formatOf(r io.Reader) (string, error) {
 			err := dec.Decode(&s)
 			return s, err
 		}
-		if err := skipValue(dec); err != nil {
+		if err := canonjson.SkipValue(dec, nil); err != nil {
 			return "", err
 		}
 	}
 	return "", errors.New("no format")
-}
-
-func skipValue(dec *json.Decoder) error {
-	depth := 0
-	for {
-		t, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch t {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
-		if depth == 0 {
-			return nil
-		}
-	}
 }
 
 // resolve returns the absolute form of p with every symbolic link of its

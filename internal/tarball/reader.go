@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/pgzip"
 
+	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/safepath"
 )
@@ -130,7 +131,7 @@ type Reader struct {
 	src      *atomicCounter
 	brd      *consumedReader
 	gz       *pgzip.Reader
-	inflated *countReader
+	inflated *ctxio.CountReader
 	tr       *tar.Reader
 	lim      Limits
 	seen     *NameSet
@@ -144,17 +145,6 @@ type Reader struct {
 	GzipOS      byte
 	GzipName    string
 	GzipComment string
-}
-
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // consumedReader counts the compressed bytes the decompressor has taken.
@@ -219,7 +209,7 @@ func NewReader(r io.Reader, lim Limits) (*Reader, error) {
 	rd.GzipOS = gz.Header.OS
 	rd.GzipName = gz.Header.Name
 	rd.GzipComment = gz.Header.Comment
-	rd.inflated = &countReader{r: &bombGuard{rd: rd, r: gz}}
+	rd.inflated = &ctxio.CountReader{R: &bombGuard{rd: rd, r: gz}}
 	rd.tr = tar.NewReader(rd.inflated)
 	rd.brd = br
 	return rd, nil
@@ -233,7 +223,7 @@ type bombGuard struct {
 func (b *bombGuard) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	rd := b.rd
-	out := rd.inflated.n + int64(n)
+	out := rd.inflated.N + int64(n)
 	if out > rd.lim.MaxBytes {
 		return n, &FormatError{Kind: ErrTooLarge, Detail: fmt.Sprintf("more than %d uncompressed bytes", rd.lim.MaxBytes)}
 	}
@@ -256,7 +246,7 @@ func (r *Reader) Next() (*Entry, error) {
 	if err == io.EOF {
 		// archive/tar also ends quietly at a header boundary without the
 		// two zero blocks, which hides a cut at an entry boundary.
-		if r.inflated.n-r.dataEnd < 1024 {
+		if r.inflated.N-r.dataEnd < 1024 {
 			return nil, &FormatError{Kind: ErrTruncated, Detail: "no end-of-archive marker (two zero blocks) after the last entry"}
 		}
 		if err := r.finish(); err != nil {
@@ -305,7 +295,7 @@ func (r *Reader) Next() (*Entry, error) {
 	}
 	slices.Sort(e.PAXKeys)
 	r.cur = e
-	r.dataEnd = r.inflated.n + (hdr.Size+511)/512*512
+	r.dataEnd = r.inflated.N + (hdr.Size+511)/512*512
 	return e, nil
 }
 
@@ -343,7 +333,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 }
 
 // InflatedBytes is the number of uncompressed bytes read so far.
-func (r *Reader) InflatedBytes() int64 { return r.inflated.n }
+func (r *Reader) InflatedBytes() int64 { return r.inflated.N }
 
 // CompressedBytes is the number of bytes read from the source so far.
 func (r *Reader) CompressedBytes() int64 { return r.src.n.Load() }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/stella-ops/stella-export/internal/checksums"
+	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/merkle"
@@ -58,7 +59,7 @@ func (v *verifier) provenance(rep *Report, r io.Reader, h io.Writer, size int64,
 		keep = new(bytes.Buffer)
 		w = io.MultiWriter(h, keep)
 	}
-	cr := &countingReader{r: io.TeeReader(r, w)}
+	cr := &ctxio.CountReader{R: io.TeeReader(r, w)}
 	s, err := provenance.Summarize(bufio.NewReaderSize(cr, 64<<10))
 	var re *provenance.ReadError
 	if errors.As(err, &re) {
@@ -69,7 +70,7 @@ func (v *verifier) provenance(rep *Report, r io.Reader, h io.Writer, size int64,
 	if keep != nil {
 		rep.keep(layout.Provenance, keep.Bytes())
 	}
-	return cr.n + rest, err
+	return cr.N + rest, err
 }
 
 func (r *Report) keep(name string, b []byte) {

@@ -331,11 +331,11 @@ func (v *verifier) bundle(ctx context.Context, r io.Reader, name string, depth i
 		var n int64
 		switch {
 		case e.Name == layout.Checksums:
-			cr := &countingReader{r: io.TeeReader(src, h)}
+			cr := &ctxio.CountReader{R: io.TeeReader(src, h)}
 			sums, sumsErr = checksums.ParseLimit(cr, sumsLimit)
 			var rest int64
 			rest, err = io.CopyBuffer(h, src, buf) // what Parse left unread (only on error)
-			n = cr.n + rest
+			n = cr.N + rest
 		case e.Name == layout.Manifest && e.Size <= 1<<20:
 			var b bytes.Buffer
 			n, err = io.CopyBuffer(io.MultiWriter(h, &b), src, buf)
@@ -415,7 +415,7 @@ func isTgz(name string) bool {
 // checksums.txt, is only hashed; one that is a bundle but fails adds a
 // problem to the outer report.
 func (v *verifier) inner(ctx context.Context, rep *Report, r io.Reader, h hash.Hash, name string, depth int) (int64, error) {
-	cr := &countingReader{r: io.TeeReader(r, h)}
+	cr := &ctxio.CountReader{R: io.TeeReader(r, h)}
 	in, err := v.bundle(ctx, cr, name, depth+1, false)
 	// Hash whatever the inner reader did not consume; a read error here is
 	// the outer archive's own and refuses it.
@@ -436,7 +436,7 @@ func (v *verifier) inner(ctx context.Context, rep *Report, r io.Reader, h hash.H
 	default:
 		rep.add(name, "inner-bundle", "%v", oneLine(err))
 	}
-	return cr.n + rest, nil
+	return cr.N + rest, nil
 }
 
 func isNotGzip(err error) bool {
@@ -480,17 +480,6 @@ func (s *sinkReader) close(err error) error {
 		return err
 	}
 	return cerr
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
