@@ -51,5 +51,5 @@ echo "== go test"
 go test -count=1 ./... 2>&1 | tee "${TMPDIR:-/tmp}/stella-export-test.log"
 echo "== benchmarks compile and run once"
 go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
-echo "== scripts/bench.sh smoke run (32M, run on 2000 documents and one 16M SBOM)"
-bash scripts/bench.sh --size 32M --run --docs 2000 --big 1 --big-size 16M
+echo "== scripts/bench.sh smoke run (32M, run on 2000 documents and one 16M SBOM, dataset of 20000 rows)"
+bash scripts/bench.sh --size 32M --run --docs 2000 --big 1 --big-size 16M --dataset --rows 20000
