@@ -6,6 +6,7 @@
 #                    [--run [--docs 200000,1000000] [--huge] [--big 3] [--big-size 500M]]
 #                    [--trivy [--trivy-advisories 100000]]
 #                    [--encryption [--enc-size 1G]]
+#                    [--dataset [--rows 10000000]]
 #
 # Generates a deterministic mixed payload of --size (scripts/benchgen), warms
 # the page cache, then times in one run:
@@ -53,6 +54,17 @@
 # under 25% to the run's time; the unencrypted run is measured before and
 # after the encrypted one, and the faster counts).
 #
+# --dataset then converts an HMIS-like client table of --rows rows (default
+# 10000000; scripts/benchgen -dataset, about 105 bytes a row of CSV) to
+# Parquet (snappy) with the same redaction (first_name dropped, ssn HMAC-
+# SHA-256, VAWA-protected rows suppressed): ours (benchgen -dataset-parquet:
+# encoding/csv and internal/dataset/parquet) against DuckDB's
+# COPY (SELECT ... FROM read_csv(...)) TO '...parquet' through
+# @duckdb/node-api (scripts/duckdb.sh) as the anchor, page cache warm: wall
+# time, input rows/s, peak RSS, and whether DuckDB finds the same rows in both
+# files. Targets: ours <= 2x DuckDB's time, peak RSS <= 256 MiB whatever
+# --rows (bounded memory: one row group of 65,536 rows at a time).
+#
 # Free disk is checked before anything is generated (about 12 KiB per
 # document; 1,000,000 documents are 1.85 GB of source in 4 GB of blocks). The
 # work directory (default a new one under $TMPDIR) is removed at the end
@@ -63,10 +75,10 @@ set -euo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { echo "bench.sh: $*" >&2; exit 2; }
 
-size=1G work="" ours_only=0 keep=0 run=0 docs="" huge=0 big=3 big_size=500M trivy=0 trivy_advisories=100000 encryption=0 enc_size=1G
+size=1G work="" ours_only=0 keep=0 run=0 docs="" huge=0 big=3 big_size=500M trivy=0 trivy_advisories=100000 encryption=0 enc_size=1G dataset=0 rows=10000000
 while [ $# -gt 0 ]; do
   case "$1" in
-    --size|--work|--docs|--big|--big-size|--trivy-advisories|--enc-size) [ $# -ge 2 ] || die "$1 needs a value" ;;
+    --size|--work|--docs|--big|--big-size|--trivy-advisories|--enc-size|--rows) [ $# -ge 2 ] || die "$1 needs a value" ;;
   esac
   case "$1" in
     --size) size=$2; shift 2 ;;
@@ -82,6 +94,8 @@ while [ $# -gt 0 ]; do
     --trivy-advisories) trivy_advisories=$2; shift 2 ;;
     --encryption) encryption=1; shift ;;
     --enc-size) enc_size=$2; shift 2 ;;
+    --dataset) dataset=1; shift ;;
+    --rows) rows=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -103,6 +117,8 @@ big_bytes=$(bytes "$big_size") || die "--big-size $big_size: want a number with 
 case "$big" in *[!0-9]*|'') die "--big $big: want a number of SBOMs (0 for none)" ;; esac
 case "$trivy_advisories" in *[!0-9]*|'') die "--trivy-advisories $trivy_advisories: want a number of advisories" ;; esac
 trivy_advisories=$(( 10#$trivy_advisories ))
+case "$rows" in *[!0-9]*|'') die "--rows $rows: want a number of rows" ;; esac
+rows=$(( 10#$rows ))
 big=$(( 10#$big ))
 [ -n "$docs" ] || docs=200000,1000000
 [ "$huge" = 0 ] || docs=$docs,5000000
@@ -367,9 +383,53 @@ encryption_bench() {
   [ "$keep" = 1 ] || rm -rf "$dir"
 }
 
+# dataset_bench: with --dataset, converts a generated client table of
+# --rows rows to Parquet, ours against DuckDB's COPY.
+dataset_bench() {
+  [ "$dataset" = 1 ] || return 0
+  local dir=$work/dataset duck salt n_ours n_duck same=-
+  if ! duck=$(bash "$repo/scripts/duckdb.sh" | awk 'NF==2 {p=$2} END {print p}') || [ -z "$duck" ]; then
+    echo "bench.sh: --dataset: scripts/duckdb.sh failed" >&2
+    failed+=(dataset); return 0
+  fi
+  rm -rf "$dir"
+  # CSV ~105 bytes a row, each Parquet file under 90, plus margin.
+  check_disk $(( rows / 4 )) 10 "--dataset ($rows rows)"
+  "$work/benchgen" -dataset -rows "$rows" -o "$dir" >/dev/null
+  salt=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  warm "$dir/clients.csv"
+  echo
+  echo "== dataset: CSV to Parquet (snappy, redacted), $rows rows, $(stat -c %s "$dir/clients.csv") bytes of CSV, $(nproc) cores"
+  STELLA_EXPORT_HASH_SALT_HEX=$salt measure ds.ours "$work/benchgen" -dataset-parquet -in "$dir/clients.csv" -o "$dir/ours.parquet" && :
+  warm "$dir/clients.csv"
+  NODE_PATH=$duck/node_modules measure ds.duck node "$repo/scripts/bench/duckdb-copy.js" copy "$dir/clients.csv" "$dir/duck.parquet" "$salt" && :
+  if [ -f "$dir/ours.parquet" ] && [ -f "$dir/duck.parquet" ]; then
+    same=$(NODE_PATH=$duck/node_modules node "$repo/scripts/bench/duckdb-copy.js" same "$dir/ours.parquet" "$dir/duck.parquet") || same=FAILED
+  fi
+  rps() { awk -v n="$rows" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print "-" }'; }
+  printf '%-44s %8s %10s %10s %10s %s\n' "step" "seconds" "rows/s" "peak RSS" "bytes" "target"
+  if [ -n "${T[ds.duck]:-}" ]; then
+    printf '%-44s %8s %10s %10s %10s %s\n' "DuckDB COPY read_csv TO parquet (anchor)" "${T[ds.duck]}" "$(rps "${T[ds.duck]}")" "$(mib "${R[ds.duck]}") MiB" "$(stat -c %s "$dir/duck.parquet")" ""
+  fi
+  if [ -n "${T[ds.ours]:-}" ]; then
+    local vt=- vr=MISS rt=-
+    if [ -n "${T[ds.duck]:-}" ]; then
+      rt=$(ratio "${T[ds.ours]}" "${T[ds.duck]}")
+      vt=MISS; awk -v a="${T[ds.ours]}" -v b="${T[ds.duck]}" 'BEGIN { exit !(a <= 2 * b) }' && vt=PASS
+    fi
+    [ "${R[ds.ours]}" -le $(( 256 << 10 )) ] && vr=PASS
+    printf '%-44s %8s %10s %10s %10s %s\n' "ours: CSV -> internal/dataset/parquet" "${T[ds.ours]}" "$(rps "${T[ds.ours]}")" "$(mib "${R[ds.ours]}") MiB" "$(stat -c %s "$dir/ours.parquet")" \
+      "time ${rt}x DuckDB (<=2x $vt), RSS <=256 MiB $vr"
+  fi
+  echo "rows in both files: $same"
+  [ "$same" = same ] || [ "$same" = - ] || failed+=(dataset-rows)
+  [ "$keep" = 1 ] || rm -rf "$dir"
+}
+
 if [ "$run" = 0 ]; then
   trivy_bench
   encryption_bench
+  dataset_bench
   [ ${#failed[@]} -eq 0 ] || { echo "bench.sh: failed steps: ${failed[*]}" >&2; exit 1; }
   exit 0
 fi
@@ -518,6 +578,7 @@ fi
 
 trivy_bench
 encryption_bench
+dataset_bench
 
 echo
 echo "targets: $pass PASS, $miss MISS (benchmarks: a MISS does not change the exit status)"

@@ -17,10 +17,23 @@
 //	go run ./scripts/benchgen -evidence -docs 1000000 -o /tmp/evidence-1m
 //	go run ./scripts/benchgen -evidence -docs 1000 -big 3 -big-size 500M -o /tmp/evidence-big
 //	go run ./scripts/benchgen -evidence -osv-only -docs 100000 -o /tmp/osv-100k
+//
+// With -dataset it writes an HMIS-like client table instead: DIR/clients.csv
+// (-rows rows after a header; personal_id, ssn, first_name, dob, gender,
+// veteran_status, vawa_protected, project_type, entry_date, exit_date,
+// monthly_income, updated_at; about 110 bytes a row) and its schema
+// DIR/clients.schema.yaml. With -dataset-parquet it converts such a CSV to
+// Parquet through internal/dataset/parquet with the bench's redaction
+// (first_name dropped, ssn HMAC-SHA-256 under $STELLA_EXPORT_HASH_SALT_HEX,
+// VAWA-protected rows suppressed) and prints the rows written.
+//
+//	go run ./scripts/benchgen -dataset -rows 10000000 -o /tmp/hmis-10m
+//	go run ./scripts/benchgen -dataset-parquet -in /tmp/hmis-10m/clients.csv -o /tmp/clients.parquet
 package main
 
 import (
 	"bufio"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -55,7 +68,36 @@ func main() {
 	encrypt := flag.String("encrypt", "", "encrypt the file -in to -o with stella-export's code: envelope (key in $STELLA_EXPORT_KMS_MASTER_KEY_HEX) or age (-recipient)")
 	in := flag.String("in", "", "with -encrypt: the file to encrypt")
 	recipient := flag.String("recipient", "", "with -encrypt age: the age recipient")
+	dataset := flag.Bool("dataset", false, "write an HMIS-like client table (clients.csv, clients.schema.yaml) instead of a mixed payload")
+	rows := flag.Int("rows", 1000000, "with -dataset: rows of clients.csv")
+	datasetPQ := flag.Bool("dataset-parquet", false, "convert the -dataset CSV -in to Parquet -o with the bench's redaction")
+	compression := flag.String("compression", "snappy", "with -dataset-parquet: snappy, zstd, gzip or none")
 	flag.Parse()
+	if *datasetPQ {
+		salt, err := hex.DecodeString(os.Getenv("STELLA_EXPORT_HASH_SALT_HEX"))
+		if *in == "" || *out == "" || err != nil || len(salt) < 16 {
+			fmt.Fprintln(os.Stderr, "usage: STELLA_EXPORT_HASH_SALT_HEX=<32+ hex digits> benchgen -dataset-parquet -in clients.csv -o clients.parquet [-compression snappy]")
+			os.Exit(2)
+		}
+		n, err := datasetParquet(*in, *out, *compression, salt)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchgen:", err)
+			os.Exit(1)
+		}
+		fmt.Println(n)
+		return
+	}
+	if *dataset {
+		if *out == "" || *rows < 0 {
+			fmt.Fprintln(os.Stderr, "usage: benchgen -dataset [-rows N] -o DIR")
+			os.Exit(2)
+		}
+		if err := writeDataset(*out, *rows); err != nil {
+			fmt.Fprintln(os.Stderr, "benchgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *encrypt != "" {
 		if *in == "" || *out == "" {
 			fmt.Fprintln(os.Stderr, "usage: benchgen -encrypt envelope|age -in FILE -o FILE.enc [-recipient age1...]")
