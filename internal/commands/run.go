@@ -165,6 +165,13 @@ type runResult struct {
 }
 
 func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (err error) {
+	if !strings.HasSuffix(arg, ".json") {
+		// A DatasetExport has no plan; an EvidenceExport (or a contract
+		// with mistakes) goes on to loadWork, which reports them.
+		if c, err := contract.Load(arg); err == nil && c.Kind == contract.KindDataset {
+			return runDataset(ctx, e, cmd, o, arg, c)
+		}
+	}
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/atomicfile"
+	"github.com/stella-ops/stella-export/internal/dataset/export"
+	"github.com/stella-ops/stella-export/internal/dataset/validate"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
@@ -41,6 +43,9 @@ func (e *ReplaceError) Unwrap() error { return exitcode.ErrConflict }
 // holds at its top.
 var exportTop = map[string]bool{
 	layout.Manifest: true, layout.Provenance: true, "data": true, "indexes": true, "manifests": true,
+	// a DatasetExport's documents (internal/dataset/export)
+	export.ManifestName: true, export.SumsName: true, export.LedgerName: true, "events": true,
+	export.SuccessName: true, validate.FileName: true,
 }
 
 // checkTarget decides whether the export directory dir may be written: it
@@ -87,7 +92,11 @@ func checkExportDir(dir string) error {
 		has[e.Name()] = true
 	}
 	doc, want := layout.Manifest, manifest.Format
-	if !has[layout.Manifest] {
+	switch {
+	case len(has) == 1 && has[validate.FileName]:
+		// a dataset run that validation blocked
+		doc, want = validate.FileName, validate.Format
+	case !has[layout.Manifest]:
 		if has[layout.Provenance] || !has["manifests"] {
 			return &ReplaceError{Path: dir, Reason: fmt.Sprintf("%s: no %s or %s", dir, layout.Manifest, adapters.MirrorManifest)}
 		}

@@ -1,0 +1,130 @@
+package commands
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/dataset/redact"
+	"github.com/stella-ops/stella-export/internal/dataset/schema"
+	"github.com/stella-ops/stella-export/internal/events"
+	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/keyring"
+	runner "github.com/stella-ops/stella-export/internal/run"
+)
+
+// HashSaltEnv holds the salt of hashed identifiers in hex when the
+// keyring has no alias/hash-<tenant> (docs/dataset.md#hashing).
+const HashSaltEnv = EnvPrefix + "HASH_SALT_HEX"
+
+// hashSaltAlias is the keyring alias whose current key salts a tenant's
+// hashes.
+func hashSaltAlias(tenant string) string { return keyring.Prefix + "hash-" + tenant }
+
+// datasetHasher returns the hasher of tenant's identifiers: the salt from
+// $STELLA_EXPORT_HASH_SALT_HEX, else the keyring's alias/hash-<tenant>.
+func datasetHasher(e *env, keyringDir, tenant string) (*redact.Hasher, error) {
+	if h := e.getenv(HashSaltEnv); h != "" {
+		salt, err := hex.DecodeString(h)
+		if err != nil {
+			return nil, exitcode.Invalidf("%s: not hex digits (want at least %d bytes, %d hex digits)", HashSaltEnv, redact.MinSaltBytes, 2*redact.MinSaltBytes)
+		}
+		return redact.NewHasher(salt, tenant, HashSaltEnv)
+	}
+	if keyringDir != "" {
+		k, err := keyring.Dir(keyringDir).Resolve(hashSaltAlias(tenant))
+		if err != nil {
+			return nil, fmt.Errorf("hash salt: %w", err)
+		}
+		return redact.NewHasher(k.Secret, tenant, k.ID)
+	}
+	return nil, withHint(exitcode.Usagef("the contract hashes identifiers, which needs a salt: none given"),
+		"set $%s to at least %d hex digits, or create %s in the keyring (stella-export keys create %s) and give --keyring",
+		HashSaltEnv, 2*redact.MinSaltBytes, hashSaltAlias(tenant), hashSaltAlias(tenant))
+}
+
+type datasetResult struct {
+	Event       string `json:"event,omitempty"`
+	Output      string `json:"output"`
+	Package     string `json:"package,omitempty"`
+	SHA256      string `json:"sha256,omitempty"`
+	Root        string `json:"root,omitempty"`
+	ExportID    string `json:"exportId"`
+	Profile     string `json:"profile"`
+	Records     int64  `json:"records"`
+	SourceRows  int64  `json:"sourceRows"`
+	Suppressed  int64  `json:"suppressed"`
+	DataFiles   int    `json:"dataFiles"`
+	Files       int    `json:"files"`
+	Warnings    int64  `json:"warnings"`
+	PayloadRoot string `json:"payloadRoot"`
+}
+
+// runDataset runs a DatasetExport contract.
+func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string, c *contract.Contract) error {
+	for _, n := range []string{"skip-invalid", "allow-cross-tenant"} {
+		if cmd.Flags().Changed(n) {
+			return exitcode.Usagef("--%s applies to EvidenceExport contracts, not %s", n, contract.KindDataset)
+		}
+	}
+	signer, err := optionalSigner(e, o.signKey)
+	if err != nil {
+		return err
+	}
+	var ev *events.Writer
+	if o.eventsFile != "" {
+		f, ferr := createEvents(o.eventsFile, arg, o.force)
+		if ferr != nil {
+			return ferr
+		}
+		defer f.Close()
+		ev = events.New(f)
+	} else {
+		ev = events.New(nil)
+	}
+	var hasher *redact.Hasher
+	s, serr := schema.Load(c.Dataset.SchemaPath, c.Dataset.SchemaDigest)
+	if serr == nil && redact.NeedsHasher(s, c.Dataset) {
+		if hasher, err = datasetHasher(e, o.keyring, c.Tenant); err != nil {
+			return err
+		}
+	} // a schema error is reported by ExecuteDataset, with its position
+	o.encryption = c.Encryption
+	enc, err := runEncryption(e, o)
+	if err != nil {
+		return err
+	}
+	protect := []runner.Protected{{What: "contract", Path: arg}, {What: "dataset source", Path: c.Dataset.SourcePath},
+		{What: "schema", Path: c.Dataset.SchemaPath}}
+	res, err := runner.ExecuteDataset(ctx, c, runner.Options{
+		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
+		Events: ev, Signer: signer, Protect: protect, MemoryBudget: int64(o.memoryBudget), Encryption: enc,
+	}, runner.DatasetOptions{Hasher: hasher, Report: e.stderr})
+	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted(ctx, err, "the staging directory and partial output")
+		}
+		return withRunHint(flagged(err, runFlags), o)
+	}
+	xm := res.Dataset.Manifest
+	out := datasetResult{Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: c.ExportID, Profile: res.Manifest.Profile,
+		Records: xm.Totals.Records, SourceRows: xm.Totals.SourceRows, Suppressed: xm.Redaction.SuppressedRows,
+		DataFiles: xm.Totals.Files, Files: res.Manifest.FileCount, Warnings: xm.Validation.Warnings, PayloadRoot: res.Manifest.PayloadRoot}
+	if o.pkg != "" {
+		out.Root = res.Root.String()
+	}
+	if err := ev.Err(); err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	return printResult(e, cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "%s: %s export %s, %d records of %d source rows (%d suppressed) in %d data files, payload root %s\n",
+			out.Output, out.Profile, out.ExportID, out.Records, out.SourceRows, out.Suppressed, out.DataFiles, out.PayloadRoot)
+		if out.Package != "" {
+			fmt.Fprintf(w, "%s: root %s\n", out.Package, out.Root)
+		}
+	})
+}
