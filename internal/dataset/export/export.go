@@ -25,6 +25,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -190,7 +193,9 @@ func Export(ctx context.Context, c *contract.Contract, s *schema.Schema, src *So
 		n++
 		v.Check(n, in)
 		if v.Blocked() {
-			fs.abort()
+			if err := fs.discard(); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if !plan.Apply(in, row) {
@@ -314,6 +319,7 @@ type files struct {
 	stage  *adapters.Stage
 	schema table.Schema
 	cur    *adapters.StagedFile
+	name   string // cur's name
 	w      *fileWriter
 	count  *counter
 	rows   int64
@@ -344,7 +350,7 @@ func (fs *files) open() error {
 		f.Abort()
 		return err
 	}
-	fs.cur, fs.w, fs.rows = f, w, 0
+	fs.cur, fs.name, fs.w, fs.rows = f, name, w, 0
 	return nil
 }
 
@@ -400,6 +406,27 @@ func (fs *files) abort() {
 		fs.cur.Abort()
 		fs.cur = nil
 	}
+}
+
+// discard removes the data files written so far: validation blocked the
+// export. The stage is discarded by its owner; this keeps a blocked
+// export's stage free of data from the first row on.
+func (fs *files) discard() error {
+	if fs.cur != nil {
+		fs.abort()
+		// an encrypted file has another name: the owner's removal of
+		// the stage takes it
+		if err := os.Remove(filepath.Join(fs.stage.Dir, filepath.FromSlash(fs.name))); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+			return err
+		}
+	}
+	for _, f := range fs.done {
+		if err := os.Remove(filepath.Join(fs.stage.Dir, filepath.FromSlash(f.Path))); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+			return err
+		}
+	}
+	fs.done = nil
+	return nil
 }
 
 // BlockedError: guardrail errors blocked the export (exit 3).
