@@ -51,7 +51,14 @@ type fixture struct {
 // run exports testCSV (or csvText) under the contract's extra fields.
 func run(t *testing.T, extra, csvText string) (*fixture, error) {
 	t.Helper()
+	return runWith(t, extra, csvText, "csv:in.csv", func(string) {})
+}
+
+// runWith exports from ref after prepare(dir) made the source.
+func runWith(t *testing.T, extra, csvText, ref string, prepare func(dir string)) (*fixture, error) {
+	t.Helper()
 	dir := t.TempDir()
+	prepare(dir)
 	if csvText == "" {
 		csvText = testCSV
 	}
@@ -61,11 +68,11 @@ func run(t *testing.T, extra, csvText string) (*fixture, error) {
 kind: DatasetExport
 export_id: urn:stella:export:acme:t
 tenant: acme
-dataset_ref: csv:in.csv
+dataset_ref: %s
 schema_ref: s.yaml
 schema_digest: %s
 %s
-`, digest.Sum([]byte(testSchema)), extra)
+`, ref, digest.Sum([]byte(testSchema)), extra)
 	c, err := contract.Parse(filepath.Join(dir, "c.yaml"), []byte(src))
 	if err != nil {
 		t.Fatal(err)

@@ -19,15 +19,16 @@ import (
 // Source is an open dataset source.
 type Source struct {
 	table.Reader
-	f *os.File
-	h hash.Hash // of the bytes read, for file sources
+	f      *os.File
+	h      hash.Hash // of the bytes read, for file sources
+	digest string    // the digest, for sources hashed when opened
 }
 
 // Digest returns "sha256:<hex>" of the source file once it has been read
 // to the end.
 func (s *Source) Digest() string {
 	if s.h == nil {
-		return ""
+		return s.digest
 	}
 	return digest.Of(s.h).String()
 }
