@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/dataset/export"
 	"github.com/stella-ops/stella-export/internal/dataset/redact"
-	"github.com/stella-ops/stella-export/internal/dataset/schema"
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/keyring"
@@ -87,7 +87,7 @@ func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, 
 		ev = events.New(nil)
 	}
 	var hasher *redact.Hasher
-	s, serr := schema.Load(c.Dataset.SchemaPath, c.Dataset.SchemaDigest)
+	s, serr := export.LoadSchema(c)
 	if serr == nil && redact.NeedsHasher(s, c.Dataset) {
 		if hasher, err = datasetHasher(e, o.keyring, c.Tenant); err != nil {
 			return err
@@ -126,5 +126,40 @@ func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, 
 		if out.Package != "" {
 			fmt.Fprintf(w, "%s: root %s\n", out.Package, out.Root)
 		}
+	})
+}
+
+type datasetPlanResult struct {
+	Contract   string   `json:"contract"`
+	ExportID   string   `json:"exportId"`
+	Kind       string   `json:"kind"`
+	DatasetRef string   `json:"datasetRef"`
+	Format     string   `json:"format"`
+	Schema     string   `json:"schema"`
+	Columns    []string `json:"columns"`
+	Dropped    []string `json:"dropped"`
+	Masked     []string `json:"masked"`
+	Hashed     []string `json:"hashed"`
+}
+
+// planDataset checks a DatasetExport as far as it can without reading
+// rows: a dataset export has no plan file, run takes the contract.
+func planDataset(e *env, cmd *cobra.Command, o *planOptions, c *contract.Contract) error {
+	if o.output != "" {
+		return withHint(exitcode.Usagef("-o: a %s has no plan file; the contract is run directly", contract.KindDataset),
+			"stella-export run %s -o OUTDIR", c.Path)
+	}
+	ck, err := export.Check(c)
+	if err != nil {
+		return err
+	}
+	out := datasetPlanResult{Contract: c.Path, ExportID: c.ExportID, Kind: c.Kind, DatasetRef: c.Dataset.DatasetRef, Format: c.Dataset.Format,
+		Schema: ck.Schema.Name + " " + ck.Schema.Version, Dropped: ck.Summary.Dropped, Masked: ck.Summary.Masked, Hashed: ck.Summary.Hashed}
+	for _, col := range ck.Output.Columns {
+		out.Columns = append(out.Columns, col.Name)
+	}
+	return printResult(e, cmd, out, func(w io.Writer) {
+		fmt.Fprintf(w, "%s: %s %s: %s as %s, schema %s, %d output columns (%d dropped, %d masked, %d hashed); run it with: stella-export run %s -o OUTDIR\n",
+			c.Path, c.Kind, c.ExportID, out.DatasetRef, out.Format, out.Schema, len(out.Columns), len(out.Dropped), len(out.Masked), len(out.Hashed), c.Path)
 	})
 }

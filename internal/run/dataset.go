@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +17,6 @@ import (
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/dataset/export"
 	"github.com/stella-ops/stella-export/internal/dataset/redact"
-	"github.com/stella-ops/stella-export/internal/dataset/schema"
 	"github.com/stella-ops/stella-export/internal/dataset/validate"
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/layout"
@@ -73,13 +71,9 @@ func ExecuteDataset(ctx context.Context, c *contract.Contract, opt Options, dopt
 			return nil, err
 		}
 	}
-	s, err := schema.Load(d.SchemaPath, d.SchemaDigest)
-	var mismatch *schema.MismatchError
-	if errors.As(err, &mismatch) {
-		return nil, fmt.Errorf("%s: schema_digest: %w", c.Where("schema_digest"), err)
-	}
+	s, err := export.LoadSchema(c)
 	if err != nil {
-		return nil, fmt.Errorf("%s: schema_ref: %w", c.Where("schema_ref"), err)
+		return nil, err
 	}
 	src, err := export.OpenSource(c, s)
 	if err != nil {

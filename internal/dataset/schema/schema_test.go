@@ -12,7 +12,7 @@ import (
 )
 
 func TestSample(t *testing.T) {
-	path := "../../../testdata/datasets/client.schema.yaml"
+	path := "../../../testdata/datasets/schemas/client.yaml"
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
