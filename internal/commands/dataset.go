@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/dataset/deliver"
 	"github.com/stella-ops/stella-export/internal/dataset/export"
 	"github.com/stella-ops/stella-export/internal/dataset/redact"
 	"github.com/stella-ops/stella-export/internal/events"
@@ -48,20 +50,22 @@ func datasetHasher(e *env, keyringDir, tenant string) (*redact.Hasher, error) {
 }
 
 type datasetResult struct {
-	Event       string `json:"event,omitempty"`
-	Output      string `json:"output"`
-	Package     string `json:"package,omitempty"`
-	SHA256      string `json:"sha256,omitempty"`
-	Root        string `json:"root,omitempty"`
-	ExportID    string `json:"exportId"`
-	Profile     string `json:"profile"`
-	Records     int64  `json:"records"`
-	SourceRows  int64  `json:"sourceRows"`
-	Suppressed  int64  `json:"suppressed"`
-	DataFiles   int    `json:"dataFiles"`
-	Files       int    `json:"files"`
-	Warnings    int64  `json:"warnings"`
-	PayloadRoot string `json:"payloadRoot"`
+	Delivered   string   `json:"delivered,omitempty"`
+	Queued      []string `json:"queued,omitempty"`
+	Event       string   `json:"event,omitempty"`
+	Output      string   `json:"output"`
+	Package     string   `json:"package,omitempty"`
+	SHA256      string   `json:"sha256,omitempty"`
+	Root        string   `json:"root,omitempty"`
+	ExportID    string   `json:"exportId"`
+	Profile     string   `json:"profile"`
+	Records     int64    `json:"records"`
+	SourceRows  int64    `json:"sourceRows"`
+	Suppressed  int64    `json:"suppressed"`
+	DataFiles   int      `json:"dataFiles"`
+	Files       int      `json:"files"`
+	Warnings    int64    `json:"warnings"`
+	PayloadRoot string   `json:"payloadRoot"`
 }
 
 // runDataset runs a DatasetExport contract.
@@ -70,6 +74,10 @@ func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, 
 		if cmd.Flags().Changed(n) {
 			return exitcode.Usagef("--%s applies to EvidenceExport contracts, not %s", n, contract.KindDataset)
 		}
+	}
+	if m := c.Dataset.DeliveryMethod; m != contract.DeliverLocal && o.outbox == "" {
+		return withHint(exitcode.Usagef("delivery_method %s writes a delivery descriptor into the emit outbox: give --outbox DIR", m),
+			"stella-export run %s -o %s --outbox outbox; then stella-export emit relay --outbox outbox ...", arg, o.output)
 	}
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
@@ -111,7 +119,11 @@ func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, 
 		return withRunHint(flagged(err, runFlags), o)
 	}
 	xm := res.Dataset.Manifest
-	out := datasetResult{Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: c.ExportID, Profile: res.Manifest.Profile,
+	delivered, queued, err := deliverDataset(ctx, c, o, res)
+	if err != nil {
+		return err
+	}
+	out := datasetResult{Delivered: delivered, Queued: queued, Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: c.ExportID, Profile: res.Manifest.Profile,
 		Records: xm.Totals.Records, SourceRows: xm.Totals.SourceRows, Suppressed: xm.Redaction.SuppressedRows,
 		DataFiles: xm.Totals.Files, Files: res.Manifest.FileCount, Warnings: xm.Validation.Warnings, PayloadRoot: res.Manifest.PayloadRoot}
 	if o.pkg != "" {
@@ -126,7 +138,60 @@ func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, 
 		if out.Package != "" {
 			fmt.Fprintf(w, "%s: root %s\n", out.Package, out.Root)
 		}
+		if out.Delivered != "" {
+			fmt.Fprintf(w, "delivered: %s\n", out.Delivered)
+		}
+		if len(out.Queued) > 0 {
+			fmt.Fprintf(w, "%s: %d events queued\n", o.outbox, len(out.Queued))
+		}
 	})
+}
+
+// deliverDataset delivers a finished export (delivery_method local) and
+// queues its events in the outbox. A local destination is relative to the
+// contract's directory, like the contract's other paths.
+func deliverDataset(ctx context.Context, c *contract.Contract, o *runOptions, res *runner.DatasetResult) (string, []string, error) {
+	xm := res.Dataset.Manifest
+	var b *deliver.Bundle
+	if o.pkg != "" {
+		b = &deliver.Bundle{Path: o.pkg, SHA256: res.BundleSHA, Root: res.Root.String()}
+	}
+	var delivered string
+	var desc *deliver.Descriptor
+	switch {
+	case xm.Destination == "":
+	case c.Dataset.DeliveryMethod == contract.DeliverLocal:
+		dest := xm.Destination
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(c.Path), filepath.FromSlash(dest))
+		}
+		src := o.output
+		if o.pkg != "" {
+			src = o.pkg
+		}
+		var err error
+		if delivered, err = deliver.Local(ctx, src, dest); err != nil {
+			return "", nil, err
+		}
+	default:
+		var err error
+		if desc, err = deliver.NewDescriptor(c, res.Dataset, xm.Destination, b); err != nil {
+			return "", nil, err
+		}
+	}
+	if o.outbox == "" {
+		return delivered, nil, nil
+	}
+	evs, err := deliver.Events(o.output, c, xm.ExportedAt, desc)
+	if err != nil {
+		return delivered, nil, err
+	}
+	rs, err := deliver.Queue(ctx, o.outbox, evs)
+	var keys []string
+	for _, r := range rs {
+		keys = append(keys, r.Key)
+	}
+	return delivered, keys, err
 }
 
 type datasetPlanResult struct {

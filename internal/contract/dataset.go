@@ -321,6 +321,13 @@ func readDestination(p *parser, c *Contract, path string, v *yaml.Node) {
 	ds(c).Destination = s
 }
 
+// deliveryScheme is how the destination of each remote method starts;
+// Snowflake's also may be an external stage, @STAGE/path.
+var (
+	deliveryScheme  = map[string]string{DeliverS3: "s3://", DeliverPresigned: "https://", DeliverSnowflake: "snowflake://"}
+	deliveryExample = map[string]string{DeliverS3: "s3://bucket/prefix", DeliverPresigned: "https://host/path", DeliverSnowflake: "@STAGE/path (or snowflake://@STAGE/path)"}
+)
+
 var placeholder = regexp.MustCompile(`\{[^{}]*\}`)
 
 func readDeliveryMethod(p *parser, c *Contract, path string, v *yaml.Node) {
@@ -600,6 +607,10 @@ func checkDataset(p *parser, c *Contract, root *yaml.Node) {
 	}
 	if d.DeliveryMethod != DeliverLocal && d.Destination == "" && p.keys["delivery_method"] != nil {
 		p.errorf(p.vals["delivery_method"], "destination", "required by delivery_method %s; add destination: e.g. s3://bucket/prefix/{year}/{month}", d.DeliveryMethod)
+	}
+	if want, ok := deliveryScheme[d.DeliveryMethod]; ok && d.Destination != "" && !strings.HasPrefix(d.Destination, want) &&
+		!(d.DeliveryMethod == DeliverSnowflake && strings.HasPrefix(d.Destination, "@")) {
+		p.errorf(p.vals["destination"], "destination", "%s is not a %s target; delivery_method %s delivers to %s...", quote(d.Destination), d.DeliveryMethod, d.DeliveryMethod, deliveryExample[d.DeliveryMethod])
 	}
 	if d.DeliveryMethod == DeliverLocal && strings.Contains(d.Destination, "://") {
 		p.errorf(p.vals["destination"], "destination", "%s is a URL; delivery_method local copies to a directory: write a path, or set delivery_method: s3", quote(d.Destination))

@@ -120,6 +120,7 @@ func TestDatasetErrors(t *testing.T) {
 		{"template without period", "destination: out/{year}", []string{"c.yaml:9:14: destination: {year} and {month} come from the export period; add period: {start: YYYY-MM-DD, end: YYYY-MM-DD}"}},
 		{"unknown placeholder", "destination: out/{day}", []string{"c.yaml:9:14: destination: unknown placeholder {day}; destination may use {year}, {month}, {tenant} and {export_id}"}},
 		{"s3 without destination", "delivery_method: s3", []string{"c.yaml:9:18: destination: required by delivery_method s3; add destination: e.g. s3://bucket/prefix/{year}/{month}"}},
+		{"s3 target", "delivery_method: s3\ndestination: https://x/y", []string{`c.yaml:10:14: destination: "https://x/y" is not a s3 target; delivery_method s3 delivers to s3://bucket/prefix...`}},
 		{"local to URL", "destination: s3://b/p", []string{`c.yaml:9:14: destination: "s3://b/p" is a URL; delivery_method local copies to a directory: write a path, or set delivery_method: s3`}},
 		{"count not star", "aggregation: {group_by: [a], measures: {count: a}}", []string{"c.yaml:9:48: aggregation.measures.count: count counts rows: write count: '*'"}},
 		{"empty drop", "redaction: {drop: []}", []string{"c.yaml:9:19: redaction.drop: is an empty list, which would select nothing; remove the field to select everything"}},
