@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -35,7 +36,10 @@ func datasetHasher(e *env, keyringDir, tenant string) (*redact.Hasher, error) {
 		if err != nil {
 			return nil, exitcode.Invalidf("%s: not hex digits (want at least %d bytes, %d hex digits)", HashSaltEnv, redact.MinSaltBytes, 2*redact.MinSaltBytes)
 		}
-		return redact.NewHasher(salt, tenant, HashSaltEnv)
+		// the key id names the variable and a fingerprint of the salt, so
+		// that an export hashed under another salt is told apart (purge)
+		fp := sha256.Sum256(append([]byte("stella-export/hash-salt-id/v1\x00"), salt...))
+		return redact.NewHasher(salt, tenant, HashSaltEnv+"/"+hex.EncodeToString(fp[:8]))
 	}
 	if keyringDir != "" {
 		k, err := keyring.Dir(keyringDir).Resolve(hashSaltAlias(tenant))

@@ -73,6 +73,12 @@ func checkTarget(dir string, force bool, protect []Protected) error {
 	return checkExportDir(dir)
 }
 
+// CheckExportDir returns nil when dir is a directory stella-export wrote
+// as a whole (an export, an applied mirror tree, a blocked dataset run's
+// report), which may be replaced or deleted (purge); else a
+// *ReplaceError (exit 5) saying why not.
+func CheckExportDir(dir string) error { return checkExportDir(dir) }
+
 // checkExportDir accepts only what stella-export writes as a directory:
 // either an export (export.json whose format is stella-export/bundle/v1) or
 // a mirror tree applied by --apply-delta (no export.json, and
