@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -116,7 +117,8 @@ func writeLedger(ctx context.Context, stage *adapters.Stage, l *Ledger, subs *su
 		return err
 	}
 	f.Records = 1
-	w := &errWriter{w: f}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	w := &errWriter{w: bw}
 	w.write(b[:i+len(open)])
 	prev = nil
 	first := true
@@ -138,6 +140,9 @@ func writeLedger(ctx context.Context, stage *adapters.Stage, l *Ledger, subs *su
 		w.write([]byte{'"'})
 	}
 	w.write(b[i+len(open):])
+	if w.err == nil {
+		w.err = bw.Flush()
+	}
 	if w.err != nil {
 		f.Abort()
 		return w.err

@@ -21,6 +21,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	gohash "hash"
+	"io"
 	"slices"
 	"strings"
 
@@ -36,10 +38,12 @@ const Mask = "***"
 // MinSaltBytes is the shortest salt accepted.
 const MinSaltBytes = 16
 
-// Hasher computes salted hashes of identifiers.
+// Hasher computes salted hashes of identifiers. It is not safe for
+// concurrent use.
 type Hasher struct {
-	key   []byte
-	KeyID string // where the salt came from: a keyring key id, or the environment variable's name
+	mac   gohash.Hash
+	sum   []byte
+	KeyID string // where the salt came from: a keyring key id, or the environment variable's name and a fingerprint
 }
 
 // NewHasher derives tenant's hash key from salt.
@@ -49,14 +53,15 @@ func NewHasher(salt []byte, tenant, keyID string) (*Hasher, error) {
 	}
 	m := hmac.New(sha256.New, salt)
 	m.Write([]byte("stella-export/dataset-hash/v1\x00" + tenant))
-	return &Hasher{key: m.Sum(nil), KeyID: keyID}, nil
+	return &Hasher{mac: hmac.New(sha256.New, m.Sum(nil)), KeyID: keyID}, nil
 }
 
 // Hash returns the hex HMAC of s.
 func (h *Hasher) Hash(s string) string {
-	m := hmac.New(sha256.New, h.key)
-	m.Write([]byte(s))
-	return hex.EncodeToString(m.Sum(nil))
+	h.mac.Reset()
+	io.WriteString(h.mac, s)
+	h.sum = h.mac.Sum(h.sum[:0])
+	return hex.EncodeToString(h.sum)
 }
 
 type op int
