@@ -181,7 +181,22 @@ func appendValue(b []byte, t table.Type, v any) ([]byte, error) {
 	return nil, fmt.Errorf("unexpected value of type %T", v)
 }
 
+// appendString appends s as a JSON string, as encoding/json writes it
+// without HTML escaping: plain printable ASCII is copied as it is, the rest
+// goes through the encoder.
 func appendString(b []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -2,6 +2,7 @@ package jsonl
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -77,6 +78,20 @@ func TestReaderErrors(t *testing.T) {
 	} {
 		if _, err := readAll(tt.src); err == nil || err.Error() != tt.want {
 			t.Errorf("%.40q: %v, want %q", tt.src, err, tt.want)
+		}
+	}
+}
+
+// TestAppendString: the fast path writes what encoding/json writes.
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "plain text 123", `q"uote`, `back\\slash`, "tab\tnl\n", "<&>", "\x7f", "é ü 中", "\xff bad utf-8", "\u2028"} {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		want := strings.TrimSuffix(buf.String(), "\n")
+		if got := string(appendString(nil, s)); got != want {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
 		}
 	}
 }
