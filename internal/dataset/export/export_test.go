@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/dataset/redact"
 	"github.com/stella-ops/stella-export/internal/digest"
+	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
 const testSchema = `name: client
@@ -315,5 +317,19 @@ func TestDestination(t *testing.T) {
 	c.Dataset.PeriodStart = time.Date(2024, 11, 1, 0, 0, 0, 0, time.UTC)
 	if got := Destination(c, at); got != "s3://b/acme/2024/11/urn:x:y" {
 		t.Errorf("destination with period %s", got)
+	}
+}
+
+// TestParquetNotBuilt: until internal/dataset/parquet is wired in
+// format.go, Parquet output and sources are refused with exit 3.
+func TestParquetNotBuilt(t *testing.T) {
+	_, err := runWith(t, "format: csv", "", "parquet:in.parquet", func(dir string) {
+		must(t, os.WriteFile(filepath.Join(dir, "in.parquet"), []byte("PAR1"), 0o644))
+	})
+	if !errors.Is(err, ErrParquetNotBuilt) || exitcode.For(err) != exitcode.Invalid {
+		t.Errorf("parquet source: %v", err)
+	}
+	if _, err := run(t, "format: parquet", ""); !errors.Is(err, ErrParquetNotBuilt) {
+		t.Errorf("parquet output: %v", err)
 	}
 }

@@ -9,13 +9,14 @@ import (
 	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/dataset/csv"
 	"github.com/stella-ops/stella-export/internal/dataset/jsonl"
+	"github.com/stella-ops/stella-export/internal/dataset/schema"
 	"github.com/stella-ops/stella-export/internal/dataset/table"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
 // ErrParquetNotBuilt refuses Parquet while internal/dataset/parquet is
-// not part of this build: the one place to wire its NewWriter and
-// NewReader.
+// not part of this build. This file is the one place to wire it: its
+// NewWriter in newWriter, its NewReader in openParquet.
 var ErrParquetNotBuilt = exitcode.Invalidf("format parquet: the Parquet writer and reader (internal/dataset/parquet) are not built into this version yet; use format csv or jsonl")
 
 // extension is a data file's suffix for format and codec.
@@ -90,4 +91,11 @@ func newWriter(format string, comp contract.Compression, w io.Writer, s table.Sc
 		return nil, fmt.Errorf("internal error: format %q", format)
 	}
 	return fw, nil
+}
+
+// openParquet opens a parquet:PATH source: internal/dataset/parquet's
+// NewReader over the file (safefile.Open, then a size-bounded ReaderAt),
+// once it is built.
+func openParquet(_ *contract.Contract, _ *schema.Schema) (*Source, error) {
+	return nil, ErrParquetNotBuilt
 }

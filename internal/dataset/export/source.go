@@ -72,7 +72,7 @@ func OpenSource(c *contract.Contract, s *schema.Schema) (*Source, error) {
 	case "sqlite":
 		return openSQLite(c, s)
 	case "parquet":
-		return nil, ErrParquetNotBuilt
+		return openParquet(c, s)
 	}
 	return nil, fmt.Errorf("internal error: source kind %q", d.SourceKind)
 }
