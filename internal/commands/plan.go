@@ -163,6 +163,9 @@ func runPlan(ctx context.Context, e *env, cmd *cobra.Command, o *planOptions, pa
 	if err != nil {
 		return printErrors(e, cmd, contractErrors(err))
 	}
+	if c.Kind == contract.KindDataset {
+		return planDataset(e, cmd, o, c)
+	}
 	dir := ""
 	if o.output != "" && o.output != "-" {
 		dir = filepath.Dir(o.output)

@@ -42,6 +42,7 @@ type runOptions struct {
 	memoryBudget     byteSize
 	keyring          string
 	encSeed          string
+	outbox           string
 
 	modTime    time.Time
 	created    time.Time
@@ -68,6 +69,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	o.memoryBudget = evidence.DefaultMemoryBudget
 	f.Var(&o.memoryBudget, memoryFlag, memoryUsage)
 	f.StringVar(&o.keyring, "keyring", "", "keyring of the contract's envelope encryption key (default $"+KeyringEnv+", or keyring: in the config file; without one, $"+masterKeyEnv+")")
+	f.StringVar(&o.outbox, "outbox", "", "DatasetExport: queue the consent ledger entry, lineage and audit events (and the delivery descriptor of s3, presigned and snowflake delivery) in this emit outbox, for emit relay")
 	f.StringVar(&o.encSeed, "deterministic-encryption-seed", "", "draw envelope encryption's keys and nonces from this seed file instead of the system's random source, so that two runs give the same bytes: for tests and reproducibility checks only, never for real exports")
 }
 
@@ -88,7 +90,7 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		if len(args) != 0 {
 			return exitcode.Usagef("--apply-delta takes no contract or plan argument")
 		}
-		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed"} {
+		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed", "outbox"} {
 			if cmd.Flags().Changed(n) {
 				return exitcode.Usagef("--%s does not apply with --apply-delta", n)
 			}
@@ -165,6 +167,16 @@ type runResult struct {
 }
 
 func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (err error) {
+	if !strings.HasSuffix(arg, ".json") {
+		// A DatasetExport has no plan; an EvidenceExport (or a contract
+		// with mistakes) goes on to loadWork, which reports them.
+		if c, err := contract.Load(arg); err == nil && c.Kind == contract.KindDataset {
+			return runDataset(ctx, e, cmd, o, arg, c)
+		}
+	}
+	if o.outbox != "" {
+		return exitcode.Usagef("--outbox applies to DatasetExport contracts")
+	}
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
 		return err

@@ -51,6 +51,9 @@ func TestScripts(t *testing.T) {
 	for name, fn := range decryptCmds {
 		cmds[name] = fn
 	}
+	for name, fn := range datasetCmds {
+		cmds[name] = fn
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,

@@ -67,6 +67,9 @@ type Contract struct {
 	// Encryption says how run encrypts the export; nil for none.
 	Encryption *Encryption
 
+	// Dataset holds the fields of a DatasetExport; nil for other kinds.
+	Dataset *Dataset
+
 	// positions of fields as written, keyed by dotted path
 	// ("selectors.since", "selectors.products[1]").
 	pos map[string]Pos

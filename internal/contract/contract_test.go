@@ -364,11 +364,18 @@ func TestParseErrors(t *testing.T) {
 		// Values.
 		{"apiVersion v2", mk("apiVersion: stella-export/v2"), []string{`c.yaml:1:13: apiVersion: "stella-export/v2" is not supported by this version; write apiVersion: stella-export/v1`}},
 		{"apiVersion other", mk("apiVersion: v1"), []string{`c.yaml:1:13: apiVersion: "v1" is not a stella-export contract version; write apiVersion: stella-export/v1`}},
-		{"dataset kind", mk("kind: DatasetExport", "dataset_ref: urn:x:y"), []string{"c.yaml:2:7: kind: DatasetExport is not supported by this version yet (planned); use EvidenceExport"}},
+		{"dataset kind with evidence fields", mk("kind: DatasetExport", "dataset_ref: urn:x:y"), []string{
+			"c.yaml:1:1: schema_ref: missing; add schema_ref: <schema YAML>, e.g. schema_ref: schemas/client.yaml",
+			"c.yaml:1:1: schema_digest: missing; add schema_digest: sha256:<hex> (sha256sum of the schema file)",
+			"c.yaml:1:1: format: missing; add format: one of parquet, csv, jsonl",
+			"c.yaml:5:1: profile: unknown field; valid fields here: " + datasetFields,
+			"c.yaml:6:1: source: unknown field; valid fields here: " + datasetFields,
+			`c.yaml:7:14: dataset_ref: "urn:x:y" is not a dataset source; write csv:PATH, jsonl:PATH, parquet:PATH, sqlite:PATH?table=T or sqlite:PATH?query=SELECT...`,
+		}},
 		{"kind typo", mk("kind: evidence_export"), []string{`c.yaml:2:7: kind: unknown kind "evidence_export"; did you mean EvidenceExport?`}},
-		{"kind other", mk("kind: Deployment"), []string{`c.yaml:2:7: kind: unknown kind "Deployment"; valid kinds: EvidenceExport`}},
+		{"kind other", mk("kind: Deployment"), []string{`c.yaml:2:7: kind: unknown kind "Deployment"; valid kinds: DatasetExport, EvidenceExport`}},
 		{"unknown kind still checks the fields", mk("kind: Deployment", "colour: red"), []string{
-			`c.yaml:2:7: kind: unknown kind "Deployment"; valid kinds: EvidenceExport`,
+			`c.yaml:2:7: kind: unknown kind "Deployment"; valid kinds: DatasetExport, EvidenceExport`,
 			"c.yaml:7:1: colour: unknown field; valid fields here: " + fields,
 		}},
 		{"urn scheme", mk("export_id: stella:export:x"), []string{`c.yaml:3:12: export_id: "stella:export:x" is not a URN; write urn:<namespace>:<name>, e.g. urn:stella:export:acme:weekly-advisories`}},

@@ -136,7 +136,7 @@ func TestDocCoversFields(t *testing.T) {
 	}
 	doc := string(data)
 	var names []string
-	for _, fs := range [][]field{commonFields, evidenceKind.fields, selectorFields, compressionFields} {
+	for _, fs := range [][]field{commonFields, evidenceKind.fields, selectorFields, compressionFields, datasetKind.fields, redactionFields} {
 		for _, f := range fs {
 			names = append(names, f.name)
 		}

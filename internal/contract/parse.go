@@ -74,11 +74,12 @@ var commonFields = []field{
 // kinds are the kinds this version reads.
 var kinds = map[string]*kindSpec{
 	KindEvidence: evidenceKind,
+	KindDataset:  datasetKind,
 }
 
 // plannedKinds are kinds of later versions: known names, refused with a
 // clear message.
-var plannedKinds = []string{"DatasetExport"}
+var plannedKinds = []string{}
 
 // kindNames lists the supported kinds, for messages.
 func kindNames() []string {

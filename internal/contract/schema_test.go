@@ -261,6 +261,15 @@ func TestSchemaEcosystems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var doc struct {
+		Defs struct {
+			Evidence json.RawMessage `json:"evidence"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	data = doc.Defs.Evidence // the EvidenceExport schema
 	var s struct {
 		Properties struct {
 			Selectors struct {

@@ -12,8 +12,9 @@ import (
 	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
-// NATS publishes messages to JetStream: the payload on subject
-// export.airgap.ready.v1 with header Nats-Msg-Id set to the idempotency
+// NATS publishes messages to JetStream: the payload on the subject of its
+// event type (export.airgap.ready.v1, or a dataset event's
+// stella.dataset.*.v1) with header Nats-Msg-Id set to the idempotency
 // key, so that a stream's duplicate window drops replays, and dead-letter
 // records on export.airgap.ready.dlq. A publish counts as delivered only
 // when a stream acknowledged it; without a stream that captures the
@@ -88,7 +89,7 @@ func (n *NATS) publish(ctx context.Context, subject, msgID string, data []byte) 
 
 // Send implements Transport.
 func (n *NATS) Send(ctx context.Context, m Message) error {
-	_, err := n.publish(ctx, EventType, m.Key, m.Body)
+	_, err := n.publish(ctx, m.Type, m.Key, m.Body) // the event type is the subject
 	if err != nil {
 		return exitcode.Cause(ctx, &SendError{Transport: n.Name(), Err: err})
 	}

@@ -106,11 +106,30 @@ func (o Outbox) Emit(ctx context.Context, p *Payload, timeline bool) (*EmitResul
 		return nil, context.Cause(ctx)
 	}
 	key := p.Key()
-	dirs := []string{StatePending, StateSent, StateDLQ}
+	extra := []string{}
 	if timeline {
-		dirs = append(dirs, TimelineDir)
+		extra = append(extra, TimelineDir)
 	}
-	if err := o.init(dirs...); err != nil {
+	res, err := o.put(key, body, extra...)
+	if err != nil {
+		return nil, err
+	}
+	if timeline {
+		path := o.Path(TimelineDir, key)
+		if err := putOnce(path, body); err != nil {
+			return nil, err
+		}
+		res.Timeline = path
+	}
+	return res, nil
+}
+
+// put writes body as pending/<key>.json unless an entry of key exists in
+// pending/, sent/ or dlq/: with the same bytes nothing is written and the
+// result says where it is; different bytes are a *ConflictError (exit 5).
+// dirs are more directories to create.
+func (o Outbox) put(key string, body []byte, dirs ...string) (*EmitResult, error) {
+	if err := o.init(append([]string{StatePending, StateSent, StateDLQ}, dirs...)...); err != nil {
 		return nil, err
 	}
 	res := &EmitResult{Key: key}
@@ -121,7 +140,7 @@ func (o Outbox) Emit(ctx context.Context, p *Payload, timeline bool) (*EmitResul
 		}
 		if state != "" {
 			res.State, res.Path, res.Unchanged = state, path, true
-			break
+			return res, nil
 		}
 		path = o.Path(StatePending, key)
 		err = writeNew(path, body)
@@ -133,16 +152,8 @@ func (o Outbox) Emit(ctx context.Context, p *Payload, timeline bool) (*EmitResul
 			return nil, err
 		}
 		res.State, res.Path = StatePending, path
-		break
+		return res, nil
 	}
-	if timeline {
-		path := o.Path(TimelineDir, key)
-		if err := putOnce(path, body); err != nil {
-			return nil, err
-		}
-		res.Timeline = path
-	}
-	return res, nil
 }
 
 // find looks for key in every state and compares its payload with body.
@@ -313,17 +324,24 @@ func (o Outbox) Keys(state string) ([]string, error) {
 
 // loadPending reads pending/<key>.json: a regular file of at most MaxEntry
 // bytes that ParsePending accepts.
-func (o Outbox) loadPending(key string) (*Payload, []byte, error) {
+func (o Outbox) loadPending(key string) (string, []byte, error) {
 	path := o.Path(StatePending, key)
 	body, err := readEntry(path)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
+	}
+	if isEvent(body) {
+		e, err := ParseEvent(path, key, body)
+		if err != nil {
+			return "", nil, err
+		}
+		return e.Type, body, nil
 	}
 	p, err := ParsePending(path, key, body)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
-	return p, body, nil
+	return p.Type, body, nil
 }
 
 // ParsePending checks body, the content of the pending entry path, and

@@ -162,13 +162,13 @@ func Relay(ctx context.Context, cfg RelayConfig) (*RelayResult, error) {
 	var active []*entry
 	var invalid []error
 	for _, k := range keys {
-		p, body, err := o.loadPending(k)
+		typ, body, err := o.loadPending(k)
 		if err != nil {
 			res.Invalid = append(res.Invalid, o.Path(StatePending, k))
 			invalid = append(invalid, err)
 			continue
 		}
-		active = append(active, &entry{key: k, msg: Message{Key: k, Type: p.Type, Body: body},
+		active = append(active, &entry{key: k, msg: Message{Key: k, Type: typ, Body: body},
 			todo: cfg.Transports, failures: map[string]*SendError{}})
 	}
 

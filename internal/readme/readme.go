@@ -18,10 +18,14 @@ var portableText string
 //go:embed run.md.tmpl
 var runText string
 
+//go:embed dataset.md.tmpl
+var datasetText string
+
 var (
 	directoryTmpl = template.Must(template.New("directory").Parse(directoryText))
 	portableTmpl  = template.Must(template.New("portable").Parse(portableText))
 	runTmpl       = template.Must(template.New("run").Parse(runText))
+	datasetTmpl   = template.Must(template.New("dataset").Parse(datasetText))
 )
 
 // MaxListed is how many payload files a directory README names.
@@ -97,5 +101,22 @@ type Encryption struct {
 func RenderRun(r Run) ([]byte, error) {
 	var buf bytes.Buffer
 	err := runTmpl.Execute(&buf, r)
+	return buf.Bytes(), err
+}
+
+// Dataset holds the fields of a DatasetExport bundle's README.
+type Dataset struct {
+	ExportID, Tenant, ExporterVersion, ModTime string
+	Schema, Format, Codec                      string
+	Records                                    int64
+	DataFiles, FileCount                       int
+	PayloadBytes                               int64
+	Signing
+}
+
+// RenderDataset returns README.md for a DatasetExport bundle.
+func RenderDataset(d Dataset) ([]byte, error) {
+	var buf bytes.Buffer
+	err := datasetTmpl.Execute(&buf, d)
 	return buf.Bytes(), err
 }

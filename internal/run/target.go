@@ -13,6 +13,8 @@ import (
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/dataset/export"
+	"github.com/stella-ops/stella-export/internal/dataset/validate"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
@@ -42,6 +44,9 @@ func (e *ReplaceError) Unwrap() error { return exitcode.ErrConflict }
 // holds at its top.
 var exportTop = map[string]bool{
 	layout.Manifest: true, layout.Provenance: true, "data": true, "indexes": true, "manifests": true,
+	// a DatasetExport's documents (internal/dataset/export)
+	export.ManifestName: true, export.SumsName: true, export.LedgerName: true, "events": true,
+	export.SuccessName: true, validate.FileName: true,
 }
 
 // checkTarget decides whether the export directory dir may be written: it
@@ -69,6 +74,12 @@ func checkTarget(dir string, force bool, protect []Protected) error {
 	return checkExportDir(dir)
 }
 
+// CheckExportDir returns nil when dir is a directory stella-export wrote
+// as a whole (an export, an applied mirror tree, a blocked dataset run's
+// report), which may be replaced or deleted (purge); else a
+// *ReplaceError (exit 5) saying why not.
+func CheckExportDir(dir string) error { return checkExportDir(dir) }
+
 // checkExportDir accepts only what stella-export writes as a directory:
 // either an export (export.json whose format is stella-export/bundle/v1) or
 // a mirror tree applied by --apply-delta (no export.json, and
@@ -88,7 +99,11 @@ func checkExportDir(dir string) error {
 		has[e.Name()] = true
 	}
 	doc, want := layout.Manifest, manifest.Format
-	if !has[layout.Manifest] {
+	switch {
+	case len(has) == 1 && has[validate.FileName]:
+		// a dataset run that validation blocked
+		doc, want = validate.FileName, validate.Format
+	case !has[layout.Manifest]:
 		if has[layout.Provenance] || !has["manifests"] {
 			return &ReplaceError{Path: dir, Reason: fmt.Sprintf("%s: no %s or %s", dir, layout.Manifest, adapters.MirrorManifest)}
 		}
