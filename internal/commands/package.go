@@ -44,6 +44,7 @@ type packageOptions struct {
 	expectSHA256 string
 	layout       string
 	acknowledge  bool
+	retention    int
 
 	// resolved by validate
 	modTime time.Time
@@ -67,6 +68,7 @@ func (o *packageOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.sourceURI, "source-uri", "", "where the portable bundle came from (--portable; default /evidence/{bundleId}/portable)")
 	f.StringVar(&o.expectSHA256, "expect-sha256", "", "expected SHA-256 of the portable bundle; a mismatch marks the export FAILED (--portable)")
 	f.StringVar(&o.layout, "layout", portable.LayoutFlat, "output layout with --portable: flat or objstore (exports/{tenant}/{bundleId}/{exportId}/)")
+	f.IntVar(&o.retention, "retention-days", 0, "write expiresAtUtc, createdAtUtc plus this many days (1-36500), in export.json (--portable; default: no expiry)")
 	f.BoolVar(&o.acknowledge, "acknowledge-failure", false, "proceed with an export marked FAILED, keeping its marker as .failed.acknowledged (--portable)")
 }
 
@@ -93,8 +95,21 @@ func pinnedTime(e *env, flag string) (time.Time, error) {
 	return tarball.DefaultModTime, nil
 }
 
+// exportTime resolves the export time the user gave: --created-at, else
+// SOURCE_DATE_EPOCH; zero when neither is set, so that the plan chooses
+// (plan.CreatedAt).
+func exportTime(e *env, flag string) (time.Time, error) {
+	if flag != "" {
+		return parseTime("--created-at", flag)
+	}
+	if e.getenv("SOURCE_DATE_EPOCH") == "" {
+		return time.Time{}, nil
+	}
+	return pinnedTime(e, "")
+}
+
 func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) error {
-	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure"}
+	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure", "retention-days"}
 	if o.portable == "" {
 		if o.profile == manifest.ProfilePortable {
 			return exitcode.Usagef("--profile %s needs --portable FILE (the sealed portable bundle)", manifest.ProfilePortable)
@@ -123,6 +138,9 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 		}
 		if o.followLinks || o.force {
 			return exitcode.Usagef("--follow-links and --force do not apply with --portable (outputs are write-once)")
+		}
+		if cmd.Flags().Changed("retention-days") && (o.retention < 1 || o.retention > 36500) {
+			return exitcode.Usagef("--retention-days: %d is not a number of days from 1 to 36500; leave the flag out for no expiry", o.retention)
 		}
 		for _, id := range []struct{ flag, v string }{{"--bundle-id", o.bundleID}, {"--export-id", o.exportID}, {"--tenant", o.tenant}, {"--source-uri", o.sourceURI}} {
 			if id.v == "" && id.flag != "--source-uri" {
@@ -290,6 +308,7 @@ func runPackageExport(ctx context.Context, e *env, cmd *cobra.Command, o *packag
 var portableFlags = map[string]string{
 	"Input": "--portable", "BundleID": "--bundle-id", "ExportID": "--export-id", "Tenant": "--tenant",
 	"SourceURI": "--source-uri", "ExpectSHA256": "--expect-sha256", "Layout": "--layout", "OutDir": "-o",
+	"RetentionDays": "--retention-days",
 }
 
 func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions) error {
@@ -301,7 +320,7 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 	cfg := portable.Config{
 		Input: o.portable, BundleID: o.bundleID, ExportID: o.exportID, Tenant: o.tenant,
 		SourceURI: o.sourceURI, CreatedAt: o.created, ExpectSHA256: o.expectSHA256, OutDir: o.output,
-		Layout: o.layout, AcknowledgeFailure: o.acknowledge,
+		Layout: o.layout, AcknowledgeFailure: o.acknowledge, RetentionDays: o.retention,
 		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress(), Signer: signer},
 	}
 	res, err := portable.Export(ctx, cfg)

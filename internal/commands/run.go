@@ -59,7 +59,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.force, "force", false, "replace an earlier export directory (only one stella-export wrote, holding none of the inputs) or bundle (a regular file)")
 	f.StringVar(&o.eventsFile, "events", "", "write run and adapter events as JSON lines to this file")
 	f.StringVar(&o.mtime, "mtime", "", "pinned time of the bundle entries, RFC 3339 (default $SOURCE_DATE_EPOCH, else 2025-01-01T00:00:00Z)")
-	f.StringVar(&o.createdAt, "created-at", "", "createdAtUtc in export.json, RFC 3339 (default: the pinned time)")
+	f.StringVar(&o.createdAt, "created-at", "", "createdAtUtc in export.json, RFC 3339 (default $SOURCE_DATE_EPOCH, else the contract's selectors.until, else the latest time among the selected documents; a plan fixes it)")
 	f.BoolVar(&o.allowCrossTenant, "allow-cross-tenant", false, "confirm a cross-tenant export the contract allows (allow_cross_tenant: true)")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "record malformed evidence documents in export.json instead of failing (contracts only; a plan fixes it)")
 	f.StringVar(&o.applyDelta, "apply-delta", "", "apply this mirror:delta bundle to --base and write the resulting mirror tree to -o")
@@ -113,7 +113,10 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		return exitcode.Usagef("want one contract (.yaml) or plan (.json), got %d arguments", len(args))
 	}
 	var err error
-	o.modTime, o.created, err = bundleTimes(e, o.mtime, o.createdAt)
+	if o.modTime, err = pinnedTime(e, o.mtime); err != nil {
+		return err
+	}
+	o.created, err = exportTime(e, o.createdAt)
 	return err
 }
 
@@ -224,7 +227,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		return err
 	}
 	res, err := runner.Execute(ctx, p, source, base, runner.Options{
-		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
+		OutDir: o.output, Package: o.pkg, Force: o.force, ModTime: o.modTime,
 		Events: ev, Progress: bar.asProgress(), Signer: signer, Protect: protect, MemoryBudget: int64(o.memoryBudget),
 		Encryption: enc,
 	})
@@ -299,8 +302,8 @@ func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, ar
 				p.Close()
 			}
 		}()
-		if o.skipInvalid || o.allowCrossTenant {
-			return nil, "", nil, nil, exitcode.Usagef("--skip-invalid and --allow-cross-tenant are fixed by the plan; give them to `stella-export plan`")
+		if o.skipInvalid || o.allowCrossTenant || o.createdAt != "" {
+			return nil, "", nil, nil, exitcode.Usagef("--skip-invalid, --allow-cross-tenant and --created-at are fixed by the plan; give them to `stella-export plan`")
 		}
 		cpath := filepath.Join(filepath.Dir(arg), filepath.FromSlash(p.Contract.Path))
 		c, err := contract.Load(cpath)
@@ -330,7 +333,7 @@ func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, ar
 	if err != nil {
 		return nil, "", nil, nil, printErrors(e, cmd, contractErrors(err))
 	}
-	p, _, base, err := plan.Build(ctx, c, plan.Options{PlanDir: filepath.Dir(arg), AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid,
+	p, _, base, err := plan.Build(ctx, c, plan.Options{PlanDir: filepath.Dir(arg), AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid, CreatedAt: o.created,
 		Spill: spill, KeepCanonical: true})
 	if err != nil {
 		return nil, "", nil, nil, err

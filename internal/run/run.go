@@ -47,7 +47,8 @@ type Options struct {
 	OutDir  string // the export directory; must not exist unless Force
 	Package string // optional bundle path
 	Force   bool
-	// CreatedAt is export.json's createdAtUtc; zero means ModTime.
+	// CreatedAt is export.json's createdAtUtc; zero means the plan's
+	// (plan.Plan.CreatedAt).
 	CreatedAt time.Time
 	// ModTime is the bundle's pinned mtime; zero means the default.
 	ModTime  time.Time
@@ -157,7 +158,9 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	}
 	created := opt.CreatedAt
 	if created.IsZero() {
-		created = mt
+		if created, err = p.Created(); err != nil {
+			return nil, err
+		}
 	}
 	in := &adapters.Input{Docs: p.Inputs, Snapshot: p.Snapshot(), Base: base, Counts: p.Counts(),
 		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level},
