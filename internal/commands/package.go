@@ -18,6 +18,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/metrics"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/portable"
 	runner "github.com/stella-ops/stella-export/internal/run"
@@ -45,6 +46,7 @@ type packageOptions struct {
 	layout       string
 	acknowledge  bool
 	retention    int
+	metricsFile  string
 
 	// resolved by validate
 	modTime time.Time
@@ -68,6 +70,7 @@ func (o *packageOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.sourceURI, "source-uri", "", "where the portable bundle came from (--portable; default /evidence/{bundleId}/portable)")
 	f.StringVar(&o.expectSHA256, "expect-sha256", "", "expected SHA-256 of the portable bundle; a mismatch marks the export FAILED (--portable)")
 	f.StringVar(&o.layout, "layout", portable.LayoutFlat, "output layout with --portable: flat or objstore (exports/{tenant}/{bundleId}/{exportId}/)")
+	f.StringVar(&o.metricsFile, "metrics-file", "", metricsUsage+" (--portable)")
 	f.IntVar(&o.retention, "retention-days", 0, "write expiresAtUtc, createdAtUtc plus this many days (1-36500), in export.json (--portable; default: no expiry)")
 	f.BoolVar(&o.acknowledge, "acknowledge-failure", false, "proceed with an export marked FAILED, keeping its marker as .failed.acknowledged (--portable)")
 }
@@ -109,7 +112,7 @@ func exportTime(e *env, flag string) (time.Time, error) {
 }
 
 func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) error {
-	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure", "retention-days"}
+	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure", "retention-days", "metrics-file"}
 	if o.portable == "" {
 		if o.profile == manifest.ProfilePortable {
 			return exitcode.Usagef("--profile %s needs --portable FILE (the sealed portable bundle)", manifest.ProfilePortable)
@@ -141,6 +144,9 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 		}
 		if cmd.Flags().Changed("retention-days") && (o.retention < 1 || o.retention > 36500) {
 			return exitcode.Usagef("--retention-days: %d is not a number of days from 1 to 36500; leave the flag out for no expiry", o.retention)
+		}
+		if err := checkMetricsFile(o.metricsFile); err != nil {
+			return err
 		}
 		for _, id := range []struct{ flag, v string }{{"--bundle-id", o.bundleID}, {"--export-id", o.exportID}, {"--tenant", o.tenant}, {"--source-uri", o.sourceURI}} {
 			if id.v == "" && id.flag != "--source-uri" {
@@ -311,7 +317,11 @@ var portableFlags = map[string]string{
 	"RetentionDays": "--retention-days",
 }
 
-func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions) error {
+func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions) (err error) {
+	rec := newRecorder(e, o.metricsFile, metrics.KindPortable)
+	var written int64
+	defer func() { rec.finish(e, err, written) }()
+	rec.begin(e, o.tenant, manifest.ProfilePortable)
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
 		return err
@@ -325,6 +335,9 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 	}
 	res, err := portable.Export(ctx, cfg)
 	err = flagged(err, portableFlags)
+	if err == nil {
+		written = fileSize(res.Path)
+	}
 	bar.finish()
 	if res != nil && err == nil || res != nil && exitcode.For(err) == exitcode.Verify {
 		perr := printResult(e, cmd, res, func(w io.Writer) {

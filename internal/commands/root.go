@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,9 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	global         *globalOptions
+	// now is the wall clock, for what measures time (--metrics-file,
+	// logs), never for an export's bytes.
+	now func() time.Time
 }
 
 // globalOptions are the flags every command has.
@@ -57,7 +61,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, global: &globalOptions{}}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, global: &globalOptions{}, now: time.Now}
 	root := newRoot(e)
 	root.SetArgs(args)
 	root.SetIn(stdin)

@@ -21,6 +21,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/metrics"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
 	runner "github.com/stella-ops/stella-export/internal/run"
@@ -42,6 +43,7 @@ type runOptions struct {
 	memoryBudget     byteSize
 	keyring          string
 	encSeed          string
+	metricsFile      string
 
 	modTime    time.Time
 	created    time.Time
@@ -68,6 +70,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	o.memoryBudget = evidence.DefaultMemoryBudget
 	f.Var(&o.memoryBudget, memoryFlag, memoryUsage)
 	f.StringVar(&o.keyring, "keyring", "", "keyring of the contract's envelope encryption key (default $"+KeyringEnv+", or keyring: in the config file; without one, $"+masterKeyEnv+")")
+	f.StringVar(&o.metricsFile, "metrics-file", "", metricsUsage)
 	f.StringVar(&o.encSeed, "deterministic-encryption-seed", "", "draw envelope encryption's keys and nonces from this seed file instead of the system's random source, so that two runs give the same bytes: for tests and reproducibility checks only, never for real exports")
 }
 
@@ -88,7 +91,7 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		if len(args) != 0 {
 			return exitcode.Usagef("--apply-delta takes no contract or plan argument")
 		}
-		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed"} {
+		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed", "metrics-file"} {
 			if cmd.Flags().Changed(n) {
 				return exitcode.Usagef("--%s does not apply with --apply-delta", n)
 			}
@@ -114,6 +117,9 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 	}
 	var err error
 	if o.modTime, err = pinnedTime(e, o.mtime); err != nil {
+		return err
+	}
+	if err := checkMetricsFile(o.metricsFile); err != nil {
 		return err
 	}
 	o.created, err = exportTime(e, o.createdAt)
@@ -168,6 +174,9 @@ type runResult struct {
 }
 
 func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (err error) {
+	rec := newRecorder(e, o.metricsFile, metrics.KindRun)
+	var written int64
+	defer func() { rec.finish(e, err, written) }()
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
 		return err
@@ -187,11 +196,13 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	default:
 		ev = events.New(nil)
 	}
+	ev.Hook = rec.hook
 	bar := newProgress(e)
 	defer bar.finish()
 	if bar != nil {
 		done := map[string]int64{}
 		ev.Hook = func(kind string, f map[string]any) {
+			rec.hook(kind, f)
 			switch kind {
 			case "run.state":
 				if f["state"] == "running" {
@@ -221,6 +232,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		return interrupted(ctx, err, "partial output")
 	}
 	defer p.Close()
+	rec.begin(e, p.Contract.Tenant, p.Contract.Profile)
 	enc, err := runEncryption(e, o)
 	if err != nil {
 		ev.State("failed", map[string]any{"message": oneLine(err.Error())})
@@ -237,6 +249,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		}
 		return withRunHint(flagged(err, runFlags), o)
 	}
+	written = res.Manifest.PayloadBytes + fileSize(o.pkg)
 	out := runResult{Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: res.Manifest.ExportID,
 		Profile: res.Manifest.Profile, Counts: res.Manifest.Counts, Files: res.Manifest.FileCount, PayloadRoot: res.Manifest.PayloadRoot}
 	if o.pkg != "" {
