@@ -327,6 +327,8 @@ func runRelay(ctx context.Context, e *env, cmd *cobra.Command, o *relayOptions) 
 		if err == nil {
 			return perr
 		}
+		// JSON lines: the summary, then the error object with its code.
+		delete(cmd.Annotations, annJSON)
 	}
 	var locked *notify.LockedError
 	var dead *notify.DeadLetteredError

@@ -114,21 +114,5 @@ func fileSize(path string) int64 {
 	return st.Size()
 }
 
-// errorCode is the stable code of err for metrics and logs.
-func errorCode(err error) string {
-	switch exitcode.For(err) {
-	case exitcode.Verify:
-		return "VerifyFailed"
-	case exitcode.Usage:
-		return "UsageError"
-	case exitcode.Invalid:
-		return "InvalidInput"
-	case exitcode.Conflict:
-		return "Conflict"
-	case exitcode.Delivery:
-		return "DeliveryFailed"
-	case exitcode.Interrupted, exitcode.Terminated:
-		return "Cancelled"
-	}
-	return "IOError"
-}
+// errorCode is the stable code of err (internal/exitcode's table).
+func errorCode(err error) string { return exitcode.Name(err) }

@@ -339,7 +339,9 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 		written = fileSize(res.Path)
 	}
 	bar.finish()
-	if res != nil && err == nil || res != nil && exitcode.For(err) == exitcode.Verify {
+	// A FAILED export (exit 1, artefact kept) prints no result: the error,
+	// with --json {"code":"ExportFailed",...}, says what was kept.
+	if res != nil && err == nil {
 		perr := printResult(e, cmd, res, func(w io.Writer) {
 			state := "written"
 			if res.Unchanged {

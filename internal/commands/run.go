@@ -191,7 +191,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		defer f.Close()
 		ev = events.New(f)
 	case e.global.json:
-		markJSON(cmd)
+		// JSON lines: the events, then run.result or the error object.
 		ev = events.New(e.stdout)
 	default:
 		ev = events.New(nil)

@@ -232,7 +232,7 @@ func (p *Plan) Created() (time.Time, error) {
 // documents are the same stream: close one of them (Plan.Close).
 // ErrUnconfirmedCrossTenant: the contract allows a cross-tenant export,
 // but the caller did not confirm it (Options.AllowCrossTenant; exit 3).
-var ErrUnconfirmedCrossTenant = exitcode.Invalidf("the cross-tenant export is not confirmed")
+var ErrUnconfirmedCrossTenant = exitcode.Tag(exitcode.CodeCrossTenantDenied, exitcode.Invalidf("the cross-tenant export is not confirmed"))
 
 func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *evidence.Result, _ *adapters.BaseMirror, err error) {
 	ads, err := adapters.ForProfile(c.Profile)
@@ -242,7 +242,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 	for _, t := range c.Selectors.Tenants {
 		if t != c.Tenant {
 			if !c.AllowCrossTenant {
-				return nil, nil, nil, exitcode.Invalidf("%s: selectors.tenants: %q is another tenant than %q; cross-tenant exports need allow_cross_tenant: true", c.Where("selectors.tenants"), t, c.Tenant)
+				return nil, nil, nil, exitcode.Tag(exitcode.CodeCrossTenantDenied, exitcode.Invalidf("%s: selectors.tenants: %q is another tenant than %q; cross-tenant exports need allow_cross_tenant: true", c.Where("selectors.tenants"), t, c.Tenant))
 			}
 			if !opt.AllowCrossTenant {
 				return nil, nil, nil, fmt.Errorf("%s: selectors.tenants: %q is another tenant than %q: %w", c.Where("selectors.tenants"), t, c.Tenant, ErrUnconfirmedCrossTenant)

@@ -82,6 +82,8 @@ func (e *SealedRequiredError) Error() string {
 
 func (e *SealedRequiredError) Unwrap() error { return exitcode.ErrConflict }
 
+func (e *SealedRequiredError) ErrorCode() string { return exitcode.CodeSealedRequired }
+
 // FailedError is the digest mismatch that marked the export FAILED.
 type FailedError struct {
 	Marker           string
@@ -94,6 +96,8 @@ func (e *FailedError) Error() string {
 
 func (e *FailedError) Unwrap() error { return exitcode.ErrVerify }
 
+func (e *FailedError) ErrorCode() string { return exitcode.CodeExportFailed }
+
 // MarkedFailedError refuses a run for an export that is marked FAILED.
 type MarkedFailedError struct{ Marker string }
 
@@ -102,6 +106,8 @@ func (e *MarkedFailedError) Error() string {
 }
 
 func (e *MarkedFailedError) Unwrap() error { return exitcode.ErrConflict }
+
+func (e *MarkedFailedError) ErrorCode() string { return exitcode.CodeExportFailed }
 
 // Status is the content of the .failed marker (canonical JSON).
 type Status struct {
