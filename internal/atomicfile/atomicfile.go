@@ -25,6 +25,8 @@ func (e *ExistsError) Error() string { return fmt.Sprintf("%s already exists", e
 
 func (e *ExistsError) Unwrap() []error { return []error{fs.ErrExist, exitcode.ErrConflict} }
 
+func (e *ExistsError) ErrorCode() string { return exitcode.CodeOutputExists }
+
 // File is an output being written.
 type File struct {
 	*os.File

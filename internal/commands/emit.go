@@ -35,7 +35,7 @@ func (o *emitOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.outbox, "outbox", "", "outbox directory; the payload goes to OUTBOX/pending/<key>.json (required)")
 	f.StringVar(&o.artifactURI, "artifact-uri", "", "artifact_uri; {exportId} and {bundleId} are filled in (default "+notify.DefaultArtifactURI+")")
-	f.StringVar(&o.expiresAt, "expires-at", "", "expires_at, RFC 3339 (default: omitted, receivers apply their retention)")
+	f.StringVar(&o.expiresAt, "expires-at", "", "expires_at, RFC 3339 (default: the bundle's expiresAtUtc (package --portable --retention-days), else omitted: receivers apply their retention)")
 	f.StringVar(&o.createdAt, "created-at", "", "created_at, RFC 3339 (default: createdAtUtc of the bundle's export.json)")
 	f.BoolVar(&o.timeline, "timeline", false, "also write the "+notify.TimelineType+" mirror to OUTBOX/timeline/<key>.json")
 }
@@ -327,6 +327,8 @@ func runRelay(ctx context.Context, e *env, cmd *cobra.Command, o *relayOptions) 
 		if err == nil {
 			return perr
 		}
+		// JSON lines: the summary, then the error object with its code.
+		delete(cmd.Annotations, annJSON)
 	}
 	var locked *notify.LockedError
 	var dead *notify.DeadLetteredError

@@ -51,6 +51,9 @@ func TestFormatDocReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
+	if !strings.Contains(doc, ErrorCodesText()) {
+		t.Errorf("docs/format.md does not contain the error-code table of internal/exitcode:\n%s", ErrorCodesText())
+	}
 	if !strings.Contains(doc, ExitCodesText()) {
 		t.Errorf("docs/format.md does not contain the exit-code table of internal/exitcode:\n%s", ExitCodesText())
 	}

@@ -76,7 +76,7 @@ func TestHostileCorpusCLI(t *testing.T) {
 				if obj["ok"] != false {
 					t.Fatalf("--json report %s: want ok false", stdout.String())
 				}
-			} else if obj["exitCode"] != float64(code) || !strings.Contains(obj["error"].(string), substr) {
+			} else if obj["exit"] != float64(code) || obj["code"] == "" || !strings.Contains(obj["message"].(string), substr) {
 				t.Fatalf("--json error %s", stdout.String())
 			}
 		})

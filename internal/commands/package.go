@@ -18,6 +18,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/metrics"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/portable"
 	runner "github.com/stella-ops/stella-export/internal/run"
@@ -44,6 +45,8 @@ type packageOptions struct {
 	expectSHA256 string
 	layout       string
 	acknowledge  bool
+	retention    int
+	metricsFile  string
 
 	// resolved by validate
 	modTime time.Time
@@ -67,6 +70,8 @@ func (o *packageOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.sourceURI, "source-uri", "", "where the portable bundle came from (--portable; default /evidence/{bundleId}/portable)")
 	f.StringVar(&o.expectSHA256, "expect-sha256", "", "expected SHA-256 of the portable bundle; a mismatch marks the export FAILED (--portable)")
 	f.StringVar(&o.layout, "layout", portable.LayoutFlat, "output layout with --portable: flat or objstore (exports/{tenant}/{bundleId}/{exportId}/)")
+	f.StringVar(&o.metricsFile, "metrics-file", "", metricsUsage+" (--portable)")
+	f.IntVar(&o.retention, "retention-days", 0, "write expiresAtUtc, createdAtUtc plus this many days (1-36500), in export.json (--portable; default: no expiry)")
 	f.BoolVar(&o.acknowledge, "acknowledge-failure", false, "proceed with an export marked FAILED, keeping its marker as .failed.acknowledged (--portable)")
 }
 
@@ -93,8 +98,21 @@ func pinnedTime(e *env, flag string) (time.Time, error) {
 	return tarball.DefaultModTime, nil
 }
 
+// exportTime resolves the export time the user gave: --created-at, else
+// SOURCE_DATE_EPOCH; zero when neither is set, so that the plan chooses
+// (plan.CreatedAt).
+func exportTime(e *env, flag string) (time.Time, error) {
+	if flag != "" {
+		return parseTime("--created-at", flag)
+	}
+	if e.getenv("SOURCE_DATE_EPOCH") == "" {
+		return time.Time{}, nil
+	}
+	return pinnedTime(e, "")
+}
+
 func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) error {
-	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure"}
+	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure", "retention-days", "metrics-file"}
 	if o.portable == "" {
 		if o.profile == manifest.ProfilePortable {
 			return exitcode.Usagef("--profile %s needs --portable FILE (the sealed portable bundle)", manifest.ProfilePortable)
@@ -123,6 +141,12 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 		}
 		if o.followLinks || o.force {
 			return exitcode.Usagef("--follow-links and --force do not apply with --portable (outputs are write-once)")
+		}
+		if cmd.Flags().Changed("retention-days") && (o.retention < 1 || o.retention > 36500) {
+			return exitcode.Usagef("--retention-days: %d is not a number of days from 1 to 36500; leave the flag out for no expiry", o.retention)
+		}
+		if err := checkMetricsFile(o.metricsFile); err != nil {
+			return err
 		}
 		for _, id := range []struct{ flag, v string }{{"--bundle-id", o.bundleID}, {"--export-id", o.exportID}, {"--tenant", o.tenant}, {"--source-uri", o.sourceURI}} {
 			if id.v == "" && id.flag != "--source-uri" {
@@ -290,9 +314,14 @@ func runPackageExport(ctx context.Context, e *env, cmd *cobra.Command, o *packag
 var portableFlags = map[string]string{
 	"Input": "--portable", "BundleID": "--bundle-id", "ExportID": "--export-id", "Tenant": "--tenant",
 	"SourceURI": "--source-uri", "ExpectSHA256": "--expect-sha256", "Layout": "--layout", "OutDir": "-o",
+	"RetentionDays": "--retention-days",
 }
 
-func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions) error {
+func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions) (err error) {
+	rec := newRecorder(e, o.metricsFile, metrics.KindPortable)
+	var written int64
+	defer func() { rec.finish(e, err, written) }()
+	rec.begin(e, o.tenant, manifest.ProfilePortable)
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
 		return err
@@ -301,13 +330,18 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 	cfg := portable.Config{
 		Input: o.portable, BundleID: o.bundleID, ExportID: o.exportID, Tenant: o.tenant,
 		SourceURI: o.sourceURI, CreatedAt: o.created, ExpectSHA256: o.expectSHA256, OutDir: o.output,
-		Layout: o.layout, AcknowledgeFailure: o.acknowledge,
+		Layout: o.layout, AcknowledgeFailure: o.acknowledge, RetentionDays: o.retention,
 		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress(), Signer: signer},
 	}
 	res, err := portable.Export(ctx, cfg)
 	err = flagged(err, portableFlags)
+	if err == nil {
+		written = fileSize(res.Path)
+	}
 	bar.finish()
-	if res != nil && err == nil || res != nil && exitcode.For(err) == exitcode.Verify {
+	// A FAILED export (exit 1, artefact kept) prints no result: the error,
+	// with --json {"code":"ExportFailed",...}, says what was kept.
+	if res != nil && err == nil {
 		perr := printResult(e, cmd, res, func(w io.Writer) {
 			state := "written"
 			if res.Unchanged {

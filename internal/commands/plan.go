@@ -24,6 +24,7 @@ type planOptions struct {
 	allowCrossTenant bool
 	skipInvalid      bool
 	memoryBudget     byteSize
+	createdAt        string
 }
 
 func (o *planOptions) addFlags(cmd *cobra.Command) {
@@ -35,6 +36,7 @@ func (o *planOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "record malformed evidence documents in the plan and export.json instead of failing")
 	o.memoryBudget = evidence.DefaultMemoryBudget
 	f.Var(&o.memoryBudget, memoryFlag, memoryUsage)
+	f.StringVar(&o.createdAt, "created-at", "", "the export's createdAtUtc, RFC 3339, recorded in the plan (default $SOURCE_DATE_EPOCH, else the contract's selectors.until, else the latest time among the selected documents)")
 }
 
 func (o *planOptions) validate(args []string) error {
@@ -42,8 +44,8 @@ func (o *planOptions) validate(args []string) error {
 		if len(args) == 0 {
 			return exitcode.Usagef("--check wants one or more contract files or directories")
 		}
-		if o.output != "" || o.force || o.allowCrossTenant || o.skipInvalid || o.memoryBudget != evidence.DefaultMemoryBudget {
-			return exitcode.Usagef("--check only validates contracts; -o, --force, --allow-cross-tenant, --skip-invalid and --memory-budget do not apply")
+		if o.output != "" || o.force || o.allowCrossTenant || o.skipInvalid || o.memoryBudget != evidence.DefaultMemoryBudget || o.createdAt != "" {
+			return exitcode.Usagef("--check only validates contracts; -o, --force, --allow-cross-tenant, --skip-invalid, --memory-budget and --created-at do not apply")
 		}
 		return nil
 	}
@@ -159,6 +161,10 @@ type planResult struct {
 }
 
 func runPlan(ctx context.Context, e *env, cmd *cobra.Command, o *planOptions, path string) error {
+	created, err := exportTime(e, o.createdAt)
+	if err != nil {
+		return err
+	}
 	c, err := contract.Load(path)
 	if err != nil {
 		return printErrors(e, cmd, contractErrors(err))
@@ -171,7 +177,7 @@ func runPlan(ctx context.Context, e *env, cmd *cobra.Command, o *planOptions, pa
 		dir = filepath.Dir(o.output)
 	}
 	p, _, _, err := plan.Build(ctx, c, plan.Options{PlanDir: dir, AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid,
-		Spill: spillIn(dir, o.memoryBudget)})
+		Spill: spillIn(dir, o.memoryBudget), CreatedAt: created})
 	if err != nil {
 		return interrupted(ctx, err, "partial output")
 	}

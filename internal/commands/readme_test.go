@@ -17,6 +17,9 @@ func TestReadmeDocumentsCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(b)
+	if !strings.Contains(readme, ErrorCodesText()) {
+		t.Errorf("README.md does not contain the error-code table of internal/exitcode:\n%s", ErrorCodesText())
+	}
 	if !strings.Contains(readme, ExitCodesText()) {
 		t.Errorf("README.md does not contain the exit-code table of internal/exitcode:\n%s", ExitCodesText())
 	}

@@ -10,12 +10,17 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/canonjson"
+	"github.com/stella-ops/stella-export/internal/contract"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/partial"
+	"github.com/stella-ops/stella-export/internal/portable"
+	runner "github.com/stella-ops/stella-export/internal/run"
 )
 
 // env is what every command gets from Main instead of globals.
@@ -24,6 +29,9 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	global         *globalOptions
+	// now is the wall clock, for what measures time (--metrics-file,
+	// logs), never for an export's bytes.
+	now func() time.Time
 }
 
 // globalOptions are the flags every command has.
@@ -57,7 +65,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, global: &globalOptions{}}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, global: &globalOptions{}, now: time.Now}
 	root := newRoot(e)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -98,15 +106,52 @@ func report(e *env, cmd *cobra.Command, err error) int {
 		fmt.Fprintf(e.stderr, "stella-export: hint: see '%s --help'\n", cmd.CommandPath())
 	}
 	if e.global.json && !jsonWritten(cmd) {
-		b, jerr := canonjson.MarshalLine(struct {
-			Error    string `json:"error"`
-			ExitCode int    `json:"exitCode"`
-		}{msg, code})
+		file, pos := errorLocation(err)
+		b, jerr := canonjson.MarshalLine(jsonError{Code: exitcode.Name(err), Exit: code, Message: msg, File: file, Position: pos})
 		if jerr == nil {
 			e.stdout.Write(b)
 		}
 	}
 	return code
+}
+
+// jsonError is a failure with --json: its stable code (internal/exitcode's
+// table), exit code, message, and where known the file and the position in
+// it (line:column of a contract mistake), else empty strings.
+type jsonError struct {
+	Code     string `json:"code"`
+	Exit     int    `json:"exit"`
+	Message  string `json:"message"`
+	File     string `json:"file"`
+	Position string `json:"position"`
+}
+
+// errorLocation returns the file an error is about and the position in it.
+func errorLocation(err error) (file, pos string) {
+	var fe *contract.FieldError
+	var ce *runner.ChangedError
+	var xe *atomicfile.ExistsError
+	var re *runner.ReplaceError
+	var pf *portable.FailedError
+	var pm *portable.MarkedFailedError
+	switch {
+	case errors.As(err, &fe):
+		file = fe.File
+		if fe.Line > 0 {
+			pos = fmt.Sprintf("%d:%d", fe.Line, fe.Column)
+		}
+	case errors.As(err, &ce):
+		file = ce.Path
+	case errors.As(err, &xe):
+		file = xe.Path
+	case errors.As(err, &re):
+		file = re.Path
+	case errors.As(err, &pf):
+		file = pf.Marker
+	case errors.As(err, &pm):
+		file = pm.Marker
+	}
+	return file, pos
 }
 
 func oneLine(s string) string {

@@ -21,6 +21,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/metrics"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
 	runner "github.com/stella-ops/stella-export/internal/run"
@@ -43,6 +44,7 @@ type runOptions struct {
 	keyring          string
 	encSeed          string
 	outbox           string
+	metricsFile      string
 
 	modTime    time.Time
 	created    time.Time
@@ -60,7 +62,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.force, "force", false, "replace an earlier export directory (only one stella-export wrote, holding none of the inputs) or bundle (a regular file)")
 	f.StringVar(&o.eventsFile, "events", "", "write run and adapter events as JSON lines to this file")
 	f.StringVar(&o.mtime, "mtime", "", "pinned time of the bundle entries, RFC 3339 (default $SOURCE_DATE_EPOCH, else 2025-01-01T00:00:00Z)")
-	f.StringVar(&o.createdAt, "created-at", "", "createdAtUtc in export.json, RFC 3339 (default: the pinned time)")
+	f.StringVar(&o.createdAt, "created-at", "", "createdAtUtc in export.json, RFC 3339 (default $SOURCE_DATE_EPOCH, else the contract's selectors.until, else the latest time among the selected documents; a plan fixes it)")
 	f.BoolVar(&o.allowCrossTenant, "allow-cross-tenant", false, "confirm a cross-tenant export the contract allows (allow_cross_tenant: true)")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "record malformed evidence documents in export.json instead of failing (contracts only; a plan fixes it)")
 	f.StringVar(&o.applyDelta, "apply-delta", "", "apply this mirror:delta bundle to --base and write the resulting mirror tree to -o")
@@ -70,6 +72,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.Var(&o.memoryBudget, memoryFlag, memoryUsage)
 	f.StringVar(&o.keyring, "keyring", "", "keyring of the contract's envelope encryption key (default $"+KeyringEnv+", or keyring: in the config file; without one, $"+masterKeyEnv+")")
 	f.StringVar(&o.outbox, "outbox", "", "DatasetExport: queue the consent ledger entry, lineage and audit events (and the delivery descriptor of s3, presigned and snowflake delivery) in this emit outbox, for emit relay")
+	f.StringVar(&o.metricsFile, "metrics-file", "", metricsUsage)
 	f.StringVar(&o.encSeed, "deterministic-encryption-seed", "", "draw envelope encryption's keys and nonces from this seed file instead of the system's random source, so that two runs give the same bytes: for tests and reproducibility checks only, never for real exports")
 }
 
@@ -90,7 +93,7 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		if len(args) != 0 {
 			return exitcode.Usagef("--apply-delta takes no contract or plan argument")
 		}
-		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed", "outbox"} {
+		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed", "outbox", "metrics-file"} {
 			if cmd.Flags().Changed(n) {
 				return exitcode.Usagef("--%s does not apply with --apply-delta", n)
 			}
@@ -115,7 +118,13 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		return exitcode.Usagef("want one contract (.yaml) or plan (.json), got %d arguments", len(args))
 	}
 	var err error
-	o.modTime, o.created, err = bundleTimes(e, o.mtime, o.createdAt)
+	if o.modTime, err = pinnedTime(e, o.mtime); err != nil {
+		return err
+	}
+	if err := checkMetricsFile(o.metricsFile); err != nil {
+		return err
+	}
+	o.created, err = exportTime(e, o.createdAt)
 	return err
 }
 
@@ -167,6 +176,9 @@ type runResult struct {
 }
 
 func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (err error) {
+	rec := newRecorder(e, o.metricsFile, metrics.KindRun)
+	var written int64
+	defer func() { rec.finish(e, err, written) }()
 	if !strings.HasSuffix(arg, ".json") {
 		// A DatasetExport has no plan; an EvidenceExport (or a contract
 		// with mistakes) goes on to loadWork, which reports them.
@@ -191,16 +203,18 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		defer f.Close()
 		ev = events.New(f)
 	case e.global.json:
-		markJSON(cmd)
+		// JSON lines: the events, then run.result or the error object.
 		ev = events.New(e.stdout)
 	default:
 		ev = events.New(nil)
 	}
+	ev.Hook = rec.hook
 	bar := newProgress(e)
 	defer bar.finish()
 	if bar != nil {
 		done := map[string]int64{}
 		ev.Hook = func(kind string, f map[string]any) {
+			rec.hook(kind, f)
 			switch kind {
 			case "run.state":
 				if f["state"] == "running" {
@@ -230,13 +244,14 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		return interrupted(ctx, err, "partial output")
 	}
 	defer p.Close()
+	rec.begin(e, p.Contract.Tenant, p.Contract.Profile)
 	enc, err := runEncryption(e, o)
 	if err != nil {
 		ev.State("failed", map[string]any{"message": oneLine(err.Error())})
 		return err
 	}
 	res, err := runner.Execute(ctx, p, source, base, runner.Options{
-		OutDir: o.output, Package: o.pkg, Force: o.force, CreatedAt: o.created, ModTime: o.modTime,
+		OutDir: o.output, Package: o.pkg, Force: o.force, ModTime: o.modTime,
 		Events: ev, Progress: bar.asProgress(), Signer: signer, Protect: protect, MemoryBudget: int64(o.memoryBudget),
 		Encryption: enc,
 	})
@@ -246,6 +261,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		}
 		return withRunHint(flagged(err, runFlags), o)
 	}
+	written = res.Manifest.PayloadBytes + fileSize(o.pkg)
 	out := runResult{Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: res.Manifest.ExportID,
 		Profile: res.Manifest.Profile, Counts: res.Manifest.Counts, Files: res.Manifest.FileCount, PayloadRoot: res.Manifest.PayloadRoot}
 	if o.pkg != "" {
@@ -311,8 +327,8 @@ func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, ar
 				p.Close()
 			}
 		}()
-		if o.skipInvalid || o.allowCrossTenant {
-			return nil, "", nil, nil, exitcode.Usagef("--skip-invalid and --allow-cross-tenant are fixed by the plan; give them to `stella-export plan`")
+		if o.skipInvalid || o.allowCrossTenant || o.createdAt != "" {
+			return nil, "", nil, nil, exitcode.Usagef("--skip-invalid, --allow-cross-tenant and --created-at are fixed by the plan; give them to `stella-export plan`")
 		}
 		cpath := filepath.Join(filepath.Dir(arg), filepath.FromSlash(p.Contract.Path))
 		c, err := contract.Load(cpath)
@@ -342,7 +358,7 @@ func loadWork(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, ar
 	if err != nil {
 		return nil, "", nil, nil, printErrors(e, cmd, contractErrors(err))
 	}
-	p, _, base, err := plan.Build(ctx, c, plan.Options{PlanDir: filepath.Dir(arg), AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid,
+	p, _, base, err := plan.Build(ctx, c, plan.Options{PlanDir: filepath.Dir(arg), AllowCrossTenant: o.allowCrossTenant, SkipInvalid: o.skipInvalid, CreatedAt: o.created,
 		Spill: spill, KeepCanonical: true})
 	if err != nil {
 		return nil, "", nil, nil, err

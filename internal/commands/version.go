@@ -41,13 +41,25 @@ func ExitCodesText() string {
 	return s
 }
 
+// ErrorCodesText is the error-code table as README.md and docs/format.md
+// show it.
+func ErrorCodesText() string {
+	s := "| code | exit | meaning |\n|---|---|---|\n"
+	for _, e := range exitcode.Codes {
+		s += fmt.Sprintf("| `%s` | %d | %s |\n", e.Code, e.Exit, e.Meaning)
+	}
+	return s
+}
+
 func newExitCodesTopic() *cobra.Command {
 	return &cobra.Command{
 		Use:   "exit-codes",
-		Short: "The exit codes of every command",
+		Short: "The exit codes and stable error codes of every command",
 		Long: "Exit codes of stella-export (docs/format.md#exit-codes):\n\n" + ExitCodesText() +
+			"\nEvery failure also has a stable error code (docs/format.md#error-codes):\n\n" + ErrorCodesText() +
 			"\nErrors are one line on stderr: stella-export: <command>: <what failed>: <file>[: <field>]: <why>,\n" +
 			"sometimes followed by one 'stella-export: hint:' line. With --json, failures also print\n" +
-			"{\"error\":...,\"exitCode\":N} on stdout.",
+			"{\"code\":...,\"exit\":N,\"file\":...,\"message\":...,\"position\":...} on stdout (file and position\n" +
+			"empty when unknown); run --json prints it after the events.",
 	}
 }

@@ -25,6 +25,9 @@ type FieldError struct {
 	Column int
 	Field  string
 	Reason string
+	// Code is the stable error code when more precise than
+	// ContractInvalid (internal/exitcode), e.g. TRIVY_SCHEMA_UNSUPPORTED.
+	Code string
 }
 
 func (e *FieldError) Error() string {
@@ -49,6 +52,13 @@ func (e *FieldError) Error() string {
 
 // Unwrap classifies every FieldError as invalid input (exit 3).
 func (e *FieldError) Unwrap() error { return exitcode.ErrInvalid }
+
+func (e *FieldError) ErrorCode() string {
+	if e.Code != "" {
+		return e.Code
+	}
+	return exitcode.CodeContractInvalid
+}
 
 // Errors are all the mistakes found in one contract file, in file order
 // (line, then column). Parse and Load never return an empty Errors.

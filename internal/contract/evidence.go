@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
 // profiles lists the EvidenceExport profiles in documentation order.
@@ -289,6 +291,7 @@ func checkEvidence(p *parser, c *Contract, root *yaml.Node) {
 				}
 				ipath := fmt.Sprintf("selectors.tenants[%d]", i)
 				p.errorf(p.vals[ipath], ipath, "%s is not the contract's tenant %s; remove it, or set allow_cross_tenant: true", t, c.Tenant)
+				p.errs[len(p.errs)-1].Code = exitcode.CodeCrossTenantDenied
 			}
 		}
 	}
@@ -321,6 +324,7 @@ func checkTrivySchema(p *parser, c *Contract) {
 		c.TrivySchema = want
 	case c.TrivySchema != want:
 		p.errorf(v, "trivy_schema", "schema %d is not supported by profile %s; it writes schema %d only: write trivy_schema: %d or leave it out", c.TrivySchema, c.Profile, want, want)
+		p.errs[len(p.errs)-1].Code = exitcode.CodeTrivySchema
 		c.TrivySchema = 0
 	}
 }

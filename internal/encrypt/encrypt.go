@@ -101,7 +101,7 @@ func Resolve(e *contract.Encryption, keys Keys, seedPath string) (*Config, error
 		case keys.EnvHex != "":
 			env, err := keyring.NewEnv(keys.EnvHex)
 			if err != nil {
-				return nil, err
+				return nil, exitcode.Tag(exitcode.CodeKMSEncryption, err)
 			}
 			p = env
 		default:
@@ -109,7 +109,7 @@ func Resolve(e *contract.Encryption, keys Keys, seedPath string) (*Config, error
 		}
 		k, err := p.Resolve(e.Key)
 		if err != nil {
-			return nil, fmt.Errorf("encryption key %s: %w", e.Key, err)
+			return nil, exitcode.Tag(exitcode.CodeKMSEncryption, fmt.Errorf("encryption key %s: %w", e.Key, err))
 		}
 		cfg.Key = envelope.Key{ID: k.ID, Secret: k.Secret}
 	case contract.EncryptAge:

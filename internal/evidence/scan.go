@@ -92,6 +92,8 @@ func (e *InvalidError) Error() string {
 
 func (e *InvalidError) Unwrap() error { return exitcode.ErrInvalid }
 
+func (e *InvalidError) ErrorCode() string { return exitcode.CodeEvidenceInvalid }
+
 // CrossTenantError is a document of another tenant found in a tenant's
 // tree, or selectors naming another tenant, without permission.
 type CrossTenantError struct {
@@ -103,6 +105,8 @@ func (e *CrossTenantError) Error() string {
 }
 
 func (e *CrossTenantError) Unwrap() error { return exitcode.ErrInvalid }
+
+func (e *CrossTenantError) ErrorCode() string { return exitcode.CodeCrossTenantDenied }
 
 // SnapshotError is a problem with the policy snapshot the contract names
 // (its snapshot.json or findings), so that callers can point at the

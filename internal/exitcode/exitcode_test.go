@@ -89,3 +89,38 @@ func TestOptionError(t *testing.T) {
 		t.Errorf("%q (exit %d), want %q (exit %d)", got, For(withValue), want, IO)
 	}
 }
+
+func TestName(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{errors.New("x"), CodeIO},
+		{Usagef("x"), CodeUsage},
+		{Invalidf("x"), CodeInvalidInput},
+		{Conflictf("x"), CodeConflict},
+		{Verifyf("x"), CodeVerifyFailed},
+		{ErrDelivery, CodeDeliveryFailed},
+		{ErrInterrupted, CodeCancelled},
+		{ErrTerminated, CodeCancelled},
+		{Tag(CodeInputChanged, Conflictf("x")), CodeInputChanged},
+		{fmt.Errorf("wrapped: %w", Tag(CodeSealedRequired, Conflictf("x"))), CodeSealedRequired},
+		// a cancelled run is Cancelled whatever else its error says
+		{WithCode(Interrupted, Tag(CodeOutputExists, Conflictf("x"))), CodeCancelled},
+	} {
+		if got := Name(tc.err); got != tc.want {
+			t.Errorf("Name(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range Codes {
+		if seen[c.Code] || c.Meaning == "" {
+			t.Errorf("code %q repeated or without meaning", c.Code)
+		}
+		seen[c.Code] = true
+	}
+	if Tag(CodeIO, Invalidf("x")).Error() != "x" || For(Tag(CodeIO, Invalidf("x"))) != Invalid {
+		t.Error("Tag changed the message or the exit code")
+	}
+}

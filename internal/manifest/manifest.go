@@ -43,12 +43,14 @@ type Export struct {
 // (docs/format.md#portable): its seven fields plus the size, format,
 // profile and exporter.
 type Portable struct {
-	Format            string `json:"format"`
-	Profile           string `json:"profile"`
-	BundleID          string `json:"bundleId"`
-	ExportID          string `json:"exportId"`
-	Tenant            string `json:"tenant"`
-	CreatedAtUTC      string `json:"createdAtUtc"`
+	Format       string `json:"format"`
+	Profile      string `json:"profile"`
+	BundleID     string `json:"bundleId"`
+	ExportID     string `json:"exportId"`
+	Tenant       string `json:"tenant"`
+	CreatedAtUTC string `json:"createdAtUtc"`
+	// ExpiresAtUTC is CreatedAtUTC plus --retention-days; absent without.
+	ExpiresAtUTC      string `json:"expiresAtUtc,omitempty"`
 	RootHash          string `json:"rootHash"`
 	SourceURI         string `json:"sourceUri"`
 	PortableVersion   string `json:"portableVersion"`

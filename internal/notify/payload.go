@@ -38,7 +38,8 @@ type BuildOptions struct {
 	ArtifactURI string
 	// CreatedAt overrides createdAtUtc of export.json when not zero.
 	CreatedAt time.Time
-	// ExpiresAt is written as expires_at when not zero.
+	// ExpiresAt is written as expires_at when not zero; zero means the
+	// bundle's expiresAtUtc (package --portable --retention-days), if any.
 	ExpiresAt time.Time
 	// Limits bound what is read from the (untrusted) bundle.
 	Limits tarball.Limits
@@ -128,6 +129,13 @@ func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions)
 		CreatedAt:   manifest.Timestamp(created),
 		Metadata: Metadata{SourceURI: m.SourceURI, PortableSizeBytes: sc.innerSize,
 			ExportSizeBytes: count.N},
+	}
+	if opt.ExpiresAt.IsZero() && m.ExpiresAtUTC != "" {
+		t, err := time.Parse(time.RFC3339, m.ExpiresAtUTC)
+		if err != nil || manifest.Timestamp(t) != m.ExpiresAtUTC {
+			return nil, rep, exitcode.Invalidf("%s: export.json: expiresAtUtc: %q is not an RFC 3339 UTC time in whole seconds", name, clipString(m.ExpiresAtUTC, 80))
+		}
+		opt.ExpiresAt = t
 	}
 	if !opt.ExpiresAt.IsZero() {
 		if !opt.ExpiresAt.After(created) {

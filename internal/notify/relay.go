@@ -73,6 +73,8 @@ func (e *DeadLetteredError) Error() string {
 
 func (e *DeadLetteredError) Unwrap() error { return exitcode.ErrDelivery }
 
+func (e *DeadLetteredError) ErrorCode() string { return exitcode.CodeDeliveryFailed }
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one

@@ -33,6 +33,8 @@ func (e *SignatureError) Error() string { return e.Reason }
 
 func (e *SignatureError) Unwrap() error { return exitcode.ErrVerify }
 
+func (e *SignatureError) ErrorCode() string { return exitcode.CodeSignatureInvalid }
+
 // CheckSignature verifies the headers of a received webhook against body in
 // constant time. With maxAge > 0 it also refuses a sentAt further than
 // maxAge from now (a replayed or delayed request).

@@ -28,6 +28,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/safepath"
+	"github.com/stella-ops/stella-export/internal/tarball"
 )
 
 // Format is the plan's format identifier.
@@ -35,15 +36,19 @@ const Format = "stella-export/plan/v1"
 
 // Plan is the resolved, ordered work of one export.
 type Plan struct {
-	Format   string             `json:"format"`
-	Contract Contract           `json:"contract"`
-	Policy   *Policy            `json:"policy,omitempty"`
-	Base     *Base              `json:"base,omitempty"`
-	Adapters []Adapter          `json:"adapters"`
-	Excluded map[string]int     `json:"excluded"`
-	Invalid  []evidence.Invalid `json:"invalid"`
-	Ignored  []string           `json:"ignored"`
-	Totals   Totals             `json:"totals"`
+	Format   string   `json:"format"`
+	Contract Contract `json:"contract"`
+	// CreatedAt is the export's createdAtUtc, fixed when planning
+	// (CreatedAt below) so that running the plan later gives the same
+	// bytes: RFC 3339 UTC in whole seconds.
+	CreatedAt string             `json:"createdAt"`
+	Policy    *Policy            `json:"policy,omitempty"`
+	Base      *Base              `json:"base,omitempty"`
+	Adapters  []Adapter          `json:"adapters"`
+	Excluded  map[string]int     `json:"excluded"`
+	Invalid   []evidence.Invalid `json:"invalid"`
+	Ignored   []string           `json:"ignored"`
+	Totals    Totals             `json:"totals"`
 	// Inputs are the selected documents in plan order, as a stream that
 	// spills to disk beyond the memory budget (evidence.SortedDocs): the
 	// plan file's "inputs" array is written from them and read into them
@@ -181,13 +186,53 @@ type Options struct {
 	// KeepCanonical keeps each small document's canonical form for the
 	// run that follows in the same process (evidence.Config.KeepCanonical).
 	KeepCanonical bool
+	// CreatedAt is the export time the user gave (--created-at, else
+	// SOURCE_DATE_EPOCH); zero lets the plan choose (see CreatedAt).
+	CreatedAt time.Time
+}
+
+// CreatedAt is an export's createdAtUtc when the user gave none: the
+// contract's selectors.until (the end of the window the evidence was
+// selected from), else the latest time among the selected documents (the
+// evidence's own "as of"), else tarball.DefaultModTime for documents that
+// carry no time. It never reads the clock, so planning the same contract
+// and evidence twice gives the same time (docs/format.md#export-time).
+func CreatedAt(ctx context.Context, until time.Time, docs evidence.Docs) (time.Time, error) {
+	if !until.IsZero() {
+		return until.UTC(), nil
+	}
+	var latest time.Time
+	for d, err := range docs.All() {
+		if err != nil {
+			return time.Time{}, err
+		}
+		if d.Time.After(latest) {
+			latest = d.Time
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, context.Cause(ctx)
+	}
+	if latest.IsZero() {
+		return tarball.DefaultModTime, nil
+	}
+	return latest.UTC(), nil
+}
+
+// Created returns the plan's createdAt as a time.
+func (p *Plan) Created() (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, p.CreatedAt)
+	if err != nil || stamp(t) != p.CreatedAt {
+		return time.Time{}, exitcode.Invalidf("createdAt: %q is not an RFC 3339 UTC time in whole seconds", clipTime(p.CreatedAt))
+	}
+	return t, nil
 }
 
 // Build resolves c against its source. The plan's inputs and the result's
 // documents are the same stream: close one of them (Plan.Close).
 // ErrUnconfirmedCrossTenant: the contract allows a cross-tenant export,
 // but the caller did not confirm it (Options.AllowCrossTenant; exit 3).
-var ErrUnconfirmedCrossTenant = exitcode.Invalidf("the cross-tenant export is not confirmed")
+var ErrUnconfirmedCrossTenant = exitcode.Tag(exitcode.CodeCrossTenantDenied, exitcode.Invalidf("the cross-tenant export is not confirmed"))
 
 func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *evidence.Result, _ *adapters.BaseMirror, err error) {
 	ads, err := adapters.ForProfile(c.Profile)
@@ -197,7 +242,7 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 	for _, t := range c.Selectors.Tenants {
 		if t != c.Tenant {
 			if !c.AllowCrossTenant {
-				return nil, nil, nil, exitcode.Invalidf("%s: selectors.tenants: %q is another tenant than %q; cross-tenant exports need allow_cross_tenant: true", c.Where("selectors.tenants"), t, c.Tenant)
+				return nil, nil, nil, exitcode.Tag(exitcode.CodeCrossTenantDenied, exitcode.Invalidf("%s: selectors.tenants: %q is another tenant than %q; cross-tenant exports need allow_cross_tenant: true", c.Where("selectors.tenants"), t, c.Tenant))
 			}
 			if !opt.AllowCrossTenant {
 				return nil, nil, nil, fmt.Errorf("%s: selectors.tenants: %q is another tenant than %q: %w", c.Where("selectors.tenants"), t, c.Tenant, ErrUnconfirmedCrossTenant)
@@ -270,6 +315,13 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 	if base != nil {
 		p.Base = &Base{BaseRef: base.BaseRef, Files: len(base.Files)}
 	}
+	created := opt.CreatedAt
+	if created.IsZero() {
+		if created, err = CreatedAt(ctx, c.Selectors.Until, res.Docs); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	p.CreatedAt = stamp(created)
 	for _, t := range evidence.Types {
 		if t == evidence.JavaIndex && !slices.Contains(adapters.InputTypes(c.Profile), t) {
 			continue // counted only where read, so other plans keep their bytes
@@ -284,6 +336,14 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 		p.Adapters = append(p.Adapters, Adapter{Name: a.Name(), Version: a.Version(), Outputs: a.Outputs(in)})
 	}
 	return p, res, base, nil
+}
+
+// clipTime shortens a hostile value for an error message.
+func clipTime(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
 
 func stamp(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
@@ -424,6 +484,10 @@ func Read(ctx context.Context, path string, sp evidence.Spill) (*Plan, error) {
 	if p.Format != Format {
 		p.Close()
 		return nil, exitcode.Invalidf("%s: format %q, want %s", path, p.Format, Format)
+	}
+	if _, err := p.Created(); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("%s: %w; plan again", path, err)
 	}
 	return p, nil
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/contract"
@@ -119,6 +120,10 @@ func TestReadRefuses(t *testing.T) {
 		{"bad type", first(`"type":"advisory"`, `"type":"malware"`), `unknown document type "malware"`},
 		{"negative size", first(`"size":`, `"size":-1,"x":`), "inputs[0]"},
 		{"wrong format", first(`"format":"stella-export/plan/v1"`, `"format":"stella-export/plan/v9"`), "want stella-export/plan/v1"},
+		{"no createdAt", strings.Replace(good, `"createdAt":"`, `"createdAz":"`, 1), `unknown field "createdAz"`},
+		{"createdAt missing", setCreated(t, good, ""), `createdAt: "" is not an RFC 3339 UTC time`},
+		{"createdAt not UTC", setCreated(t, good, `"createdAt":"2025-04-01T02:00:00+02:00",`), `createdAt: "2025-04-01T02:00:00+02:00" is not`},
+		{"createdAt fraction", setCreated(t, good, `"createdAt":"2025-04-01T00:00:00.5Z",`), "createdAt:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeTemp(t, []byte(tc.body))
@@ -134,6 +139,78 @@ func TestReadRefuses(t *testing.T) {
 				t.Errorf("error %q: want one line naming %s and %q", msg, path, tc.want)
 			}
 		})
+	}
+}
+
+// setCreated replaces the createdAt member of an encoded plan (with its
+// comma) by member.
+func setCreated(t *testing.T, plan, member string) string {
+	t.Helper()
+	i := strings.Index(plan, `"createdAt":"`)
+	if i < 0 {
+		t.Fatal("sample plan has no createdAt")
+	}
+	j := strings.Index(plan[i:], `",`)
+	return plan[:i] + member + plan[i+j+2:]
+}
+
+// TestCreatedAt: the export time is the given one, else selectors.until,
+// else the latest document time, else the pinned default; Build records it
+// and a plan read back keeps it.
+func TestCreatedAt(t *testing.T) {
+	c, err := contract.Load(filepath.Join("..", "..", "testdata", "contracts", "json-raw.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	until := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	given := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		given time.Time
+		until time.Time
+		docs  evidence.SliceDocs
+		want  string
+	}{
+		{"given wins", given, until, nil, "2030-01-02T03:04:05Z"},
+		{"until", time.Time{}, until, nil, "2026-06-01T00:00:00Z"},
+		{"latest document", time.Time{}, time.Time{}, evidence.SliceDocs{
+			{Time: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}, {Time: time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)}, {}}, "2025-05-01T12:00:00Z"},
+		{"no times", time.Time{}, time.Time{}, evidence.SliceDocs{{}}, "2025-01-01T00:00:00Z"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := *c
+			c.Selectors.Until = tc.until
+			p, _, _, err := Build(ctx, &c, Options{CreatedAt: tc.given})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if tc.docs != nil {
+				got, err := CreatedAt(ctx, tc.until, tc.docs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if stamp(got) != tc.want {
+					t.Errorf("CreatedAt = %s, want %s", stamp(got), tc.want)
+				}
+				return
+			}
+			if p.CreatedAt != tc.want {
+				t.Errorf("plan createdAt %s, want %s", p.CreatedAt, tc.want)
+			}
+			back, err := read(t, writeTemp(t, encode(t, p)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := back.Created(); err != nil || stamp(got) != tc.want {
+				t.Errorf("read back: %v, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
+	// The sample evidence's latest time becomes the plan's createdAt.
+	if p := build(t, "json-raw.yaml"); p.CreatedAt == "" || p.CreatedAt == "2025-01-01T00:00:00Z" {
+		t.Errorf("json-raw plan createdAt %q: want the latest document time", p.CreatedAt)
 	}
 }
 

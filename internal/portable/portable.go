@@ -49,6 +49,7 @@ type Config struct {
 	Tenant             string
 	SourceURI          string    // empty means /evidence/{bundleId}/portable
 	CreatedAt          time.Time // zero means the pinned time
+	RetentionDays      int       // expiresAtUtc is CreatedAt plus this many days; 0: no expiry
 	ExpectSHA256       string    // bare hex of the input; empty means not checked
 	OutDir             string
 	Layout             string // LayoutFlat (default) or LayoutObjstore
@@ -81,6 +82,8 @@ func (e *SealedRequiredError) Error() string {
 
 func (e *SealedRequiredError) Unwrap() error { return exitcode.ErrConflict }
 
+func (e *SealedRequiredError) ErrorCode() string { return exitcode.CodeSealedRequired }
+
 // FailedError is the digest mismatch that marked the export FAILED.
 type FailedError struct {
 	Marker           string
@@ -93,6 +96,8 @@ func (e *FailedError) Error() string {
 
 func (e *FailedError) Unwrap() error { return exitcode.ErrVerify }
 
+func (e *FailedError) ErrorCode() string { return exitcode.CodeExportFailed }
+
 // MarkedFailedError refuses a run for an export that is marked FAILED.
 type MarkedFailedError struct{ Marker string }
 
@@ -101,6 +106,8 @@ func (e *MarkedFailedError) Error() string {
 }
 
 func (e *MarkedFailedError) Unwrap() error { return exitcode.ErrConflict }
+
+func (e *MarkedFailedError) ErrorCode() string { return exitcode.CodeExportFailed }
 
 // Status is the content of the .failed marker (canonical JSON).
 type Status struct {
@@ -205,6 +212,9 @@ func Export(ctx context.Context, cfg Config) (*Result, error) {
 			PortableVersion: manifest.PortableVersion, PortableSizeBytes: s.Bytes,
 			ExporterVersion: version.String(),
 		}
+		if cfg.RetentionDays > 0 {
+			m.ExpiresAtUTC = manifest.Timestamp(created.AddDate(0, 0, cfg.RetentionDays))
+		}
 		mb, err := manifest.Bytes(m)
 		if err != nil {
 			return bundle.Docs{}, err
@@ -302,6 +312,9 @@ func check(cfg *Config) error {
 		if _, err := digest.ParseHex(cfg.ExpectSHA256); err != nil {
 			return exitcode.Optionf("ExpectSHA256", "%q is not 64 lowercase hex digits", cfg.ExpectSHA256)
 		}
+	}
+	if cfg.RetentionDays < 0 || cfg.RetentionDays > 36500 {
+		return exitcode.Optionf("RetentionDays", "%d is not a number of days from 1 to 36500", cfg.RetentionDays)
 	}
 	switch cfg.Layout {
 	case "", LayoutFlat:

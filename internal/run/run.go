@@ -47,7 +47,8 @@ type Options struct {
 	OutDir  string // the export directory; must not exist unless Force
 	Package string // optional bundle path
 	Force   bool
-	// CreatedAt is export.json's createdAtUtc; zero means ModTime.
+	// CreatedAt is export.json's createdAtUtc; zero means the plan's
+	// (plan.Plan.CreatedAt).
 	CreatedAt time.Time
 	// ModTime is the bundle's pinned mtime; zero means the default.
 	ModTime  time.Time
@@ -95,6 +96,8 @@ func (e *ChangedError) Error() string {
 
 func (e *ChangedError) Unwrap() error { return exitcode.ErrConflict }
 
+func (e *ChangedError) ErrorCode() string { return exitcode.CodeInputChanged }
+
 // Execute runs p. source is the evidence directory, base the verified base
 // mirror (mirror:delta only).
 func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.BaseMirror, opt Options) (res *Result, err error) {
@@ -134,7 +137,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			if ctx.Err() != nil {
 				state = "aborted"
 			}
-			ev.State(state, map[string]any{"exportId": p.Contract.ExportID, "reason": reasonCode(err), "message": oneLine(err)})
+			ev.State(state, map[string]any{"exportId": p.Contract.ExportID, "reason": reasonCode(err), "code": exitcode.Name(err), "message": oneLine(err)})
 		}
 	}()
 	ev.State("running", map[string]any{"exportId": p.Contract.ExportID, "profile": p.Contract.Profile, "documents": p.Inputs.Len()})
@@ -157,7 +160,9 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	}
 	created := opt.CreatedAt
 	if created.IsZero() {
-		created = mt
+		if created, err = p.Created(); err != nil {
+			return nil, err
+		}
 	}
 	in := &adapters.Input{Docs: p.Inputs, Snapshot: p.Snapshot(), Base: base, Counts: p.Counts(),
 		Compression: contract.Compression{Codec: p.Contract.Compression.Codec, Level: p.Contract.Compression.Level},
@@ -167,7 +172,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	for _, a := range ads {
 		if err := a.Run(ctx, job); err != nil {
 			err = exitcode.Cause(ctx, err)
-			ev.Emit("adapter.error", map[string]any{"adapter": a.Name(), "reason": reasonCode(err), "message": oneLine(err)})
+			ev.Emit("adapter.error", map[string]any{"adapter": a.Name(), "reason": reasonCode(err), "code": exitcode.Name(err), "message": oneLine(err)})
 			return nil, err
 		}
 	}

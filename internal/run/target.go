@@ -40,6 +40,8 @@ func (e *ReplaceError) Error() string {
 
 func (e *ReplaceError) Unwrap() error { return exitcode.ErrConflict }
 
+func (e *ReplaceError) ErrorCode() string { return exitcode.CodeOutputExists }
+
 // exportTop are the names an export directory (or an applied mirror tree)
 // holds at its top.
 var exportTop = map[string]bool{

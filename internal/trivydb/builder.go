@@ -25,6 +25,8 @@ func (e *SchemaError) Error() string {
 // Unwrap classifies the error as invalid input (exit 3).
 func (e *SchemaError) Unwrap() error { return exitcode.ErrInvalid }
 
+func (e *SchemaError) ErrorCode() string { return exitcode.CodeTrivySchema }
+
 // DataSource is the value of the data-source bucket: who publishes the
 // advisories. Name is also the part of every language bucket's name after
 // "<ecosystem>::"; ID keys VendorSeverity and CVSS in the vulnerability

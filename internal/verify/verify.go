@@ -174,6 +174,16 @@ func (e *FailedError) Error() string {
 
 func (e *FailedError) Unwrap() error { return exitcode.ErrVerify }
 
+// ErrorCode is SignatureInvalid when a signature failed, else VerifyFailed.
+func (e *FailedError) ErrorCode() string {
+	for _, s := range e.Report.Signatures {
+		if s.Status == "failed" {
+			return exitcode.CodeSignatureInvalid
+		}
+	}
+	return exitcode.CodeVerifyFailed
+}
+
 // Verify reads a bundle from r. The report is returned whenever the archive
 // could be read to its end; err is a *FailedError when checks failed, or the
 // reason the archive was refused or unreadable.
