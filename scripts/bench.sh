@@ -57,8 +57,9 @@
 # --dataset then converts an HMIS-like client table of --rows rows (default
 # 10000000; scripts/benchgen -dataset, about 105 bytes a row of CSV) to
 # Parquet (snappy) with the same redaction (first_name dropped, ssn HMAC-
-# SHA-256, VAWA-protected rows suppressed): ours (benchgen -dataset-parquet:
-# encoding/csv and internal/dataset/parquet) against DuckDB's
+# SHA-256 under the tenant's key, VAWA-protected rows suppressed): ours
+# (`stella-export run` of a DatasetExport contract: schema pin, every
+# guardrail, redaction, Parquet, manifests, ledger) against DuckDB's
 # COPY (SELECT ... FROM read_csv(...)) TO '...parquet' through
 # @duckdb/node-api (scripts/duckdb.sh) as the anchor, page cache warm: wall
 # time, input rows/s, peak RSS, and whether DuckDB finds the same rows in both
@@ -400,11 +401,13 @@ dataset_bench() {
   warm "$dir/clients.csv"
   echo
   echo "== dataset: CSV to Parquet (snappy, redacted), $rows rows, $(stat -c %s "$dir/clients.csv") bytes of CSV, $(nproc) cores"
-  STELLA_EXPORT_HASH_SALT_HEX=$salt measure ds.ours "$work/benchgen" -dataset-parquet -in "$dir/clients.csv" -o "$dir/ours.parquet" && :
+  printf 'apiVersion: stella-export/v1\nkind: DatasetExport\nexport_id: urn:stella:export:bench:clients\ntenant: bench\ndataset_ref: csv:clients.csv\nschema_ref: clients.schema.yaml\nschema_digest: sha256:%s\nformat: parquet\ncompression: snappy\nredaction:\n  drop: [first_name]\n  hash: [ssn]\n  suppress_where: {vawa_protected: "true"}\n' \
+    "$(sha256sum "$dir/clients.schema.yaml" | cut -d' ' -f1)" > "$dir/clients.yaml"
+  STELLA_EXPORT_HASH_SALT_HEX=$salt measure ds.ours "$bin" run -q "$dir/clients.yaml" -o "$dir/ours" && :
   warm "$dir/clients.csv"
-  NODE_PATH=$duck/node_modules measure ds.duck node "$repo/scripts/bench/duckdb-copy.js" copy "$dir/clients.csv" "$dir/duck.parquet" "$salt" && :
-  if [ -f "$dir/ours.parquet" ] && [ -f "$dir/duck.parquet" ]; then
-    same=$(NODE_PATH=$duck/node_modules node "$repo/scripts/bench/duckdb-copy.js" same "$dir/ours.parquet" "$dir/duck.parquet") || same=FAILED
+  NODE_PATH=$duck/node_modules measure ds.duck node "$repo/scripts/bench/duckdb-copy.js" copy "$dir/clients.csv" "$dir/duck.parquet" "$salt" bench && :
+  if [ -d "$dir/ours/data" ] && [ -f "$dir/duck.parquet" ]; then
+    same=$(NODE_PATH=$duck/node_modules node "$repo/scripts/bench/duckdb-copy.js" same "$dir/ours/data/*.parquet" "$dir/duck.parquet") || same=FAILED
   fi
   rps() { awk -v n="$rows" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print "-" }'; }
   printf '%-44s %8s %10s %10s %10s %s\n' "step" "seconds" "rows/s" "peak RSS" "bytes" "target"
@@ -418,7 +421,7 @@ dataset_bench() {
       vt=MISS; awk -v a="${T[ds.ours]}" -v b="${T[ds.duck]}" 'BEGIN { exit !(a <= 2 * b) }' && vt=PASS
     fi
     [ "${R[ds.ours]}" -le $(( 256 << 10 )) ] && vr=PASS
-    printf '%-44s %8s %10s %10s %10s %s\n' "ours: CSV -> internal/dataset/parquet" "${T[ds.ours]}" "$(rps "${T[ds.ours]}")" "$(mib "${R[ds.ours]}") MiB" "$(stat -c %s "$dir/ours.parquet")" \
+    printf '%-44s %8s %10s %10s %10s %s\n' "ours: stella-export run (DatasetExport)" "${T[ds.ours]}" "$(rps "${T[ds.ours]}")" "$(mib "${R[ds.ours]}") MiB" "$(cat "$dir"/ours/data/*.parquet 2>/dev/null | wc -c)" \
       "time ${rt}x DuckDB (<=2x $vt), RSS <=256 MiB $vr"
   fi
   echo "rows in both files: $same"

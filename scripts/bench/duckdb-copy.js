@@ -1,8 +1,10 @@
-// duckdb-copy.js copy CSV OUT.parquet SALT_HEX: the DuckDB anchor of
-// `scripts/bench.sh --dataset`. DuckDB converts the HMIS-like clients.csv
-// of `benchgen -dataset` to Parquet (snappy) with the redaction ours
-// applies: first_name dropped, ssn replaced by hex HMAC-SHA-256 under the
-// salt (built from sha256, DuckDB has no hmac), VAWA-protected rows
+// duckdb-copy.js copy CSV OUT.parquet SALT_HEX TENANT: the DuckDB anchor
+// of `scripts/bench.sh --dataset`. DuckDB converts the HMIS-like
+// clients.csv of `benchgen -dataset` to Parquet (snappy) with the
+// redaction ours applies: first_name dropped, ssn replaced by hex
+// HMAC-SHA-256 under the tenant's key, HMAC-SHA-256(salt,
+// "stella-export/dataset-hash/v1\0" + tenant) as docs/dataset.md defines it
+// (the HMAC built from sha256: DuckDB has no hmac), VAWA-protected rows
 // suppressed. Needs NODE_PATH to hold @duckdb/node-api (scripts/duckdb.sh).
 // Prints the rows written.
 //
@@ -11,7 +13,7 @@
 const crypto = require('crypto');
 const { DuckDBInstance } = require('@duckdb/node-api');
 (async () => {
-  const [mode, csv, out, saltHex] = process.argv.slice(2);
+  const [mode, csv, out, saltHex, tenant] = process.argv.slice(2);
   if (mode === 'same') {
     const db = await DuckDBInstance.create(':memory:');
     const c = await db.connect();
@@ -21,7 +23,7 @@ const { DuckDBInstance } = require('@duckdb/node-api');
     console.log(String(r.getRowsJson()[0][0]) === '0' ? 'same' : 'DIFFERS');
     return;
   }
-  let key = Buffer.from(saltHex, 'hex');
+  let key = crypto.createHmac('sha256', Buffer.from(saltHex, 'hex')).update('stella-export/dataset-hash/v1\0' + tenant).digest();
   if (key.length > 64) key = crypto.createHash('sha256').update(key).digest();
   const pad = (b) => { const k = Buffer.alloc(64); key.copy(k); return Buffer.from(k.map((x) => x ^ b)).toString('hex'); };
   const q = (s) => "'" + s.replace(/'/g, "''") + "'";

@@ -2,19 +2,13 @@ package main
 
 import (
 	"bufio"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/csv"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
-	"github.com/stella-ops/stella-export/internal/dataset/parquet"
 	"github.com/stella-ops/stella-export/internal/dataset/table"
 )
 
@@ -25,7 +19,7 @@ columns:
   - {name: personal_id, type: string, required: true, subject_id: true}
   - {name: ssn, type: string}
   - {name: first_name, type: string}
-  - {name: dob, type: date}
+  - {name: dob, type: date, historical: true}
   - {name: gender, type: int, codes: [0, 1, 2, 3, 4, 5, 8, 9, 99]}
   - {name: veteran_status, type: int, codes: [0, 1, 8, 9, 99]}
   - {name: vawa_protected, type: bool, required: true}
@@ -120,105 +114,4 @@ func writeDataset(dir string, rows int) error {
 		return err
 	}
 	return f.Close()
-}
-
-// datasetParquet is the bench's CSV → Parquet conversion with the
-// redaction the DuckDB anchor applies: first_name dropped, ssn replaced by
-// hex HMAC-SHA-256 under salt, VAWA-protected rows suppressed. It reads the
-// CSV with encoding/csv and parses each column to the schema's type (a
-// minimal path of our own: the dataset export's CSV source lives in the
-// run command), then writes through internal/dataset/parquet.
-func datasetParquet(in, out, compression string, salt []byte) (int64, error) {
-	f, err := os.Open(in)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
-	r.ReuseRecord = true
-	r.FieldsPerRecord = len(datasetSchema.Columns)
-	if _, err := r.Read(); err != nil {
-		return 0, fmt.Errorf("%s: header: %w", in, err)
-	}
-	var outCols []table.Column
-	var pick []int
-	for i, c := range datasetSchema.Columns {
-		if c.Name == "first_name" {
-			continue
-		}
-		outCols = append(outCols, c)
-		pick = append(pick, i)
-	}
-	outSchema := table.Schema{Name: datasetSchema.Name, Version: datasetSchema.Version, Columns: outCols}
-	o, err := os.Create(out)
-	if err != nil {
-		return 0, err
-	}
-	defer o.Close()
-	bw := bufio.NewWriterSize(o, 1<<20)
-	pw, err := parquet.NewWriter(bw, outSchema, parquet.Options{Compression: compression})
-	if err != nil {
-		return 0, err
-	}
-	mac := hmac.New(sha256.New, salt)
-	var sum [sha256.Size]byte
-	row := make(table.Row, len(outCols))
-	var n int64
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return n, fmt.Errorf("%s: %w", in, err)
-		}
-		if rec[6] == "true" {
-			continue // VAWA-protected: suppressed
-		}
-		for j, i := range pick {
-			c := datasetSchema.Columns[i]
-			v, err := parseField(c.Type, rec[i])
-			if err != nil {
-				return n, fmt.Errorf("%s:%d: column %s: %w", in, line, c.Name, err)
-			}
-			if c.Name == "ssn" && v != nil {
-				mac.Reset()
-				mac.Write([]byte(rec[i]))
-				v = hex.EncodeToString(mac.Sum(sum[:0]))
-			}
-			row[j] = v
-		}
-		if err := pw.Write(row); err != nil {
-			return n, err
-		}
-		n++
-	}
-	if err := pw.Close(); err != nil {
-		return n, err
-	}
-	if err := bw.Flush(); err != nil {
-		return n, err
-	}
-	return n, o.Close()
-}
-
-func parseField(t table.Type, s string) (any, error) {
-	if s == "" {
-		return nil, nil
-	}
-	switch t {
-	case table.String:
-		return s, nil
-	case table.Int:
-		return strconv.ParseInt(s, 10, 64)
-	case table.Float:
-		return strconv.ParseFloat(s, 64)
-	case table.Bool:
-		return strconv.ParseBool(s)
-	case table.Date:
-		return time.Parse(time.DateOnly, s)
-	case table.Timestamp:
-		return time.Parse(time.RFC3339Nano, s)
-	}
-	return nil, fmt.Errorf("type %s", t)
 }

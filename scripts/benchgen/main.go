@@ -22,18 +22,14 @@
 // (-rows rows after a header; personal_id, ssn, first_name, dob, gender,
 // veteran_status, vawa_protected, project_type, entry_date, exit_date,
 // monthly_income, updated_at; about 110 bytes a row) and its schema
-// DIR/clients.schema.yaml. With -dataset-parquet it converts such a CSV to
-// Parquet through internal/dataset/parquet with the bench's redaction
-// (first_name dropped, ssn HMAC-SHA-256 under $STELLA_EXPORT_HASH_SALT_HEX,
-// VAWA-protected rows suppressed) and prints the rows written.
+// DIR/clients.schema.yaml (scripts/bench.sh --dataset exports it with
+// stella-export run).
 //
 //	go run ./scripts/benchgen -dataset -rows 10000000 -o /tmp/hmis-10m
-//	go run ./scripts/benchgen -dataset-parquet -in /tmp/hmis-10m/clients.csv -o /tmp/clients.parquet
 package main
 
 import (
 	"bufio"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -70,23 +66,7 @@ func main() {
 	recipient := flag.String("recipient", "", "with -encrypt age: the age recipient")
 	dataset := flag.Bool("dataset", false, "write an HMIS-like client table (clients.csv, clients.schema.yaml) instead of a mixed payload")
 	rows := flag.Int("rows", 1000000, "with -dataset: rows of clients.csv")
-	datasetPQ := flag.Bool("dataset-parquet", false, "convert the -dataset CSV -in to Parquet -o with the bench's redaction")
-	compression := flag.String("compression", "snappy", "with -dataset-parquet: snappy, zstd, gzip or none")
 	flag.Parse()
-	if *datasetPQ {
-		salt, err := hex.DecodeString(os.Getenv("STELLA_EXPORT_HASH_SALT_HEX"))
-		if *in == "" || *out == "" || err != nil || len(salt) < 16 {
-			fmt.Fprintln(os.Stderr, "usage: STELLA_EXPORT_HASH_SALT_HEX=<32+ hex digits> benchgen -dataset-parquet -in clients.csv -o clients.parquet [-compression snappy]")
-			os.Exit(2)
-		}
-		n, err := datasetParquet(*in, *out, *compression, salt)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "benchgen:", err)
-			os.Exit(1)
-		}
-		fmt.Println(n)
-		return
-	}
 	if *dataset {
 		if *out == "" || *rows < 0 {
 			fmt.Fprintln(os.Stderr, "usage: benchgen -dataset [-rows N] -o DIR")
