@@ -100,11 +100,29 @@ func planDigest(p *plan.Plan) (string, error) {
 	return digest.Of(h).String(), nil
 }
 
-func runManifest(p *plan.Plan, ads []adapters.Adapter, files *adapters.Files, created time.Time) (*manifest.Run, error) {
-	pd, err := planDigest(p)
-	if err != nil {
-		return nil, err
-	}
+// digestJob is a plan digest computed on a goroutine of its own.
+type digestJob struct {
+	done   chan struct{}
+	digest string
+	err    error
+}
+
+func startPlanDigest(p *plan.Plan) *digestJob {
+	j := &digestJob{done: make(chan struct{})}
+	go func() {
+		defer close(j.done)
+		j.digest, j.err = planDigest(p)
+	}()
+	return j
+}
+
+// wait returns the digest once computed; it may be called more than once.
+func (j *digestJob) wait() (string, error) {
+	<-j.done
+	return j.digest, j.err
+}
+
+func runManifest(p *plan.Plan, ads []adapters.Adapter, files *adapters.Files, created time.Time, pd string) (*manifest.Run, error) {
 	m := &manifest.Run{
 		Format: manifest.Format, Profile: p.Contract.Profile, ExportID: p.Contract.ExportID, Tenant: p.Contract.Tenant,
 		CreatedAtUTC: manifest.Timestamp(created), RetentionDays: p.Contract.RetentionDays,

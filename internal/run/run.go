@@ -169,6 +169,11 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		TrivySchema: p.Contract.TrivySchema, CreatedAt: created, RetentionDays: p.Contract.RetentionDays}
 	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
 		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, p.Inputs, d, small) }}
+	// export.json's plan digest takes a pass over the inputs of its own: it
+	// runs beside the adapters, and Execute never returns before it ends
+	// (the inputs may be a spill file that Plan.Close removes).
+	pd := startPlanDigest(p)
+	defer pd.wait()
 	for _, a := range ads {
 		if err := a.Run(ctx, job); err != nil {
 			err = exitcode.Cause(ctx, err)
@@ -190,7 +195,11 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	if err != nil {
 		return nil, err
 	}
-	m, err := runManifest(p, ads, files, created)
+	planDigest, err := pd.wait()
+	if err != nil {
+		return nil, err
+	}
+	m, err := runManifest(p, ads, files, created, planDigest)
 	if err != nil {
 		return nil, err
 	}
