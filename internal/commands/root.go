@@ -193,7 +193,8 @@ cosign-compatibly (sign), verifies bundles, signatures and inclusion proofs
 offline (verify), and queues and delivers their ready notifications (emit).
 A bundle is a sorted PAX tar.gz with checksums.txt and its RFC 6962 Merkle
 root, verify-export.sh, README.md and export.json (docs/format.md). Only
-'emit relay' opens network connections, to the receivers it is given.
+'emit relay' opens network connections, to the receivers it is given, and
+'publish --oci' and 'pull REF' to a registry, with --allow-network.
 
 Configuration: flags win over STELLA_EXPORT_* environment variables (e.g.
 STELLA_EXPORT_QUIET=true, STELLA_EXPORT_PACKAGE_LEVEL=9), which win over the
