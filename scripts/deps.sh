@@ -6,7 +6,8 @@
 # signing key), age (age and age-keygen: interop tests of internal/agecrypt),
 # python3-cryptography (the independent .enc decryptor of
 # internal/envelope/testdata/decrypt_enc.py), prometheus (its promtool
-# checks --metrics-file output: internal/metrics). Root only; as another user it
+# checks --metrics-file output: internal/metrics), docker-registry and skopeo
+# (the real registry and copier of the publish/pull scripts, oci_*.txtar). Root only; as another user it
 # prints the apt command and exits 1 if something is missing.
 set -euo pipefail
 need=()
@@ -21,6 +22,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v age >/dev/null || need+=(age)
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps.sh: missing ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2

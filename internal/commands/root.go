@@ -193,7 +193,8 @@ cosign-compatibly (sign), verifies bundles, signatures and inclusion proofs
 offline (verify), and queues and delivers their ready notifications (emit).
 A bundle is a sorted PAX tar.gz with checksums.txt and its RFC 6962 Merkle
 root, verify-export.sh, README.md and export.json (docs/format.md). Only
-'emit relay' opens network connections, to the receivers it is given.
+'emit relay' opens network connections, to the receivers it is given, and
+'publish --oci' and 'pull REF' to a registry, with --allow-network.
 
 Configuration: flags win over STELLA_EXPORT_* environment variables (e.g.
 STELLA_EXPORT_QUIET=true, STELLA_EXPORT_PACKAGE_LEVEL=9), which win over the
@@ -221,6 +222,6 @@ config file (--config, default $XDG_CONFIG_HOME/stella-export/config.yaml).`,
 	pf.StringVar(&e.global.config, "config", "", "config file (default $XDG_CONFIG_HOME/stella-export/config.yaml)")
 	pf.BoolVarP(&e.global.quiet, "quiet", "q", false, "print nothing on success; errors still go to stderr")
 	pf.BoolVar(&e.global.json, "json", false, "print results (and errors) as canonical JSON on stdout")
-	root.AddCommand(newPlanCmd(e), newRunCmd(e), newPackageCmd(e), newVerifyCmd(e), newEmitCmd(e), newSignCmd(e), newKeysCmd(e), newDecryptCmd(e), newPurgeCmd(e), newVersionCmd(e), newExitCodesTopic())
+	root.AddCommand(newPlanCmd(e), newRunCmd(e), newPackageCmd(e), newVerifyCmd(e), newEmitCmd(e), newSignCmd(e), newKeysCmd(e), newDecryptCmd(e), newPublishCmd(e), newPullCmd(e), newPurgeCmd(e), newVersionCmd(e), newExitCodesTopic())
 	return root
 }

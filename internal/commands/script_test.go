@@ -54,6 +54,9 @@ func TestScripts(t *testing.T) {
 	for name, fn := range datasetCmds {
 		cmds[name] = fn
 	}
+	for name, fn := range ociCmds {
+		cmds[name] = fn
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,
@@ -69,6 +72,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: cmds,
+		Condition: func(cond string) (bool, error) {
+			if cond == "registry" {
+				return registryCondition()
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 	})
 }
 
