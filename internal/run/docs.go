@@ -100,6 +100,10 @@ func planDigest(p *plan.Plan) (string, error) {
 	return digest.Of(h).String(), nil
 }
 
+// PlanDigest returns the digest export.json records as contract.planDigest:
+// the SHA-256 of the plan's canonical JSON.
+func PlanDigest(p *plan.Plan) (string, error) { return planDigest(p) }
+
 func runManifest(p *plan.Plan, ads []adapters.Adapter, files *adapters.Files, created time.Time) (*manifest.Run, error) {
 	pd, err := planDigest(p)
 	if err != nil {
