@@ -124,9 +124,9 @@ func runEmit(ctx context.Context, e *env, cmd *cobra.Command, o *emitOptions, pa
 		defer f.Close()
 		r = f
 	}
-	p, _, err := notify.FromBundle(ctx, r, path, notify.BuildOptions{
+	p, _, err := notify.Announce(ctx, r, path, notify.BuildOptions{
 		ArtifactURI: o.artifactURI, CreatedAt: o.created, ExpiresAt: o.expires,
-	})
+	}, e.global.log.correlationID)
 	var failed *verify.FailedError
 	var profile *notify.ProfileError
 	var expiry *notify.ExpiryError
@@ -139,11 +139,18 @@ func runEmit(ctx context.Context, e *env, cmd *cobra.Command, o *emitOptions, pa
 	case errors.As(err, &expiry):
 		return exitcode.WithCode(exitcode.Usage, replacePart(err, expiry, fmt.Sprintf("--expires-at %s is not after created_at %s", expiry.ExpiresAt, expiry.CreatedAt)))
 	case errors.As(err, &profile):
-		return withHint(err, "make a portable evidence export first: stella-export package --portable portable-bundle-v1.tgz --bundle-id B --export-id E --tenant T -o OUTDIR")
+		return withHint(err, "announce a run bundle (stella-export run CONTRACT -o OUTDIR --package OUT.tgz) or a portable evidence export (stella-export package --portable portable-bundle-v1.tgz --bundle-id B --export-id E --tenant T -o OUTDIR)")
 	default:
 		return err
 	}
-	res, err := notify.Outbox{Dir: o.outbox}.Emit(ctx, p, o.timeline)
+	var res *notify.EmitResult
+	if pp, ok := p.(*notify.Payload); ok {
+		res, err = notify.Outbox{Dir: o.outbox}.Emit(ctx, pp, o.timeline)
+	} else if o.timeline {
+		return exitcode.Usagef("--timeline: %s is a run bundle; the timeline mirror is of %s only", path, notify.EventType)
+	} else {
+		res, err = notify.Outbox{Dir: o.outbox}.Queue(ctx, p)
+	}
 	var conflict *notify.ConflictError
 	if errors.As(err, &conflict) {
 		return withHint(err, "a notification is emitted once per export and artifact (the key covers type, export_id and artifact_sha256); remove %s first to announce other values", conflict.Path)

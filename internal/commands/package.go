@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/metrics"
+	"github.com/stella-ops/stella-export/internal/notify"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/portable"
 	runner "github.com/stella-ops/stella-export/internal/run"
@@ -47,6 +49,7 @@ type packageOptions struct {
 	acknowledge  bool
 	retention    int
 	metricsFile  string
+	outbox       string
 
 	// resolved by validate
 	modTime time.Time
@@ -72,6 +75,7 @@ func (o *packageOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.layout, "layout", portable.LayoutFlat, "output layout with --portable: flat or objstore (exports/{tenant}/{bundleId}/{exportId}/)")
 	f.StringVar(&o.metricsFile, "metrics-file", "", metricsUsage+" (--portable)")
 	f.IntVar(&o.retention, "retention-days", 0, "write expiresAtUtc, createdAtUtc plus this many days (1-36500), in export.json (--portable; default: no expiry)")
+	f.StringVar(&o.outbox, "outbox", "", "queue the export.airgap.ready.v1 notification in this emit outbox once the export completes, export.failed.v1 when it fails (--portable)")
 	f.BoolVar(&o.acknowledge, "acknowledge-failure", false, "proceed with an export marked FAILED, keeping its marker as .failed.acknowledged (--portable)")
 }
 
@@ -112,7 +116,7 @@ func exportTime(e *env, flag string) (time.Time, error) {
 }
 
 func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) error {
-	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure", "retention-days", "metrics-file"}
+	portableOnly := []string{"bundle-id", "tenant", "source-uri", "expect-sha256", "layout", "acknowledge-failure", "retention-days", "metrics-file", "outbox"}
 	if o.portable == "" {
 		if o.profile == manifest.ProfilePortable {
 			return exitcode.Usagef("--profile %s needs --portable FILE (the sealed portable bundle)", manifest.ProfilePortable)
@@ -322,6 +326,18 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 	var written int64
 	defer func() { rec.finish(e, err, written) }()
 	rec.begin(e, o.tenant, manifest.ProfilePortable)
+	lg := newRunLog(e, o.exportID)
+	lg.identify("", o.tenant, manifest.ProfilePortable)
+	completed := false
+	defer func() {
+		if err == nil {
+			return
+		}
+		lg.fail(err)
+		if o.outbox != "" && !completed && ctx.Err() == nil {
+			err = queueFailed(ctx, e, lg, o.outbox, notify.NewFailed(o.exportID, o.tenant, manifest.ProfilePortable, err, oneLine(err.Error()), e.global.log.correlationID), err)
+		}
+	}()
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
 		return err
@@ -334,9 +350,17 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 		Options: bundle.Options{ModTime: o.modTime, Level: o.level, Progress: bar.asProgress(), Signer: signer},
 	}
 	res, err := portable.Export(ctx, cfg)
+	var note string
 	err = flagged(err, portableFlags)
 	if err == nil {
 		written = fileSize(res.Path)
+		completed = true
+		lg.info("package", "portable export completed", slog.String("exportId", o.exportID), slog.String("bundleId", o.bundleID),
+			slog.String("portableVersion", manifest.PortableVersion), slog.String("rootHash", res.InputRoot),
+			slog.String("path", res.Path), slog.Bool("unchanged", res.Unchanged))
+		if o.outbox != "" {
+			note, err = queuePortable(ctx, lg, o.outbox, res.Path)
+		}
 	}
 	bar.finish()
 	// A FAILED export (exit 1, artefact kept) prints no result: the error,
@@ -348,6 +372,9 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 				state = "unchanged (identical export exists)"
 			}
 			fmt.Fprintf(w, "%s: %s, root %s, sealed input root %s\n", res.Path, state, res.Root, res.InputRoot)
+			if note != "" {
+				fmt.Fprintf(w, "%s: %s queued\n", note, notify.EventType)
+			}
 		})
 		if err == nil {
 			return perr
@@ -364,6 +391,30 @@ func runPortable(ctx context.Context, e *env, cmd *cobra.Command, o *packageOpti
 		}
 	}
 	return interrupted(ctx, err, "partial output")
+}
+
+// queuePortable queues the export.airgap.ready.v1 notification of the
+// portable export at path, exactly as `emit path --outbox outbox` does.
+func queuePortable(ctx context.Context, lg *runLog, outbox, path string) (string, error) {
+	hint := func(err error) error {
+		return withHint(fmt.Errorf("queue %s: %w", notify.EventType, err),
+			"the export is complete; queue its notification with: stella-export emit %s --outbox %s", path, outbox)
+	}
+	f, err := safefile.Open(path)
+	if err != nil {
+		return "", hint(err)
+	}
+	defer f.Close()
+	p, _, err := notify.FromBundle(ctx, f, path, notify.BuildOptions{})
+	if err != nil {
+		return "", hint(err)
+	}
+	q, err := notify.Outbox{Dir: outbox}.Emit(ctx, p, false)
+	if err != nil {
+		return "", hint(err)
+	}
+	lg.info("emit", "notification queued", slog.String("type", notify.EventType), slog.String("key", q.Key), slog.String("path", q.Path))
+	return q.Path, nil
 }
 
 // cleanupError removes the partial output and says so.

@@ -39,6 +39,7 @@ type globalOptions struct {
 	config string
 	quiet  bool
 	json   bool
+	log    logOptions // logging.go
 }
 
 // hinted errors carry one line of advice printed after the error.
@@ -212,7 +213,7 @@ config file (--config, default $XDG_CONFIG_HOME/stella-export/config.yaml).`,
 			if e.global.json && e.global.quiet {
 				return exitcode.Usagef("--json and --quiet: pick one")
 			}
-			return nil
+			return e.global.log.validate()
 		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -222,6 +223,7 @@ config file (--config, default $XDG_CONFIG_HOME/stella-export/config.yaml).`,
 	pf.StringVar(&e.global.config, "config", "", "config file (default $XDG_CONFIG_HOME/stella-export/config.yaml)")
 	pf.BoolVarP(&e.global.quiet, "quiet", "q", false, "print nothing on success; errors still go to stderr")
 	pf.BoolVar(&e.global.json, "json", false, "print results (and errors) as canonical JSON on stdout")
+	e.global.log.addFlags(pf)
 	root.AddCommand(newPlanCmd(e), newRunCmd(e), newPackageCmd(e), newVerifyCmd(e), newEmitCmd(e), newSignCmd(e), newKeysCmd(e), newDecryptCmd(e), newPublishCmd(e), newPullCmd(e), newPurgeCmd(e), newVersionCmd(e), newExitCodesTopic())
 	return root
 }

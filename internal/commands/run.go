@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/evidence"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/metrics"
+	"github.com/stella-ops/stella-export/internal/notify"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/plan"
 	runner "github.com/stella-ops/stella-export/internal/run"
@@ -45,6 +47,7 @@ type runOptions struct {
 	encSeed          string
 	outbox           string
 	metricsFile      string
+	runID            string
 
 	modTime    time.Time
 	created    time.Time
@@ -71,7 +74,8 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	o.memoryBudget = evidence.DefaultMemoryBudget
 	f.Var(&o.memoryBudget, memoryFlag, memoryUsage)
 	f.StringVar(&o.keyring, "keyring", "", "keyring of the contract's envelope encryption key (default $"+KeyringEnv+", or keyring: in the config file; without one, $"+masterKeyEnv+")")
-	f.StringVar(&o.outbox, "outbox", "", "DatasetExport: queue the consent ledger entry, lineage and audit events (and the delivery descriptor of s3, presigned and snowflake delivery) in this emit outbox, for emit relay")
+	f.StringVar(&o.outbox, "outbox", "", "queue the export's notification in this emit outbox, for emit relay: export.ready.v1 when the export completes (with --package), export.failed.v1 with the error code when it fails; DatasetExport: the consent ledger entry, lineage and audit events (and the delivery descriptor of s3, presigned and snowflake delivery)")
+	f.StringVar(&o.runID, "run-id", "", "run_id of the log records (default: the first 12 hex digits of the plan digest)")
 	f.StringVar(&o.metricsFile, "metrics-file", "", metricsUsage)
 	f.StringVar(&o.encSeed, "deterministic-encryption-seed", "", "draw envelope encryption's keys and nonces from this seed file instead of the system's random source, so that two runs give the same bytes: for tests and reproducibility checks only, never for real exports")
 }
@@ -93,7 +97,7 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		if len(args) != 0 {
 			return exitcode.Usagef("--apply-delta takes no contract or plan argument")
 		}
-		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed", "outbox", "metrics-file"} {
+		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed", "outbox", "metrics-file", "run-id"} {
 			if cmd.Flags().Changed(n) {
 				return exitcode.Usagef("--%s does not apply with --apply-delta", n)
 			}
@@ -123,6 +127,11 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 	}
 	if err := checkMetricsFile(o.metricsFile); err != nil {
 		return err
+	}
+	if o.runID != "" {
+		if err := safefile.CheckToken("--run-id", o.runID); err != nil {
+			return exitcode.WithCode(exitcode.Usage, err)
+		}
 	}
 	o.created, err = exportTime(e, o.createdAt)
 	return err
@@ -173,22 +182,43 @@ type runResult struct {
 	Counts      map[string]int `json:"counts"`
 	Files       int            `json:"files"`
 	PayloadRoot string         `json:"payloadRoot"`
+	// Notification is the outbox entry of export.ready.v1 (--outbox).
+	Notification string `json:"notification,omitempty"`
 }
 
 func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string) (err error) {
 	rec := newRecorder(e, o.metricsFile, metrics.KindRun)
 	var written int64
 	defer func() { rec.finish(e, err, written) }()
+	lg := newRunLog(e, o.runID)
+	// id names the export for its export.failed.v1 notification, once the
+	// contract is read.
+	var id struct{ exportID, tenant, profile string }
 	if !strings.HasSuffix(arg, ".json") {
 		// A DatasetExport has no plan; an EvidenceExport (or a contract
 		// with mistakes) goes on to loadWork, which reports them.
-		if c, err := contract.Load(arg); err == nil && c.Kind == contract.KindDataset {
-			return runDataset(ctx, e, cmd, o, arg, c)
+		if c, err := contract.Load(arg); err == nil {
+			if c.Kind == contract.KindDataset {
+				return runDataset(ctx, e, cmd, o, arg, c)
+			}
+			id.exportID, id.tenant, id.profile = c.ExportID, c.Tenant, c.Profile
+			lg.identify("", c.Tenant, c.Profile)
 		}
 	}
-	if o.outbox != "" {
-		return exitcode.Usagef("--outbox applies to DatasetExport contracts")
+	if o.outbox != "" && o.pkg == "" {
+		return withHint(exitcode.Usagef("--outbox announces the bundle (export.ready.v1): it needs --package OUT.tgz"),
+			"stella-export run %s -o %s --package OUT.tgz --outbox %s", arg, o.output, o.outbox)
 	}
+	completed := false
+	defer func() {
+		if err == nil {
+			return
+		}
+		lg.fail(err)
+		if o.outbox != "" && !completed && id.exportID != "" && ctx.Err() == nil {
+			err = queueFailed(ctx, e, lg, o.outbox, notify.NewFailed(id.exportID, id.tenant, id.profile, err, oneLine(err.Error()), e.global.log.correlationID), err)
+		}
+	}()
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
 		return err
@@ -208,13 +238,17 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	default:
 		ev = events.New(nil)
 	}
-	ev.Hook = rec.hook
+	ev.Hook = func(kind string, f map[string]any) {
+		rec.hook(kind, f)
+		lg.hook(kind, f)
+	}
 	bar := newProgress(e)
 	defer bar.finish()
 	if bar != nil {
 		done := map[string]int64{}
 		ev.Hook = func(kind string, f map[string]any) {
 			rec.hook(kind, f)
+			lg.hook(kind, f)
 			switch kind {
 			case "run.state":
 				if f["state"] == "running" {
@@ -245,6 +279,14 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	}
 	defer p.Close()
 	rec.begin(e, p.Contract.Tenant, p.Contract.Profile)
+	id.exportID, id.tenant, id.profile = p.Contract.ExportID, p.Contract.Tenant, p.Contract.Profile
+	pd, err := runner.PlanDigest(p)
+	if err != nil {
+		return err
+	}
+	lg.identify(shortDigest(pd), p.Contract.Tenant, p.Contract.Profile)
+	lg.info("plan", "planned", slog.String("export_id", p.Contract.ExportID), slog.Int("documents", p.Inputs.Len()))
+	lg.info("resolve", "resolving the encryption and signing keys", slog.Bool("encryption", o.encryption != nil), slog.Bool("signing", signer != nil))
 	enc, err := runEncryption(e, o)
 	if err != nil {
 		ev.State("failed", map[string]any{"message": oneLine(err.Error())})
@@ -261,8 +303,25 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		}
 		return withRunHint(flagged(err, runFlags), o)
 	}
+	completed = true
 	written = res.Manifest.PayloadBytes + fileSize(o.pkg)
-	out := runResult{Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: res.Manifest.ExportID,
+	if signer != nil {
+		lg.info("sign", "signed export.json and provenance.json in the bundle", slog.String("package", o.pkg))
+	}
+	lg.info("distribute", "export completed", slog.String("export_id", res.Manifest.ExportID), slog.String("output", o.output),
+		slog.String("package", o.pkg), slog.String("root", rootString(res)), slog.String("sha256", res.BundleSHA))
+	var note string
+	if o.outbox != "" {
+		ready := notify.NewReady(res.Manifest, res.Root.String(), res.BundleSHA, fileSize(o.pkg), e.global.log.correlationID)
+		q, qerr := notify.Outbox{Dir: o.outbox}.Queue(ctx, ready)
+		if qerr != nil {
+			return withHint(fmt.Errorf("queue %s: %w", notify.ReadyType, qerr),
+				"the export is complete; queue its notification with: stella-export emit %s --outbox %s", o.pkg, o.outbox)
+		}
+		note = q.Path
+		lg.info("emit", "notification queued", slog.String("type", notify.ReadyType), slog.String("key", q.Key), slog.String("path", q.Path))
+	}
+	out := runResult{Notification: note, Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: res.Manifest.ExportID,
 		Profile: res.Manifest.Profile, Counts: res.Manifest.Counts, Files: res.Manifest.FileCount, PayloadRoot: res.Manifest.PayloadRoot}
 	if o.pkg != "" {
 		out.Root = res.Root.String()
@@ -272,8 +331,12 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 			return printResult(e, cmd, out, nil)
 		}
 		out.Event = "run.result"
-		ev.Emit("run.result", map[string]any{"output": out.Output, "package": out.Package, "sha256": out.SHA256, "root": out.Root,
-			"exportId": out.ExportID, "profile": out.Profile, "counts": out.Counts, "files": out.Files, "payloadRoot": out.PayloadRoot})
+		fields := map[string]any{"output": out.Output, "package": out.Package, "sha256": out.SHA256, "root": out.Root,
+			"exportId": out.ExportID, "profile": out.Profile, "counts": out.Counts, "files": out.Files, "payloadRoot": out.PayloadRoot}
+		if note != "" {
+			fields["notification"] = note
+		}
+		ev.Emit("run.result", fields)
 		return ev.Err()
 	}
 	if err := ev.Err(); err != nil {
@@ -284,7 +347,39 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		if out.Package != "" {
 			fmt.Fprintf(w, "%s: root %s\n", out.Package, out.Root)
 		}
+		if note != "" {
+			fmt.Fprintf(w, "%s: %s queued\n", note, notify.ReadyType)
+		}
 	})
+}
+
+// queueFailed queues the export.failed.v1 notification of a failed run
+// and returns the run's error; an outbox that cannot take it is said on
+// stderr, the run's own error stays the one reported.
+func queueFailed(ctx context.Context, e *env, lg *runLog, outbox string, f *notify.Failed, runErr error) error {
+	q, err := notify.Outbox{Dir: outbox}.Queue(ctx, f)
+	if err != nil {
+		warner(e)(fmt.Sprintf("%s not queued in %s: %s", notify.FailedType, outbox, oneLine(err.Error())))
+		return runErr
+	}
+	lg.log(slog.LevelInfo, "emit", "", f.ErrorCode, "failure notification queued", slog.String("type", notify.FailedType), slog.String("key", q.Key), slog.String("path", q.Path))
+	return runErr
+}
+
+// shortDigest is the short form of a "sha256:<hex>" digest: 12 hex digits.
+func shortDigest(d string) string {
+	h := strings.TrimPrefix(d, "sha256:")
+	if len(h) > 12 {
+		h = h[:12]
+	}
+	return h
+}
+
+func rootString(res *runner.Result) string {
+	if res.Package == "" {
+		return ""
+	}
+	return res.Root.String()
 }
 
 // runEncryption resolves the contract's encryption: its key (keyring,

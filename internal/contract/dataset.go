@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stella-ops/stella-export/internal/exitcode"
 )
 
 // KindDataset is the kind of dataset exports (docs/contract.md#datasetexport):
@@ -37,12 +39,13 @@ const (
 	HashVAWAOnly = "HASH_VAWA_ONLY"
 )
 
-// Validation codes of the runbook's CSV guardrails.
+// Validation codes of the runbook's CSV guardrails; they are rows of
+// internal/exitcode's error-code table too.
 const (
-	CodePicklist     = "PICKLIST_INVALID_CODE"
-	CodeRequired     = "REQUIRED_FIELD_NULL"
-	CodeEpoch        = "DATE_BEFORE_HMIS_EPOCH"
-	CodeDateSequence = "DATE_SEQUENCE_VIOLATION"
+	CodePicklist     = exitcode.CodePicklistInvalid
+	CodeRequired     = exitcode.CodeRequiredNull
+	CodeEpoch        = exitcode.CodeBeforeHMISEpoch
+	CodeDateSequence = exitcode.CodeDateSequence
 )
 
 // ValidationCodes lists the guardrail codes in documentation order.

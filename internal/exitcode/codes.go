@@ -24,6 +24,12 @@ const (
 	CodeCancelled         = "Cancelled"
 	CodeTrivySchema       = "TRIVY_SCHEMA_UNSUPPORTED"
 	CodeKMSEncryption     = "KMS_ENCRYPTION_ERROR"
+	// The dataset guardrails' codes (docs/dataset.md#validation): the
+	// first of them with a blocking error names a blocked export.
+	CodePicklistInvalid = "PICKLIST_INVALID_CODE"
+	CodeRequiredNull    = "REQUIRED_FIELD_NULL"
+	CodeBeforeHMISEpoch = "DATE_BEFORE_HMIS_EPOCH"
+	CodeDateSequence    = "DATE_SEQUENCE_VIOLATION"
 )
 
 // CodeEntry is one row of the error-code table.
@@ -43,6 +49,10 @@ var Codes = []CodeEntry{
 	{CodeCrossTenantDenied, Invalid, "a selector names another tenant without allow_cross_tenant and --allow-cross-tenant"},
 	{CodeTrivySchema, Invalid, "the Trivy DB schema asked for is not supported"},
 	{CodeKMSEncryption, Invalid, "the contract's encryption key cannot be resolved: a bad master key, an unknown alias (exit 4 when the keyring cannot be read)"},
+	{CodePicklistInvalid, Invalid, "a DatasetExport guardrail blocked the export: a value is not among its column's codes"},
+	{CodeRequiredNull, Invalid, "a DatasetExport guardrail blocked the export: a required column is null"},
+	{CodeBeforeHMISEpoch, Invalid, "a DatasetExport guardrail blocked the export: a date is before the HMIS epoch"},
+	{CodeDateSequence, Invalid, "a DatasetExport guardrail blocked the export: a pair of dates is out of order"},
 	{CodeInvalidInput, Invalid, "other invalid input: unsafe archive entry, special file, over a size limit, bad data"},
 	{CodeIO, IO, "I/O or environment error: unreadable file, disk full, missing key"},
 	{CodeInputChanged, Conflict, "an input differs from what the plan recorded; plan again"},

@@ -80,11 +80,18 @@ func (o Outbox) Put(ctx context.Context, e *Event) (*EmitResult, error) {
 
 // isEvent says whether an entry's body is a dataset event (by its type
 // member, without parsing the whole entry).
-func isEvent(body []byte) bool {
+func isEvent(body []byte) bool { return strings.HasPrefix(entryType(body), eventPrefix) }
+
+// entryType returns the type member of an entry's body, "" when it has
+// none.
+func entryType(body []byte) string {
 	var head struct {
 		Type string `json:"type"`
 	}
-	return json.Unmarshal(body, &head) == nil && strings.HasPrefix(head.Type, eventPrefix)
+	if json.Unmarshal(body, &head) != nil {
+		return ""
+	}
+	return head.Type
 }
 
 // ParseEvent checks body, the pending entry path, as an event: canonical

@@ -337,6 +337,18 @@ func (o Outbox) loadPending(key string) (string, []byte, error) {
 		}
 		return e.Type, body, nil
 	}
+	switch entryType(body) {
+	case ReadyType:
+		if _, err := ParseReady(path, key, body); err != nil {
+			return "", nil, err
+		}
+		return ReadyType, body, nil
+	case FailedType:
+		if _, err := ParseFailed(path, key, body); err != nil {
+			return "", nil, err
+		}
+		return FailedType, body, nil
+	}
 	p, err := ParsePending(path, key, body)
 	if err != nil {
 		return "", nil, err

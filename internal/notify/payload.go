@@ -45,15 +45,16 @@ type BuildOptions struct {
 	Limits tarball.Limits
 }
 
-// ProfileError refuses a bundle that is not a portable evidence export.
+// ProfileError refuses a bundle that is not announced: a directory bundle
+// of `package` (or, to FromBundle, anything but a portable export).
 type ProfileError struct {
 	Name    string
 	Profile string
 }
 
 func (e *ProfileError) Error() string {
-	return fmt.Sprintf("%s: export.json: profile %q: %s announces %s exports only (portable evidence bundles)",
-		e.Name, e.Profile, EventType, manifest.ProfilePortable)
+	return fmt.Sprintf("%s: export.json: profile %q: not announced; %s announces run bundles and %s portable evidence exports (%s)",
+		e.Name, e.Profile, ReadyType, EventType, manifest.ProfilePortable)
 }
 
 func (e *ProfileError) Unwrap() error { return exitcode.ErrInvalid }
@@ -66,59 +67,78 @@ func (e *ProfileError) Unwrap() error { return exitcode.ErrInvalid }
 // bundle's size come from the verifying pass (verify.Options.Extract) and
 // are used only once it has succeeded.
 func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions) (*Payload, *verify.Report, error) {
+	rep, sc, size, err := verifyBundle(ctx, r, name, opt)
+	if err != nil {
+		return nil, rep, err
+	}
+	if rep.Profile != manifest.ProfilePortable {
+		return nil, rep, &ProfileError{Name: name, Profile: rep.Profile}
+	}
+	p, err := portablePayload(name, rep, sc, size, opt)
+	return p, rep, err
+}
+
+// verifyBundle verifies the bundle read from r and returns what the
+// payloads are built from: the report, export.json (and the inner
+// portable bundle's size) and the size of the bundle.
+func verifyBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions) (*verify.Report, *scanResult, int64, error) {
 	count := &ctxio.CountReader{R: r}
-	sc := scanResult{innerSize: -1}
+	sc := &scanResult{innerSize: -1}
 	rep, err := verify.Verify(ctx, count, verify.Options{Limits: opt.Limits, Extract: sc.extract})
 	if err == nil {
 		// Whatever verification left unread still counts for the size.
 		_, err = io.Copy(io.Discard, count)
 	}
 	if err != nil {
-		return nil, rep, fmt.Errorf("%s: %w", name, err)
+		return rep, nil, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	if err := sc.check(); err != nil {
-		return nil, rep, fmt.Errorf("%s: %w", name, err)
+		return rep, nil, 0, fmt.Errorf("%s: %w", name, err)
 	}
-	if rep.Profile != manifest.ProfilePortable {
-		return nil, rep, &ProfileError{Name: name, Profile: rep.Profile}
-	}
+	return rep, sc, count.N, nil
+}
+
+// portablePayload builds the export.airgap.ready.v1 payload of a verified
+// portable export.
+func portablePayload(name string, rep *verify.Report, sc *scanResult, size int64, opt BuildOptions) (*Payload, error) {
+	var err error
 	var m manifest.Portable
 	if err := json.Unmarshal(sc.manifest.Bytes(), &m); err != nil {
-		return nil, rep, exitcode.Invalidf("%s: export.json: %v", name, err)
+		return nil, exitcode.Invalidf("%s: export.json: %v", name, err)
 	}
 	for _, f := range []struct{ field, v string }{
 		{"bundleId", m.BundleID}, {"exportId", m.ExportID}, {"tenant", m.Tenant},
 	} {
 		if f.v == "" {
-			return nil, rep, exitcode.Invalidf("%s: export.json: %s: missing", name, f.field)
+			return nil, exitcode.Invalidf("%s: export.json: %s: missing", name, f.field)
 		}
 		if err := safefile.CheckToken(name+": export.json: "+f.field, f.v); err != nil {
-			return nil, rep, err
+			return nil, err
 		}
 		if err := manifest.CheckID(f.field, f.v); err != nil {
-			return nil, rep, exitcode.Invalidf("%s: export.json: %v", name, err)
+			return nil, exitcode.Invalidf("%s: export.json: %v", name, err)
 		}
 	}
 	if m.SourceURI == "" {
-		return nil, rep, exitcode.Invalidf("%s: export.json: sourceUri: missing", name)
+		return nil, exitcode.Invalidf("%s: export.json: sourceUri: missing", name)
 	}
 	if err := safefile.CheckToken(name+": export.json: sourceUri", m.SourceURI); err != nil {
-		return nil, rep, err
+		return nil, err
 	}
 	if m.PortableVersion != manifest.PortableVersion {
-		return nil, rep, exitcode.Invalidf("%s: export.json: portableVersion: %q is not supported (want %q)", name, clipString(m.PortableVersion, 80), manifest.PortableVersion)
+		return nil, exitcode.Invalidf("%s: export.json: portableVersion: %q is not supported (want %q)", name, clipString(m.PortableVersion, 80), manifest.PortableVersion)
 	}
 	if sc.innerSize < 0 {
-		return nil, rep, exitcode.Invalidf("%s: %s: missing from the bundle", name, layout.PortableInner)
+		return nil, exitcode.Invalidf("%s: %s: missing from the bundle", name, layout.PortableInner)
 	}
 	if m.PortableSizeBytes != sc.innerSize {
-		return nil, rep, exitcode.Invalidf("%s: export.json: portableSizeBytes: %d, but %s is %d bytes", name, m.PortableSizeBytes, layout.PortableInner, sc.innerSize)
+		return nil, exitcode.Invalidf("%s: export.json: portableSizeBytes: %d, but %s is %d bytes", name, m.PortableSizeBytes, layout.PortableInner, sc.innerSize)
 	}
 	created := opt.CreatedAt
 	if created.IsZero() {
 		created, err = time.Parse(time.RFC3339, m.CreatedAtUTC)
 		if err != nil {
-			return nil, rep, exitcode.Invalidf("%s: export.json: createdAtUtc: %q is not an RFC 3339 time", name, clipString(m.CreatedAtUTC, 80))
+			return nil, exitcode.Invalidf("%s: export.json: createdAtUtc: %q is not an RFC 3339 time", name, clipString(m.CreatedAtUTC, 80))
 		}
 	}
 	p := &Payload{
@@ -128,22 +148,22 @@ func FromBundle(ctx context.Context, r io.Reader, name string, opt BuildOptions)
 		ArtifactURI: ArtifactURI(opt.ArtifactURI, m.ExportID, m.BundleID),
 		CreatedAt:   manifest.Timestamp(created),
 		Metadata: Metadata{SourceURI: m.SourceURI, PortableSizeBytes: sc.innerSize,
-			ExportSizeBytes: count.N},
+			ExportSizeBytes: size},
 	}
 	if opt.ExpiresAt.IsZero() && m.ExpiresAtUTC != "" {
 		t, err := time.Parse(time.RFC3339, m.ExpiresAtUTC)
 		if err != nil || manifest.Timestamp(t) != m.ExpiresAtUTC {
-			return nil, rep, exitcode.Invalidf("%s: export.json: expiresAtUtc: %q is not an RFC 3339 UTC time in whole seconds", name, clipString(m.ExpiresAtUTC, 80))
+			return nil, exitcode.Invalidf("%s: export.json: expiresAtUtc: %q is not an RFC 3339 UTC time in whole seconds", name, clipString(m.ExpiresAtUTC, 80))
 		}
 		opt.ExpiresAt = t
 	}
 	if !opt.ExpiresAt.IsZero() {
 		if !opt.ExpiresAt.After(created) {
-			return nil, rep, &ExpiryError{ExpiresAt: manifest.Timestamp(opt.ExpiresAt), CreatedAt: p.CreatedAt}
+			return nil, &ExpiryError{ExpiresAt: manifest.Timestamp(opt.ExpiresAt), CreatedAt: p.CreatedAt}
 		}
 		p.ExpiresAt = manifest.Timestamp(opt.ExpiresAt)
 	}
-	return p, rep, nil
+	return p, nil
 }
 
 // ArtifactURI fills "{exportId}" and "{bundleId}" in tmpl (DefaultArtifactURI

@@ -225,7 +225,7 @@ func blocked(stageDir string, opt Options, rep *validate.Report) error {
 	if err := replaceDir(stageDir, opt.OutDir, opt.Force, opt.Protect); err != nil {
 		return err
 	}
-	return &export.BlockedError{Report: filepath.Join(opt.OutDir, validate.FileName), Errors: rep.Errors}
+	return &export.BlockedError{Report: filepath.Join(opt.OutDir, validate.FileName), Errors: rep.Errors, Code: rep.FirstError()}
 }
 
 func writeDatasetProvenance(stage *adapters.Stage, c *contract.Contract, xr *export.Result, enc *provenance.Encryption, signer bundle.Signer) error {

@@ -100,6 +100,10 @@ func planDigest(p *plan.Plan) (string, error) {
 	return digest.Of(h).String(), nil
 }
 
+// PlanDigest returns the digest export.json records as contract.planDigest:
+// the SHA-256 of the plan's canonical JSON.
+func PlanDigest(p *plan.Plan) (string, error) { return planDigest(p) }
+
 // digestJob is a plan digest computed on a goroutine of its own.
 type digestJob struct {
 	done   chan struct{}

@@ -436,7 +436,13 @@ func (fs *files) discard() error {
 type BlockedError struct {
 	Report string // where the report was written
 	Errors int64
+	// Code is the first guardrail code (in documentation order) with a
+	// blocking error: the failure's stable code.
+	Code string
 }
+
+// ErrorCode returns the guardrail code that blocked the export.
+func (e *BlockedError) ErrorCode() string { return e.Code }
 
 func (e *BlockedError) Error() string {
 	return fmt.Sprintf("validation: %d guardrail errors block the export; only %s was written", e.Errors, e.Report)

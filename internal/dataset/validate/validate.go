@@ -178,6 +178,17 @@ func (v *Validator) Report() *Report {
 	return &rep
 }
 
+// FirstError returns the first code (in documentation order) that
+// counted a blocking error, "" when nothing blocks.
+func (r *Report) FirstError() string {
+	for _, c := range r.Codes {
+		if c.Severity == Error && c.Count > 0 {
+			return c.Code
+		}
+	}
+	return ""
+}
+
 // Bytes is the report as canonical JSON.
 func (r *Report) Bytes() ([]byte, error) { return canonjson.Marshal(r) }
 
