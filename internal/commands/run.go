@@ -45,7 +45,9 @@ type runOptions struct {
 	encSeed          string
 	outbox           string
 	metricsFile      string
+	layout           string
 
+	store      *objstoreRun // --layout objstore
 	modTime    time.Time
 	created    time.Time
 	encryption *contract.Encryption // the contract's, set by loadWork
@@ -73,6 +75,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.keyring, "keyring", "", "keyring of the contract's envelope encryption key (default $"+KeyringEnv+", or keyring: in the config file; without one, $"+masterKeyEnv+")")
 	f.StringVar(&o.outbox, "outbox", "", "DatasetExport: queue the consent ledger entry, lineage and audit events (and the delivery descriptor of s3, presigned and snowflake delivery) in this emit outbox, for emit relay")
 	f.StringVar(&o.metricsFile, "metrics-file", "", metricsUsage)
+	f.StringVar(&o.layout, "layout", "flat", "bundle layout: flat (--package names the .tgz), or objstore: --package names an object-store root and the bundle goes to exports/{tenant}/{exportId}/bundle.tgz, write once, recorded in distributions.json (and, with --outbox, a distribution event)")
 	f.StringVar(&o.encSeed, "deterministic-encryption-seed", "", "draw envelope encryption's keys and nonces from this seed file instead of the system's random source, so that two runs give the same bytes: for tests and reproducibility checks only, never for real exports")
 }
 
@@ -93,7 +96,7 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		if len(args) != 0 {
 			return exitcode.Usagef("--apply-delta takes no contract or plan argument")
 		}
-		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed", "outbox", "metrics-file"} {
+		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed", "outbox", "metrics-file", "layout"} {
 			if cmd.Flags().Changed(n) {
 				return exitcode.Usagef("--%s does not apply with --apply-delta", n)
 			}
@@ -103,7 +106,13 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 	if err := checkBudget(o.memoryBudget); err != nil {
 		return err
 	}
-	if o.pkg != "" {
+	if err := checkLayout(o.layout); err != nil {
+		return err
+	}
+	if o.layout == layoutObjstore && o.pkg == "" {
+		return exitcode.Usagef("--layout objstore needs --package ROOT (the object-store root)")
+	}
+	if o.pkg != "" && o.layout != layoutObjstore {
 		if err := runner.CheckPackage(o.pkg, o.output, nil); err != nil {
 			return flagged(err, runFlags)
 		}
@@ -179,6 +188,13 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	rec := newRecorder(e, o.metricsFile, metrics.KindRun)
 	var written int64
 	defer func() { rec.finish(e, err, written) }()
+	if o.layout == layoutObjstore {
+		if o.store, err = stageObjstore(o.pkg); err != nil {
+			return err
+		}
+		defer o.store.remove()
+		o.pkg = o.store.staged
+	}
 	if !strings.HasSuffix(arg, ".json") {
 		// A DatasetExport has no plan; an EvidenceExport (or a contract
 		// with mistakes) goes on to loadWork, which reports them.
@@ -186,8 +202,8 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 			return runDataset(ctx, e, cmd, o, arg, c)
 		}
 	}
-	if o.outbox != "" {
-		return exitcode.Usagef("--outbox applies to DatasetExport contracts")
+	if o.outbox != "" && o.store == nil {
+		return exitcode.Usagef("--outbox applies to DatasetExport contracts, and with --layout objstore (the distribution event)")
 	}
 	signer, err := optionalSigner(e, o.signKey)
 	if err != nil {
@@ -261,6 +277,9 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		}
 		return withRunHint(flagged(err, runFlags), o)
 	}
+	if err := o.stored(ctx, res); err != nil {
+		return err
+	}
 	written = res.Manifest.PayloadBytes + fileSize(o.pkg)
 	out := runResult{Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: res.Manifest.ExportID,
 		Profile: res.Manifest.Profile, Counts: res.Manifest.Counts, Files: res.Manifest.FileCount, PayloadRoot: res.Manifest.PayloadRoot}
@@ -285,6 +304,21 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 			fmt.Fprintf(w, "%s: root %s\n", out.Package, out.Root)
 		}
 	})
+}
+
+// stored puts the bundle into the object store, with --layout objstore,
+// and points --package at it.
+func (o *runOptions) stored(ctx context.Context, res *runner.Result) error {
+	if o.store == nil {
+		return nil
+	}
+	m := res.Manifest
+	obj, err := o.store.store(ctx, m.Tenant, m.ExportID, m.CreatedAtUTC, m.ExpiresAtUTC, o.outbox)
+	if err != nil {
+		return err
+	}
+	o.pkg, res.Package = obj.Path, obj.Path
+	return nil
 }
 
 // runEncryption resolves the contract's encryption: its key (keyring,
