@@ -122,6 +122,9 @@ func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, 
 		}
 		return withRunHint(flagged(err, runFlags), o)
 	}
+	if err := o.stored(ctx, &res.Result); err != nil {
+		return err
+	}
 	xm := res.Dataset.Manifest
 	delivered, queued, err := deliverDataset(ctx, c, o, res)
 	if err != nil {
@@ -160,7 +163,7 @@ func deliverDataset(ctx context.Context, c *contract.Contract, o *runOptions, re
 	if o.pkg != "" {
 		b = &deliver.Bundle{Path: o.pkg, SHA256: res.BundleSHA, Root: res.Root.String()}
 	}
-	var delivered string
+	var delivered, recorded string
 	var desc *deliver.Descriptor
 	switch {
 	case xm.Destination == "":
@@ -176,6 +179,10 @@ func deliverDataset(ctx context.Context, c *contract.Contract, o *runOptions, re
 		var err error
 		if delivered, err = deliver.Local(ctx, src, dest); err != nil {
 			return "", nil, err
+		}
+		m := res.Manifest
+		if recorded, err = recordLocal(ctx, o.output, delivered, o.pkg, res.BundleSHA, m.PayloadBytes, m.ExportID, c.Tenant, m.CreatedAtUTC, m.ExpiresAtUTC, o.outbox); err != nil {
+			return delivered, nil, err
 		}
 	default:
 		var err error
@@ -194,6 +201,9 @@ func deliverDataset(ctx context.Context, c *contract.Contract, o *runOptions, re
 	var keys []string
 	for _, r := range rs {
 		keys = append(keys, r.Key)
+	}
+	if recorded != "" {
+		keys = append(keys, recorded)
 	}
 	return delivered, keys, err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -51,6 +52,9 @@ type packageOptions struct {
 	metricsFile  string
 	outbox       string
 
+	// set with --layout objstore (without --portable)
+	store *objstoreRun
+
 	// resolved by validate
 	modTime time.Time
 	created time.Time
@@ -72,10 +76,10 @@ func (o *packageOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.tenant, "tenant", "", "tenant id (--portable)")
 	f.StringVar(&o.sourceURI, "source-uri", "", "where the portable bundle came from (--portable; default /evidence/{bundleId}/portable)")
 	f.StringVar(&o.expectSHA256, "expect-sha256", "", "expected SHA-256 of the portable bundle; a mismatch marks the export FAILED (--portable)")
-	f.StringVar(&o.layout, "layout", portable.LayoutFlat, "output layout with --portable: flat or objstore (exports/{tenant}/{bundleId}/{exportId}/)")
+	f.StringVar(&o.layout, "layout", portable.LayoutFlat, "output layout: flat, or objstore: -o names an object-store root and the bundle goes to exports/{tenant}/{exportId}/bundle.tgz, write once (with --portable: exports/{tenant}/{bundleId}/{exportId}/)")
 	f.StringVar(&o.metricsFile, "metrics-file", "", metricsUsage+" (--portable)")
 	f.IntVar(&o.retention, "retention-days", 0, "write expiresAtUtc, createdAtUtc plus this many days (1-36500), in export.json (--portable; default: no expiry)")
-	f.StringVar(&o.outbox, "outbox", "", "queue the export.airgap.ready.v1 notification in this emit outbox once the export completes, export.failed.v1 when it fails (--portable)")
+	f.StringVar(&o.outbox, "outbox", "", "queue notifications in this emit outbox: with --portable export.airgap.ready.v1 once the export completes (export.failed.v1 when it fails); with --layout objstore the distribution event")
 	f.BoolVar(&o.acknowledge, "acknowledge-failure", false, "proceed with an export marked FAILED, keeping its marker as .failed.acknowledged (--portable)")
 }
 
@@ -120,6 +124,24 @@ func (o *packageOptions) validate(e *env, cmd *cobra.Command, args []string) err
 	if o.portable == "" {
 		if o.profile == manifest.ProfilePortable {
 			return exitcode.Usagef("--profile %s needs --portable FILE (the sealed portable bundle)", manifest.ProfilePortable)
+		}
+		if err := checkLayout(o.layout); err != nil {
+			return err
+		}
+		if o.layout == layoutObjstore {
+			portableOnly = slices.DeleteFunc(slices.Clone(portableOnly), func(n string) bool { return n == "tenant" || n == "layout" || n == "outbox" })
+			if o.force {
+				return exitcode.Usagef("--force does not apply with --layout objstore (objects are written once)")
+			}
+			if o.tenant != "" {
+				if err := checkID("--tenant", o.tenant); err != nil {
+					return err
+				}
+			} else if len(args) == 1 && !runner.IsExportDir(args[0]) {
+				return exitcode.Usagef("--layout objstore: a directory bundle has no tenant: give --tenant T (the prefix exports/T/EXPORT_ID/)")
+			}
+		} else if cmd.Flags().Changed("outbox") {
+			return exitcode.Usagef("--outbox applies with --portable (the ready notification) or --layout objstore (the distribution event)")
 		}
 		for _, name := range portableOnly {
 			if cmd.Flags().Changed(name) {
@@ -225,6 +247,14 @@ beside it, exits 1, and later runs exit 5 until --acknowledge-failure.`,
 			if o.portable != "" {
 				return runPortable(cmd.Context(), e, cmd, o)
 			}
+			if o.layout == layoutObjstore {
+				st, err := stageObjstore(o.output)
+				if err != nil {
+					return err
+				}
+				defer st.remove()
+				o.store, o.output = st, st.staged
+			}
 			return runPackage(cmd.Context(), e, cmd, o, args[0])
 		},
 	}
@@ -234,6 +264,8 @@ beside it, exits 1, and later runs exit 5 until --acknowledge-failure.`,
 
 type packageResult struct {
 	Path         string `json:"path"`
+	Key          string `json:"key,omitempty"`       // --layout objstore: the object key
+	Unchanged    bool   `json:"unchanged,omitempty"` // --layout objstore: the same bytes were stored already
 	Root         string `json:"root"`
 	SHA256       string `json:"sha256"`
 	ExportID     string `json:"exportId"`
@@ -282,8 +314,15 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 	}
 	out := packageResult{Path: o.output, Root: res.Root.String(), SHA256: digest.Of(h).Hex(),
 		ExportID: exportID, Files: res.Payload.Files, PayloadBytes: res.Payload.Bytes, PayloadRoot: res.Payload.Root.String()}
+	created := o.created
+	if created.IsZero() {
+		created = o.modTime
+	}
+	if err := o.stored(ctx, &out, o.tenant, manifest.Timestamp(created), ""); err != nil {
+		return err
+	}
 	return printResult(e, cmd, out, func(w io.Writer) {
-		fmt.Fprintf(w, "%s: root %s (%d payload files, %d bytes)\n", out.Path, out.Root, out.Files, out.PayloadBytes)
+		fmt.Fprintf(w, "%s: root %s (%d payload files, %d bytes)%s\n", out.Path, out.Root, out.Files, out.PayloadBytes, unchangedNote(out.Unchanged))
 	})
 }
 
@@ -291,7 +330,7 @@ func runPackage(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptio
 // export.json): the bundle run --package would have made, with the
 // directory's files checked against export.json's payload root first.
 func runPackageExport(ctx context.Context, e *env, cmd *cobra.Command, o *packageOptions, dir string, f *atomicfile.File, signer bundle.Signer) error {
-	for _, name := range []string{"export-id", "profile", "created-at", "follow-links"} {
+	for _, name := range []string{"export-id", "profile", "created-at", "follow-links", "tenant"} {
 		if cmd.Flags().Changed(name) {
 			return exitcode.Usagef("--%s: %s is an export directory (it holds export.json), whose export.json is packaged as it is", name, dir)
 		}
@@ -309,9 +348,35 @@ func runPackageExport(ctx context.Context, e *env, cmd *cobra.Command, o *packag
 	}
 	out := packageResult{Path: o.output, Root: res.Root.String(), SHA256: digest.Of(h).Hex(),
 		ExportID: m.ExportID, Files: res.Payload.Files, PayloadBytes: res.Payload.Bytes, PayloadRoot: res.Payload.Root.String()}
+	if err := o.stored(ctx, &out, m.Tenant, m.CreatedAtUTC, m.ExpiresAtUTC); err != nil {
+		return err
+	}
 	return printResult(e, cmd, out, func(w io.Writer) {
-		fmt.Fprintf(w, "%s: root %s (%d payload files, %d bytes)\n", out.Path, out.Root, out.Files, out.PayloadBytes)
+		fmt.Fprintf(w, "%s: root %s (%d payload files, %d bytes)%s\n", out.Path, out.Root, out.Files, out.PayloadBytes, unchangedNote(out.Unchanged))
 	})
+}
+
+// stored puts the bundle just written into the object store, with
+// --layout objstore, and points out at it.
+func (o *packageOptions) stored(ctx context.Context, out *packageResult, tenant, created, expires string) error {
+	if o.store == nil {
+		return nil
+	}
+	if tenant == "" {
+		return exitcode.Usagef("--layout objstore: a directory bundle has no tenant: give --tenant T (the prefix exports/T/%s/)", out.ExportID)
+	}
+	obj, err := o.store.store(ctx, tenant, out.ExportID, created, expires, o.outbox)
+	if obj != nil {
+		out.Path, out.Key, out.Unchanged = obj.Path, obj.Key, obj.Unchanged
+	}
+	return err
+}
+
+func unchangedNote(unchanged bool) string {
+	if unchanged {
+		return ", unchanged (identical object exists)"
+	}
+	return ""
 }
 
 // portableFlags are the flags that set portable.Config's fields.

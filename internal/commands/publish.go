@@ -12,6 +12,7 @@ import (
 	"oras.land/oras-go/v2"
 
 	"github.com/stella-ops/stella-export/internal/distribute/oci"
+	"github.com/stella-ops/stella-export/internal/distribute/record"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/tarball"
@@ -240,7 +241,7 @@ func runPublish(ctx context.Context, e *env, cmd *cobra.Command, o *publishOptio
 			if err := oci.SortLayoutIndex(dir); err != nil {
 				return err
 			}
-			recs = append(recs, record("oci-layout", dir, pub, b.SHA256, b.Size, b.ExpiresAt))
+			recs = append(recs, publishedRecord("oci-layout", dir, pub, b.SHA256, b.Size, b.ExpiresAt))
 		}
 		if o.oci != "" {
 			repo, tag, err := o.destination(e, b.Tenant, b.ExportID)
@@ -251,7 +252,19 @@ func runPublish(ctx context.Context, e *env, cmd *cobra.Command, o *publishOptio
 			if err != nil {
 				return fmt.Errorf("--oci %s: %w", repo.name, err)
 			}
-			recs = append(recs, record("oci", repo.name, pub, b.SHA256, b.Size, b.ExpiresAt))
+			recs = append(recs, publishedRecord("oci", repo.name, pub, b.SHA256, b.Size, b.ExpiresAt))
+		}
+		// Every publish of the bundle is recorded in distributions.json
+		// beside it (docs/distribution.md#distribution-records).
+		for _, r := range recs {
+			rec := record.Record{ExportID: b.ExportID, Type: r.Type, Location: r.Location, SHA256: r.SHA256, SizeBytes: r.SizeBytes}
+			if r.ExpiresAt != "" {
+				exp := r.ExpiresAt
+				rec.ExpiresAt = &exp
+			}
+			if _, err := record.Append(ctx, filepath.Dir(args[0]), rec); err != nil {
+				return fmt.Errorf("record the publish of %s: %w", args[0], err)
+			}
 		}
 	}
 	res := struct {
@@ -332,11 +345,11 @@ func publishFromLayout(ctx context.Context, e *env, o *publishOptions) (*publish
 	if err != nil {
 		return nil, fmt.Errorf("--oci %s: %w", repo.name, err)
 	}
-	rec := record("oci", repo.name, pub, strings.TrimPrefix(art.Layer.Digest.String(), "sha256:"), art.Layer.Size, a[oci.AnnotationExpires])
+	rec := publishedRecord("oci", repo.name, pub, strings.TrimPrefix(art.Layer.Digest.String(), "sha256:"), art.Layer.Size, a[oci.AnnotationExpires])
 	return &rec, nil
 }
 
-func record(typ, name string, pub *oci.Published, sha string, size int64, expires string) publishRecord {
+func publishedRecord(typ, name string, pub *oci.Published, sha string, size int64, expires string) publishRecord {
 	refs := pub.Referrers
 	if refs == nil {
 		refs = []oci.Referrer{}

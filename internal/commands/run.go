@@ -48,7 +48,9 @@ type runOptions struct {
 	outbox           string
 	metricsFile      string
 	runID            string
+	layout           string
 
+	store      *objstoreRun // --layout objstore
 	modTime    time.Time
 	created    time.Time
 	encryption *contract.Encryption // the contract's, set by loadWork
@@ -77,6 +79,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.outbox, "outbox", "", "queue the export's notification in this emit outbox, for emit relay: export.ready.v1 when the export completes (with --package), export.failed.v1 with the error code when it fails; DatasetExport: the consent ledger entry, lineage and audit events (and the delivery descriptor of s3, presigned and snowflake delivery)")
 	f.StringVar(&o.runID, "run-id", "", "run_id of the log records (default: the first 12 hex digits of the plan digest)")
 	f.StringVar(&o.metricsFile, "metrics-file", "", metricsUsage)
+	f.StringVar(&o.layout, "layout", "flat", "bundle layout: flat (--package names the .tgz), or objstore: --package names an object-store root and the bundle goes to exports/{tenant}/{exportId}/bundle.tgz, write once, recorded in distributions.json (and, with --outbox, a distribution event)")
 	f.StringVar(&o.encSeed, "deterministic-encryption-seed", "", "draw envelope encryption's keys and nonces from this seed file instead of the system's random source, so that two runs give the same bytes: for tests and reproducibility checks only, never for real exports")
 }
 
@@ -97,7 +100,7 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 		if len(args) != 0 {
 			return exitcode.Usagef("--apply-delta takes no contract or plan argument")
 		}
-		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed", "outbox", "metrics-file", "run-id"} {
+		for _, n := range []string{"package", "sign-key", "events", "mtime", "created-at", "allow-cross-tenant", "skip-invalid", memoryFlag, "deterministic-encryption-seed", "outbox", "metrics-file", "run-id", "layout"} {
 			if cmd.Flags().Changed(n) {
 				return exitcode.Usagef("--%s does not apply with --apply-delta", n)
 			}
@@ -107,7 +110,13 @@ func (o *runOptions) validate(e *env, cmd *cobra.Command, args []string) error {
 	if err := checkBudget(o.memoryBudget); err != nil {
 		return err
 	}
-	if o.pkg != "" {
+	if err := checkLayout(o.layout); err != nil {
+		return err
+	}
+	if o.layout == layoutObjstore && o.pkg == "" {
+		return exitcode.Usagef("--layout objstore needs --package ROOT (the object-store root)")
+	}
+	if o.pkg != "" && o.layout != layoutObjstore {
 		if err := runner.CheckPackage(o.pkg, o.output, nil); err != nil {
 			return flagged(err, runFlags)
 		}
@@ -194,6 +203,13 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	// id names the export for its export.failed.v1 notification, once the
 	// contract is read.
 	var id struct{ exportID, tenant, profile string }
+	if o.layout == layoutObjstore {
+		if o.store, err = stageObjstore(o.pkg); err != nil {
+			return err
+		}
+		defer o.store.remove()
+		o.pkg = o.store.staged
+	}
 	if !strings.HasSuffix(arg, ".json") {
 		// A DatasetExport has no plan; an EvidenceExport (or a contract
 		// with mistakes) goes on to loadWork, which reports them.
@@ -303,6 +319,9 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		}
 		return withRunHint(flagged(err, runFlags), o)
 	}
+	if err := o.stored(ctx, res); err != nil {
+		return err
+	}
 	completed = true
 	written = res.Manifest.PayloadBytes + fileSize(o.pkg)
 	if signer != nil {
@@ -380,6 +399,21 @@ func rootString(res *runner.Result) string {
 		return ""
 	}
 	return res.Root.String()
+}
+
+// stored puts the bundle into the object store, with --layout objstore,
+// and points --package at it.
+func (o *runOptions) stored(ctx context.Context, res *runner.Result) error {
+	if o.store == nil {
+		return nil
+	}
+	m := res.Manifest
+	obj, err := o.store.store(ctx, m.Tenant, m.ExportID, m.CreatedAtUTC, m.ExpiresAtUTC, o.outbox)
+	if err != nil {
+		return err
+	}
+	o.pkg, res.Package = obj.Path, obj.Path
+	return nil
 }
 
 // runEncryption resolves the contract's encryption: its key (keyring,

@@ -26,8 +26,15 @@ const (
 	EventPurge    = "stella.dataset.purge.v1"
 )
 
-// EventTypes lists the dataset event types.
-var EventTypes = []string{EventLedger, EventLineage, EventAudit, EventDelivery, EventPurge}
+// EventDistribution records one distribution of any export (an
+// object-store write, a local delivery, a publish): its data is a
+// distributions.json entry (docs/distribution.md#distribution-records).
+// It travels through the outbox like the dataset events.
+const EventDistribution = "stella.export.distribution.v1"
+
+// EventTypes lists the event types an outbox entry may carry besides the
+// ready notification.
+var EventTypes = []string{EventLedger, EventLineage, EventAudit, EventDelivery, EventPurge, EventDistribution}
 
 const eventPrefix = "stella.dataset."
 
@@ -78,9 +85,12 @@ func (o Outbox) Put(ctx context.Context, e *Event) (*EmitResult, error) {
 	return o.put(e.Key(), body)
 }
 
-// isEvent says whether an entry's body is a dataset event (by its type
-// member, without parsing the whole entry).
-func isEvent(body []byte) bool { return strings.HasPrefix(entryType(body), eventPrefix) }
+// isEvent says whether an entry's body is a dataset or distribution event
+// (by its type member, without parsing the whole entry).
+func isEvent(body []byte) bool {
+	t := entryType(body)
+	return strings.HasPrefix(t, eventPrefix) || t == EventDistribution
+}
 
 // entryType returns the type member of an entry's body, "" when it has
 // none.
@@ -113,7 +123,7 @@ func ParseEvent(path, key string, body []byte) (*Event, error) {
 		return nil, exitcode.Invalidf("%s: not an event: %v", path, err)
 	}
 	if !slices.Contains(EventTypes, e.Type) {
-		return nil, exitcode.Invalidf("%s: type: %q is not a dataset event type", path, clipString(e.Type, 80))
+		return nil, exitcode.Invalidf("%s: type: %q is not a known event type", path, clipString(e.Type, 80))
 	}
 	for _, f := range []struct{ name, v string }{{"export_id", e.ExportID}, {"tenant_id", e.TenantID}, {"created_at", e.CreatedAt}} {
 		if err := safefile.CheckToken(path+": "+f.name, f.v); err != nil {
