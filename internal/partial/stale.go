@@ -14,7 +14,9 @@ import (
 //
 //	.stella-export-<kind>-<pid>-<random>/   directories: spill (sorted runs,
 //	                                        kept documents), stage (run's
-//	                                        export directory), apply
+//	                                        export directory), apply,
+//	                                        objstore (a bundle on its way
+//	                                        into an object store)
 //	.<name>.<pid>-<random>.partial          an output file being written
 //
 // DirPattern and FilePattern give the patterns for os.MkdirTemp and
@@ -24,10 +26,10 @@ import (
 const DirPrefix = ".stella-export-"
 
 // tempKinds are the kinds of temporary directory.
-var tempKinds = []string{"spill", "stage", "apply"}
+var tempKinds = []string{"spill", "stage", "apply", "objstore"}
 
 // DirPattern is the os.MkdirTemp pattern of a temporary directory of kind
-// (spill, stage or apply) of this process.
+// (spill, stage, apply or objstore) of this process.
 func DirPattern(kind string) string {
 	return DirPrefix + kind + "-" + strconv.Itoa(os.Getpid()) + "-"
 }

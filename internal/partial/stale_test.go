@@ -40,13 +40,14 @@ func TestCleanStale(t *testing.T) {
 		fmt.Sprintf(".stella-export-spill-%d-abc", dead),
 		fmt.Sprintf(".stella-export-stage-%d-1f2e", dead),
 		fmt.Sprintf(".stella-export-apply-%d-9", dead),
+		fmt.Sprintf(".stella-export-objstore-%d-77", dead),
 	}
 	for _, n := range gone {
 		mkdir(n)
 	}
 	gone = append(gone, fmt.Sprintf(".out.tgz.%d-123456.partial", dead), fmt.Sprintf(".plan.json.%d-1.partial", dead))
-	write(gone[3])
 	write(gone[4])
+	write(gone[5])
 	kept := []string{
 		fmt.Sprintf(".stella-export-spill-%d-abc", self), // this process
 		fmt.Sprintf(".stella-export-other-%d-abc", dead), // not a kind of ours

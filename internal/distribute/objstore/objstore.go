@@ -27,6 +27,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/distribute/record"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/manifest"
+	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/safefile"
 )
 
@@ -37,13 +38,16 @@ const BundleName = "bundle.tgz"
 const Mode fs.FileMode = 0o444
 
 // Stage makes a private staging directory inside root (created as
-// needed) for a bundle being built; remove removes it and what is left
-// in it.
+// needed) for a bundle being built, named with the process id so that a
+// later command removes it if this process is killed
+// (partial.CleanStale, which Stage runs on root first); remove removes it
+// and what is left in it.
 func Stage(root string) (dir string, remove func(), err error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", nil, fmt.Errorf("object store %s: %w", root, err)
 	}
-	dir, err = os.MkdirTemp(root, ".objstore-")
+	partial.CleanStale(root)
+	dir, err = os.MkdirTemp(root, partial.DirPattern("objstore"))
 	if err != nil {
 		return "", nil, fmt.Errorf("object store %s: %w", root, err)
 	}
