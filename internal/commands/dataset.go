@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/events"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/keyring"
+	"github.com/stella-ops/stella-export/internal/notify"
 	runner "github.com/stella-ops/stella-export/internal/run"
 )
 
@@ -73,7 +75,21 @@ type datasetResult struct {
 }
 
 // runDataset runs a DatasetExport contract.
-func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string, c *contract.Contract) error {
+func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg string, c *contract.Contract, lg *runLog) (err error) {
+	// Logged and announced as an EvidenceExport run is: an error record
+	// with its code, export.failed.v1 in the outbox on failure (not on
+	// interruption), export.ready.v1 for a completed bundle.
+	profile := "dataset:" + c.Dataset.Format
+	defer func() {
+		if err == nil {
+			return
+		}
+		lg.fail(err)
+		if o.outbox != "" && ctx.Err() == nil {
+			err = queueFailed(ctx, e, lg, o.outbox, notify.NewFailed(c.ExportID, c.Tenant, profile, err, oneLine(err.Error()), e.global.log.correlationID), err)
+		}
+	}()
+	lg.info("plan", "dataset export", slog.String("export_id", c.ExportID))
 	for _, n := range []string{"skip-invalid", "allow-cross-tenant"} {
 		if cmd.Flags().Changed(n) {
 			return exitcode.Usagef("--%s applies to EvidenceExport contracts, not %s", n, contract.KindDataset)
@@ -98,6 +114,7 @@ func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, 
 	} else {
 		ev = events.New(nil)
 	}
+	ev.Hook = lg.hook
 	var hasher *redact.Hasher
 	s, serr := export.LoadSchema(c)
 	if serr == nil && redact.NeedsHasher(s, c.Dataset) {
@@ -129,6 +146,18 @@ func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, 
 	delivered, queued, err := deliverDataset(ctx, c, o, res)
 	if err != nil {
 		return err
+	}
+	lg.info("distribute", "export completed", slog.String("export_id", c.ExportID), slog.String("output", o.output),
+		slog.String("package", o.pkg), slog.String("sha256", res.BundleSHA))
+	if o.outbox != "" && o.pkg != "" {
+		ready := notify.NewReady(res.Manifest, res.Root.String(), res.BundleSHA, fileSize(o.pkg), e.global.log.correlationID)
+		q, qerr := notify.Outbox{Dir: o.outbox}.Queue(ctx, ready)
+		if qerr != nil {
+			return withHint(fmt.Errorf("queue %s: %w", notify.ReadyType, qerr),
+				"the export is complete; queue its notification with: stella-export emit %s --outbox %s", o.pkg, o.outbox)
+		}
+		queued = append(queued, q.Path)
+		lg.info("emit", "notification queued", slog.String("type", notify.ReadyType), slog.String("key", q.Key), slog.String("path", q.Path))
 	}
 	out := datasetResult{Delivered: delivered, Queued: queued, Output: o.output, Package: o.pkg, SHA256: res.BundleSHA, ExportID: c.ExportID, Profile: res.Manifest.Profile,
 		Records: xm.Totals.Records, SourceRows: xm.Totals.SourceRows, Suppressed: xm.Redaction.SuppressedRows,

@@ -215,7 +215,8 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 		// with mistakes) goes on to loadWork, which reports them.
 		if c, err := contract.Load(arg); err == nil {
 			if c.Kind == contract.KindDataset {
-				return runDataset(ctx, e, cmd, o, arg, c)
+				lg.identify("", c.Tenant, "dataset:"+c.Dataset.Format)
+				return runDataset(ctx, e, cmd, o, arg, c, lg)
 			}
 			id.exportID, id.tenant, id.profile = c.ExportID, c.Tenant, c.Profile
 			lg.identify("", c.Tenant, c.Profile)
