@@ -37,6 +37,7 @@ type verifyOptions struct {
 	signature   string
 	sigBundle   string
 	attestation string
+	logVerify
 }
 
 func (o *verifyOptions) addFlags(cmd *cobra.Command) {
@@ -56,6 +57,7 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.attestation, "attestation", "", "DSSE attestation to check: subject and materials (default BUNDLE.intoto.jsonl, when present)")
 	f.Int64Var(&o.maxRatio, "max-ratio", tarball.DefaultLimits.MaxRatio, "refuse archives whose compression ratio exceeds this (decompression bombs)")
 	o.keyOptions.addFlags(cmd)
+	o.logVerify.addFlags(cmd)
 	f.Int64Var(&o.maxNameBytes, "max-name-bytes", tarball.DefaultLimits.MaxNameBytes, "refuse archives whose entry names total more bytes (verify's memory grows with them)")
 }
 
@@ -78,6 +80,9 @@ func (o *verifyOptions) validate(args []string) error {
 	sigFlags := o.signature != "" || o.sigBundle != "" || o.attestation != "" || o.requireSig
 	if sigFlags && len(o.keys) == 0 {
 		return exitcode.Usagef("--require-signature, --signature, --bundle and --attestation need --key PUB")
+	}
+	if err := o.logVerify.validate(args[0]); err != nil {
+		return err
 	}
 	if o.maxDepth < 0 || o.maxEntries <= 0 || o.maxBytes <= 0 || o.maxRatio <= 0 || o.maxNameBytes <= 0 {
 		return exitcode.Usagef("--max-* limits must be positive")
@@ -190,6 +195,18 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 			return withHint(fmt.Errorf("%s: %w", path, err), "if the archive is trusted, raise --max-entries, --max-bytes, --max-name-bytes or --max-ratio")
 		}
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if o.logKey != "" && rep.Root != "" {
+		if lerr := o.logVerify.check(ctx, rep, path); lerr != nil {
+			return lerr
+		}
+		if rep.Log.Status != "verified" {
+			rep.Problems = append(rep.Problems, verify.Problem{Path: rep.Log.Receipt, Check: "log", Detail: rep.Log.Detail})
+			rep.OK = false
+			if err == nil {
+				err = &verify.FailedError{Report: rep}
+			}
+		}
 	}
 	if o.prove != "" && err == nil {
 		p, perr := verify.Prove(rep.Checksums(), o.prove)
