@@ -6,7 +6,8 @@
 # signing key), age (age and age-keygen: interop tests of internal/agecrypt),
 # python3-cryptography (the independent .enc decryptor of
 # internal/envelope/testdata/decrypt_enc.py), prometheus (its promtool
-# checks --metrics-file output: internal/metrics). Root only; as another user it
+# checks --metrics-file output: internal/metrics), chromium (renders verify --html
+# reports headless: internal/report). Root only; as another user it
 # prints the apt command and exits 1 if something is missing.
 set -euo pipefail
 need=()
@@ -19,6 +20,7 @@ command -v file >/dev/null || need+=(file)
 command -v tar >/dev/null || need+=(tar)
 command -v openssl >/dev/null || need+=(openssl)
 command -v age >/dev/null || need+=(age)
+command -v chromium >/dev/null || need+=(chromium)
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
 command -v promtool >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -18,6 +18,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/atomicfile"
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	htmlreport "github.com/stella-ops/stella-export/internal/report"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
@@ -547,5 +548,20 @@ func (o *logVerify) check(ctx context.Context, rep *verify.Report, bundle string
 		return fmt.Errorf("--receipt %s: %w", rp, err)
 	}
 	rep.Log = lc
+	return nil
+}
+
+// writeHTMLReport writes verify --html: replacing only a regular file.
+func writeHTMLReport(path string, rep *verify.Report, c *htmlreport.Collector) error {
+	if err := safefile.Replaceable(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("--html %s: %w", path, err)
+	}
+	var b strings.Builder
+	if err := htmlreport.Write(&b, rep, c); err != nil {
+		return fmt.Errorf("--html %s: %w", path, err)
+	}
+	if err := atomicfile.WriteFile(path, []byte(b.String()), 0o644, true); err != nil {
+		return fmt.Errorf("--html %s: %w", path, err)
+	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/decrypt"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
+	htmlreport "github.com/stella-ops/stella-export/internal/report"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
@@ -38,6 +39,7 @@ type verifyOptions struct {
 	sigBundle   string
 	attestation string
 	logVerify
+	html string
 }
 
 func (o *verifyOptions) addFlags(cmd *cobra.Command) {
@@ -58,6 +60,7 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.Int64Var(&o.maxRatio, "max-ratio", tarball.DefaultLimits.MaxRatio, "refuse archives whose compression ratio exceeds this (decompression bombs)")
 	o.keyOptions.addFlags(cmd)
 	o.logVerify.addFlags(cmd)
+	f.StringVar(&o.html, "html", "", "also write a self-contained HTML report to this file (verdict, facts, failed checks, signatures, provenance, log receipt, file tree)")
 	f.Int64Var(&o.maxNameBytes, "max-name-bytes", tarball.DefaultLimits.MaxNameBytes, "refuse archives whose entry names total more bytes (verify's memory grows with them)")
 }
 
@@ -182,6 +185,11 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 			return out, keyHint(err)
 		}
 	}
+	var col *htmlreport.Collector
+	if o.html != "" {
+		col = htmlreport.NewCollector()
+		opt.Extract = col.Extract(opt.Extract)
+	}
 	rep, err := verify.Verify(ctx, r, opt)
 	err = flagged(err, verifyFlags)
 	if rep != nil {
@@ -206,6 +214,11 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 			if err == nil {
 				err = &verify.FailedError{Report: rep}
 			}
+		}
+	}
+	if o.html != "" {
+		if herr := writeHTMLReport(o.html, rep, col); herr != nil {
+			return herr
 		}
 	}
 	if o.prove != "" && err == nil {
