@@ -565,3 +565,54 @@ func writeHTMLReport(path string, rep *verify.Report, c *htmlreport.Collector) e
 	}
 	return nil
 }
+
+// logOnDone is run's and package's --log/--log-signer: append the bundle
+// written to a log once it is complete.
+type logOnDone struct {
+	dir, signer string
+	s           note.Signer
+}
+
+func (o *logOnDone) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.dir, "log", "", "append the bundle to this transparency log when done, writing BUNDLE"+ReceiptSuffix+" (see 'stella-export log --help'); needs --log-signer")
+	f.StringVar(&o.signer, "log-signer", "", "the log's note signer key, PREFIX.key")
+}
+
+// validate checks the flags and reads the signer key before any work, and
+// that the bundle has no receipt yet (unless force).
+func (o *logOnDone) validate(bundle string, force bool) error {
+	if (o.dir == "") != (o.signer == "") {
+		return exitcode.Usagef("--log DIR and --log-signer PREFIX.key go together")
+	}
+	if o.dir == "" {
+		return nil
+	}
+	if bundle == "" || bundle == "-" {
+		return exitcode.Usagef("--log appends a bundle file; it needs --package OUT.tgz (run) or -o OUT.tgz (package)")
+	}
+	s, _, err := readNoteSigner(o.signer)
+	if err != nil {
+		return fmt.Errorf("--log-signer: %w", err)
+	}
+	o.s = s
+	if _, err := os.Lstat(bundle + ReceiptSuffix); err == nil && !force {
+		return withHint(exitcode.Conflictf("receipt %s already exists", bundle+ReceiptSuffix), "--force replaces the bundle and its receipt")
+	}
+	return nil
+}
+
+// append logs the finished bundle, saying so on stderr.
+func (o *logOnDone) append(ctx context.Context, e *env, bundle string) error {
+	if o.dir == "" {
+		return nil
+	}
+	rs, err := appendBundles(ctx, o.dir, o.s, "", true, []string{bundle})
+	if err != nil {
+		return err
+	}
+	if !e.global.quiet {
+		fmt.Fprintf(e.stderr, "stella-export: %s: entry %d in log %s, receipt %s\n", bundle, rs[0].Index, o.dir, bundle+ReceiptSuffix)
+	}
+	return nil
+}

@@ -27,13 +27,14 @@ import (
 )
 
 type packageOptions struct {
-	output      string
-	mtime       string
-	createdAt   string
-	exportID    string
-	profile     string
-	level       int
-	force       bool
+	output    string
+	mtime     string
+	createdAt string
+	exportID  string
+	profile   string
+	level     int
+	force     bool
+	logOnDone
 	followLinks bool
 	signKey     string
 
@@ -62,6 +63,7 @@ func (o *packageOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.profile, "profile", "", "profile recorded in export.json (default \"directory\"; \"airgap-evidence\" with --portable)")
 	f.IntVar(&o.level, "level", tarball.DefaultLevel, "gzip level 1-9 (part of the reproducibility inputs)")
 	f.BoolVar(&o.force, "force", false, "replace an existing output file")
+	o.logOnDone.addFlags(cmd)
 	f.BoolVar(&o.followLinks, "follow-links", false, "follow symbolic links and accept hard links in the input instead of refusing them")
 	f.StringVar(&o.signKey, "sign-key", "", "sign export.json (and provenance.json, if the payload has one) inside the bundle with this key; see 'stella-export sign --help'")
 	f.StringVar(&o.portable, "portable", "", "sealed portable evidence bundle to export (airgap-evidence profile)")
@@ -218,10 +220,19 @@ beside it, exits 1, and later runs exit 5 until --acknowledge-failure.`,
 		PreRunE: func(cmd *cobra.Command, args []string) error { return o.validate(e, cmd, args) },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			markRan(cmd)
-			if o.portable != "" {
-				return runPortable(cmd.Context(), e, cmd, o)
+			if err := o.logOnDone.validate(o.output, o.force); err != nil {
+				return err
 			}
-			return runPackage(cmd.Context(), e, cmd, o, args[0])
+			var err error
+			if o.portable != "" {
+				err = runPortable(cmd.Context(), e, cmd, o)
+			} else {
+				err = runPackage(cmd.Context(), e, cmd, o, args[0])
+			}
+			if err != nil {
+				return err
+			}
+			return o.logOnDone.append(cmd.Context(), e, o.output)
 		},
 	}
 	o.addFlags(cmd)
