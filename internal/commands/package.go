@@ -27,14 +27,13 @@ import (
 )
 
 type packageOptions struct {
-	output    string
-	mtime     string
-	createdAt string
-	exportID  string
-	profile   string
-	level     int
-	force     bool
-	logOnDone
+	output      string
+	mtime       string
+	createdAt   string
+	exportID    string
+	profile     string
+	level       int
+	force       bool
 	followLinks bool
 	signKey     string
 
@@ -52,6 +51,8 @@ type packageOptions struct {
 	// resolved by validate
 	modTime time.Time
 	created time.Time
+
+	logOnDone
 }
 
 func (o *packageOptions) addFlags(cmd *cobra.Command) {

@@ -29,10 +29,9 @@ import (
 )
 
 type runOptions struct {
-	output string
-	pkg    string
-	force  bool
-	logOnDone
+	output           string
+	pkg              string
+	force            bool
 	eventsFile       string
 	mtime            string
 	createdAt        string
@@ -50,6 +49,8 @@ type runOptions struct {
 	modTime    time.Time
 	created    time.Time
 	encryption *contract.Encryption // the contract's, set by loadWork
+
+	logOnDone
 }
 
 // masterKeyEnv holds the master key of every alias when there is no
