@@ -7,7 +7,9 @@
 # python3-cryptography (the independent .enc decryptor of
 # internal/envelope/testdata/decrypt_enc.py), prometheus (its promtool
 # checks --metrics-file output: internal/metrics), docker-registry and skopeo
-# (the real registry and copier of the publish/pull scripts, oci_*.txtar). Root only; as another user it
+# (the real registry and copier of the publish/pull scripts, oci_*.txtar),
+# chromium (renders verify --html reports headless: internal/report). Root
+# only; as another user it
 # prints the apt command and exits 1 if something is missing.
 set -euo pipefail
 need=()
@@ -20,6 +22,7 @@ command -v file >/dev/null || need+=(file)
 command -v tar >/dev/null || need+=(tar)
 command -v openssl >/dev/null || need+=(openssl)
 command -v age >/dev/null || need+=(age)
+command -v chromium >/dev/null || need+=(chromium)
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v docker-registry >/dev/null || need+=(docker-registry)

@@ -58,6 +58,8 @@ type packageOptions struct {
 	// resolved by validate
 	modTime time.Time
 	created time.Time
+
+	logOnDone
 }
 
 func (o *packageOptions) addFlags(cmd *cobra.Command) {
@@ -69,6 +71,7 @@ func (o *packageOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.profile, "profile", "", "profile recorded in export.json (default \"directory\"; \"airgap-evidence\" with --portable)")
 	f.IntVar(&o.level, "level", tarball.DefaultLevel, "gzip level 1-9 (part of the reproducibility inputs)")
 	f.BoolVar(&o.force, "force", false, "replace an existing output file")
+	o.logOnDone.addFlags(cmd)
 	f.BoolVar(&o.followLinks, "follow-links", false, "follow symbolic links and accept hard links in the input instead of refusing them")
 	f.StringVar(&o.signKey, "sign-key", "", "sign export.json (and provenance.json, if the payload has one) inside the bundle with this key; see 'stella-export sign --help'")
 	f.StringVar(&o.portable, "portable", "", "sealed portable evidence bundle to export (airgap-evidence profile)")
@@ -244,18 +247,30 @@ beside it, exits 1, and later runs exit 5 until --acknowledge-failure.`,
 		PreRunE: func(cmd *cobra.Command, args []string) error { return o.validate(e, cmd, args) },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			markRan(cmd)
+			if err := o.logOnDone.validate(o.output, o.force); err != nil {
+				return err
+			}
+			if o.logOnDone.dir != "" && o.layout == layoutObjstore {
+				return exitcode.Usagef("--log writes a receipt beside the bundle, and --layout objstore stores bundles write once: append the stored bundle with 'stella-export log append' instead")
+			}
+			var err error
 			if o.portable != "" {
-				return runPortable(cmd.Context(), e, cmd, o)
-			}
-			if o.layout == layoutObjstore {
-				st, err := stageObjstore(o.output)
-				if err != nil {
-					return err
+				err = runPortable(cmd.Context(), e, cmd, o)
+			} else {
+				if o.layout == layoutObjstore {
+					st, serr := stageObjstore(o.output)
+					if serr != nil {
+						return serr
+					}
+					defer st.remove()
+					o.store, o.output = st, st.staged
 				}
-				defer st.remove()
-				o.store, o.output = st, st.staged
+				err = runPackage(cmd.Context(), e, cmd, o, args[0])
 			}
-			return runPackage(cmd.Context(), e, cmd, o, args[0])
+			if err != nil {
+				return err
+			}
+			return o.logOnDone.append(cmd.Context(), e, o.output)
 		},
 	}
 	o.addFlags(cmd)

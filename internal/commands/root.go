@@ -224,6 +224,6 @@ config file (--config, default $XDG_CONFIG_HOME/stella-export/config.yaml).`,
 	pf.BoolVarP(&e.global.quiet, "quiet", "q", false, "print nothing on success; errors still go to stderr")
 	pf.BoolVar(&e.global.json, "json", false, "print results (and errors) as canonical JSON on stdout")
 	e.global.log.addFlags(pf)
-	root.AddCommand(newPlanCmd(e), newRunCmd(e), newPackageCmd(e), newVerifyCmd(e), newEmitCmd(e), newSignCmd(e), newKeysCmd(e), newDecryptCmd(e), newPublishCmd(e), newPullCmd(e), newPurgeCmd(e), newServeCmd(e), newVersionCmd(e), newExitCodesTopic())
+	root.AddCommand(newPlanCmd(e), newRunCmd(e), newPackageCmd(e), newVerifyCmd(e), newEmitCmd(e), newSignCmd(e), newKeysCmd(e), newDecryptCmd(e), newPublishCmd(e), newPullCmd(e), newPurgeCmd(e), newServeCmd(e), newLogCmd(e), newVersionCmd(e), newExitCodesTopic())
 	return root
 }

@@ -54,6 +54,8 @@ type runOptions struct {
 	modTime    time.Time
 	created    time.Time
 	encryption *contract.Encryption // the contract's, set by loadWork
+
+	logOnDone
 }
 
 // masterKeyEnv holds the master key of every alias when there is no
@@ -64,6 +66,7 @@ func (o *runOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&o.output, "output", "o", "", "export directory to create (written to a staging directory and renamed)")
 	f.StringVar(&o.pkg, "package", "", "also write the export as a reproducible bundle (.tgz) in the same run")
+	o.logOnDone.addFlags(cmd)
 	f.BoolVar(&o.force, "force", false, "replace an earlier export directory (only one stella-export wrote, holding none of the inputs) or bundle (a regular file)")
 	f.StringVar(&o.eventsFile, "events", "", "write run and adapter events as JSON lines to this file")
 	f.StringVar(&o.mtime, "mtime", "", "pinned time of the bundle entries, RFC 3339 (default $SOURCE_DATE_EPOCH, else 2025-01-01T00:00:00Z)")
@@ -171,9 +174,21 @@ mirror:delta bundle made against it, checking the result file by file.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			markRan(cmd)
 			if o.applyDelta != "" {
+				if o.logOnDone.dir != "" {
+					return exitcode.Usagef("--log appends a bundle; --apply-delta writes none")
+				}
 				return runApply(cmd.Context(), e, cmd, o)
 			}
-			return runRun(cmd.Context(), e, cmd, o, args[0])
+			if o.logOnDone.dir != "" && o.layout == layoutObjstore {
+				return exitcode.Usagef("--log writes a receipt beside the bundle, and --layout objstore stores bundles write once: append the stored bundle with 'stella-export log append' instead")
+			}
+			if err := o.logOnDone.validate(o.pkg, o.force); err != nil {
+				return err
+			}
+			if err := runRun(cmd.Context(), e, cmd, o, args[0]); err != nil {
+				return err
+			}
+			return o.logOnDone.append(cmd.Context(), e, o.pkg)
 		},
 	}
 	o.addFlags(cmd)

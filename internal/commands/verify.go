@@ -13,6 +13,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/decrypt"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
+	htmlreport "github.com/stella-ops/stella-export/internal/report"
 	"github.com/stella-ops/stella-export/internal/safefile"
 	"github.com/stella-ops/stella-export/internal/signing"
 	"github.com/stella-ops/stella-export/internal/tarball"
@@ -37,6 +38,8 @@ type verifyOptions struct {
 	signature   string
 	sigBundle   string
 	attestation string
+	logVerify
+	html string
 }
 
 func (o *verifyOptions) addFlags(cmd *cobra.Command) {
@@ -56,6 +59,8 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.attestation, "attestation", "", "DSSE attestation to check: subject and materials (default BUNDLE.intoto.jsonl, when present)")
 	f.Int64Var(&o.maxRatio, "max-ratio", tarball.DefaultLimits.MaxRatio, "refuse archives whose compression ratio exceeds this (decompression bombs)")
 	o.keyOptions.addFlags(cmd)
+	o.logVerify.addFlags(cmd)
+	f.StringVar(&o.html, "html", "", "also write a self-contained HTML report to this file (verdict, facts, failed checks, signatures, provenance, log receipt, file tree)")
 	f.Int64Var(&o.maxNameBytes, "max-name-bytes", tarball.DefaultLimits.MaxNameBytes, "refuse archives whose entry names total more bytes (verify's memory grows with them)")
 }
 
@@ -78,6 +83,9 @@ func (o *verifyOptions) validate(args []string) error {
 	sigFlags := o.signature != "" || o.sigBundle != "" || o.attestation != "" || o.requireSig
 	if sigFlags && len(o.keys) == 0 {
 		return exitcode.Usagef("--require-signature, --signature, --bundle and --attestation need --key PUB")
+	}
+	if err := o.logVerify.validate(args[0]); err != nil {
+		return err
 	}
 	if o.maxDepth < 0 || o.maxEntries <= 0 || o.maxBytes <= 0 || o.maxRatio <= 0 || o.maxNameBytes <= 0 {
 		return exitcode.Usagef("--max-* limits must be positive")
@@ -177,6 +185,11 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 			return out, keyHint(err)
 		}
 	}
+	var col *htmlreport.Collector
+	if o.html != "" {
+		col = htmlreport.NewCollector()
+		opt.Extract = col.Extract(opt.Extract)
+	}
 	rep, err := verify.Verify(ctx, r, opt)
 	err = flagged(err, verifyFlags)
 	if rep != nil {
@@ -190,6 +203,23 @@ func runVerify(ctx context.Context, e *env, cmd *cobra.Command, o *verifyOptions
 			return withHint(fmt.Errorf("%s: %w", path, err), "if the archive is trusted, raise --max-entries, --max-bytes, --max-name-bytes or --max-ratio")
 		}
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if o.logKey != "" && rep.Root != "" {
+		if lerr := o.logVerify.check(ctx, rep, path); lerr != nil {
+			return lerr
+		}
+		if rep.Log.Status != "verified" {
+			rep.Problems = append(rep.Problems, verify.Problem{Path: rep.Log.Receipt, Check: "log", Detail: rep.Log.Detail})
+			rep.OK = false
+			if err == nil {
+				err = &verify.FailedError{Report: rep}
+			}
+		}
+	}
+	if o.html != "" {
+		if herr := writeHTMLReport(o.html, rep, col); herr != nil {
+			return herr
+		}
 	}
 	if o.prove != "" && err == nil {
 		p, perr := verify.Prove(rep.Checksums(), o.prove)

@@ -36,6 +36,13 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintln(&b, line)
 	}
+	if l := r.Log; l != nil {
+		fmt.Fprintf(&b, "log:       %s entry %d of %s, size %d, root %s", strings.ToUpper(l.Status), l.Index, l.Origin, l.Size, l.Root)
+		if l.NewerRoot != "" {
+			fmt.Fprintf(&b, "; held checkpoint size %d, root %s", l.NewerSize, l.NewerRoot)
+		}
+		b.WriteString("\n")
+	}
 	for _, p := range r.AllProblems() {
 		fmt.Fprintf(&b, "FAILED     %s\n", p)
 	}

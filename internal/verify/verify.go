@@ -123,6 +123,8 @@ type Report struct {
 	// Decrypted is how many encrypted files were decrypted and matched
 	// their plaintext manifest (set by an Options.After that decrypts).
 	Decrypted int `json:"decrypted,omitempty"`
+	// Log is the transparency-log receipt check (verify --receipt).
+	Log *LogCheck `json:"log,omitempty"`
 
 	checksums *checksums.File
 	// docs holds, for the outer bundle, the bytes of the small documents
@@ -529,4 +531,24 @@ func checkManifest(rep *Report, b []byte) {
 	if err := jsonUnmarshal(b, &m); err == nil {
 		rep.ExportID, rep.Profile = m.ExportID, m.Profile
 	}
+}
+
+// Document returns the bytes of a small document of the outer bundle that
+// verification kept (export.json up to 1 MiB, and signed documents), or
+// nil.
+func (r *Report) Document(name string) []byte { return r.docs[name] }
+
+// LogCheck is the verdict on a transparency-log receipt (verify
+// --receipt): the entry's index and the checkpoint it is proven against,
+// and a newer checkpoint the auditor held, if any.
+type LogCheck struct {
+	Receipt   string `json:"receipt"`
+	Origin    string `json:"origin,omitempty"`
+	Index     uint64 `json:"index"`
+	Size      uint64 `json:"size"`
+	Root      string `json:"root,omitempty"`
+	NewerSize uint64 `json:"newerSize,omitempty"`
+	NewerRoot string `json:"newerRoot,omitempty"`
+	Status    string `json:"status"` // verified, failed
+	Detail    string `json:"detail,omitempty"`
 }
