@@ -149,8 +149,18 @@ func runDataset(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, 
 	}
 	lg.info("distribute", "export completed", slog.String("export_id", c.ExportID), slog.String("output", o.output),
 		slog.String("package", o.pkg), slog.String("sha256", res.BundleSHA))
+	if signer != nil {
+		o.logOnDone.signedBy = signer.Fingerprint()
+	}
+	rcpt, err := o.logOnDone.append(ctx, e, o.pkg)
+	if err != nil {
+		return err
+	}
 	if o.outbox != "" && o.pkg != "" {
 		ready := notify.NewReady(res.Manifest, res.Root.String(), res.BundleSHA, fileSize(o.pkg), e.global.log.correlationID)
+		if rcpt != nil {
+			ready.Metadata.Log = &notify.ReadyLog{Index: rcpt.Index, Checkpoint: rcpt.Checkpoint}
+		}
 		q, qerr := notify.Outbox{Dir: o.outbox}.Queue(ctx, ready)
 		if qerr != nil {
 			return withHint(fmt.Errorf("queue %s: %w", notify.ReadyType, qerr),

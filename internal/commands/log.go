@@ -248,13 +248,15 @@ func logAppend(ctx context.Context, o *logAppendOptions, bundles []string) ([]tl
 	if err != nil {
 		return nil, err
 	}
-	return appendBundles(ctx, o.log, s, o.bundleKey, o.force, bundles)
+	return appendBundles(ctx, o.log, s, o.bundleKey, "", o.force, bundles)
 }
 
 // appendBundles verifies bundles, appends their entries to the log in dir
-// and writes their receipts.
-func appendBundles(ctx context.Context, dir string, s note.Signer, bundleKey string, force bool, bundles []string) ([]tlog.Receipt, error) {
-	var fp string
+// and writes their receipts. The entries' signingKey is the fingerprint of
+// bundleKey (the bundles must be signed with it), else signedBy (the key
+// this process just signed them with), else empty.
+func appendBundles(ctx context.Context, dir string, s note.Signer, bundleKey, signedBy string, force bool, bundles []string) ([]tlog.Receipt, error) {
+	fp := signedBy
 	var so *verify.SignatureOptions
 	if bundleKey != "" {
 		pub, err := signing.LoadPublicKey(bundleKey)
@@ -571,6 +573,9 @@ func writeHTMLReport(path string, rep *verify.Report, c *htmlreport.Collector) e
 type logOnDone struct {
 	dir, signer string
 	s           note.Signer
+	// signedBy is the fingerprint of the key run signed the bundle with
+	// (--sign-key), recorded as the entry's signingKey.
+	signedBy string
 }
 
 func (o *logOnDone) addFlags(cmd *cobra.Command) {
@@ -603,16 +608,16 @@ func (o *logOnDone) validate(bundle string, force bool) error {
 }
 
 // append logs the finished bundle, saying so on stderr.
-func (o *logOnDone) append(ctx context.Context, e *env, bundle string) error {
+func (o *logOnDone) append(ctx context.Context, e *env, bundle string) (*tlog.Receipt, error) {
 	if o.dir == "" {
-		return nil
+		return nil, nil
 	}
-	rs, err := appendBundles(ctx, o.dir, o.s, "", true, []string{bundle})
+	rs, err := appendBundles(ctx, o.dir, o.s, "", o.signedBy, true, []string{bundle})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !e.global.quiet {
 		fmt.Fprintf(e.stderr, "stella-export: %s: entry %d in log %s, receipt %s\n", bundle, rs[0].Index, o.dir, bundle+ReceiptSuffix)
 	}
-	return nil
+	return &rs[0], nil
 }

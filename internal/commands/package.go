@@ -270,7 +270,8 @@ beside it, exits 1, and later runs exit 5 until --acknowledge-failure.`,
 			if err != nil {
 				return err
 			}
-			return o.logOnDone.append(cmd.Context(), e, o.output)
+			_, err = o.logOnDone.append(cmd.Context(), e, o.output)
+			return err
 		},
 	}
 	o.addFlags(cmd)

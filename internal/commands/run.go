@@ -185,10 +185,7 @@ mirror:delta bundle made against it, checking the result file by file.`,
 			if err := o.logOnDone.validate(o.pkg, o.force); err != nil {
 				return err
 			}
-			if err := runRun(cmd.Context(), e, cmd, o, args[0]); err != nil {
-				return err
-			}
-			return o.logOnDone.append(cmd.Context(), e, o.pkg)
+			return runRun(cmd.Context(), e, cmd, o, args[0])
 		},
 	}
 	o.addFlags(cmd)
@@ -345,9 +342,21 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	}
 	lg.info("distribute", "export completed", slog.String("export_id", res.Manifest.ExportID), slog.String("output", o.output),
 		slog.String("package", o.pkg), slog.String("root", rootString(res)), slog.String("sha256", res.BundleSHA))
+	// The bundle goes into the transparency log (--log) before it is
+	// announced, so that its notification names its entry.
+	if signer != nil {
+		o.logOnDone.signedBy = signer.Fingerprint()
+	}
+	rcpt, err := o.logOnDone.append(ctx, e, o.pkg)
+	if err != nil {
+		return err
+	}
 	var note string
 	if o.outbox != "" {
 		ready := notify.NewReady(res.Manifest, res.Root.String(), res.BundleSHA, fileSize(o.pkg), e.global.log.correlationID)
+		if rcpt != nil {
+			ready.Metadata.Log = &notify.ReadyLog{Index: rcpt.Index, Checkpoint: rcpt.Checkpoint}
+		}
 		q, qerr := notify.Outbox{Dir: o.outbox}.Queue(ctx, ready)
 		if qerr != nil {
 			return withHint(fmt.Errorf("queue %s: %w", notify.ReadyType, qerr),

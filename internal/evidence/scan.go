@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/contract"
@@ -68,6 +69,11 @@ type Result struct {
 	Snapshot *Snapshot
 	Bytes    int64        // bytes of the selected documents
 	ByType   map[Type]int // selected documents by type
+	// Latest is the latest Time among the selected documents (zero when
+	// none has one), when LatestKnown: resolving saw it go by, unless a
+	// duplicate it counted was left out afterwards.
+	Latest      time.Time
+	LatestKnown bool
 }
 
 // Close removes what the documents spilled. It is safe to call more than
@@ -265,6 +271,9 @@ func Resolve(ctx context.Context, cfg Config) (res *Result, err error) {
 			}
 			rec = appendID(rec[:0], j.seq, j.doc)
 			addErr = ids.Add(rec)
+			if j.doc.Time.After(res.Latest) {
+				res.Latest = j.doc.Time
+			}
 			res.Bytes += j.doc.Size
 			res.ByType[j.doc.Type]++
 		}
@@ -298,6 +307,7 @@ func Resolve(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	sorted.skip = skip
 	sorted.n = n - len(skip)
+	res.LatestKnown = len(skip) == 0
 	if store != nil {
 		if err := store.finish(); err != nil {
 			sorted.Close()

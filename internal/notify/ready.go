@@ -61,6 +61,18 @@ type ReadyMetadata struct {
 	ExportSizeBytes int64 `json:"export_size_bytes"`
 	// CorrelationID is the run's --correlation-id, when one was given.
 	CorrelationID string `json:"correlation_id,omitempty"`
+	// Log names the export's entry in a transparency log, when the run
+	// appended it to one (run --log).
+	Log *ReadyLog `json:"log,omitempty"`
+}
+
+// ReadyLog is an export's entry in a transparency log: its index and the
+// signed checkpoint its inclusion was proven against, so that a receiver
+// can hold the producer to that history (stella-export verify
+// --checkpoint).
+type ReadyLog struct {
+	Index      uint64 `json:"index"`
+	Checkpoint string `json:"checkpoint"`
 }
 
 // Key returns r's idempotency key.
@@ -230,9 +242,13 @@ func parseEntry(path, key string, body []byte, v Entry, tokens func() map[string
 func ParseReady(path, key string, body []byte) (*Ready, error) {
 	var r Ready
 	err := parseEntry(path, key, body, &r, func() map[string]string {
-		return map[string]string{"export_id": r.ExportID, "tenant_id": r.TenantID, "profile_id": r.ProfileID,
+		t := map[string]string{"export_id": r.ExportID, "tenant_id": r.TenantID, "profile_id": r.ProfileID,
 			"root_hash": r.RootHash, "artifact_sha256": r.ArtifactSHA256, "created_at": r.CreatedAt,
 			"expires_at": r.ExpiresAt, "metadata.correlation_id": r.Metadata.CorrelationID}
+		if r.Metadata.Log != nil {
+			t["metadata.log.checkpoint"] = r.Metadata.Log.Checkpoint
+		}
+		return t
 	})
 	if err != nil {
 		return nil, err

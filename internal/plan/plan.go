@@ -316,7 +316,15 @@ func Build(ctx context.Context, c *contract.Contract, opt Options) (_ *Plan, _ *
 		p.Base = &Base{BaseRef: base.BaseRef, Files: len(base.Files)}
 	}
 	created := opt.CreatedAt
-	if created.IsZero() {
+	switch {
+	case !created.IsZero():
+	case c.Selectors.Until.IsZero() && res.LatestKnown:
+		// Resolving saw every selected document's time go by.
+		created = res.Latest.UTC()
+		if created.IsZero() {
+			created = tarball.DefaultModTime
+		}
+	default:
 		if created, err = CreatedAt(ctx, c.Selectors.Until, res.Docs); err != nil {
 			return nil, nil, nil, err
 		}

@@ -260,6 +260,11 @@ func TestCounts(t *testing.T) {
 		if len(want) == 0 {
 			t.Errorf("%s: no inputs: the test tests nothing", name)
 		}
+		// createdAt, taken from the times resolving saw, is the latest
+		// input time CreatedAt finds by reading the inputs again.
+		if c, err := CreatedAt(context.Background(), time.Time{}, p.Inputs); err != nil || stamp(c) != p.CreatedAt {
+			t.Errorf("%s: createdAt %s, the latest input time is %s (%v)", name, p.CreatedAt, stamp(c), err)
+		}
 		path := writeTemp(t, encode(t, p))
 		q, err := read(t, path)
 		if err != nil {
