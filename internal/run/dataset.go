@@ -88,15 +88,7 @@ func ExecuteDataset(ctx context.Context, c *contract.Contract, opt Options, dopt
 	var pkg *atomicfile.File
 	defer func() {
 		if err != nil {
-			os.RemoveAll(stageDir)
-			if pkg != nil {
-				pkg.Abort()
-			}
-			state := "failed"
-			if ctx.Err() != nil {
-				state = "aborted"
-			}
-			ev.State(state, map[string]any{"exportId": c.ExportID, "reason": reasonCode(err), "message": oneLine(err)})
+			failRun(ctx, ev, c.ExportID, stageDir, pkg, err)
 		}
 	}()
 	ev.State("running", map[string]any{"exportId": c.ExportID, "profile": DatasetProfile(c)})

@@ -129,15 +129,7 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	var pkg *atomicfile.File
 	defer func() {
 		if err != nil {
-			os.RemoveAll(stageDir)
-			if pkg != nil {
-				pkg.Abort()
-			}
-			state := "failed"
-			if ctx.Err() != nil {
-				state = "aborted"
-			}
-			ev.State(state, map[string]any{"exportId": p.Contract.ExportID, "reason": reasonCode(err), "code": exitcode.Name(err), "message": oneLine(err)})
+			failRun(ctx, ev, p.Contract.ExportID, stageDir, pkg, err)
 		}
 	}()
 	ev.State("running", map[string]any{"exportId": p.Contract.ExportID, "profile": p.Contract.Profile, "documents": p.Inputs.Len()})
@@ -248,6 +240,21 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 	ev.State("completed", map[string]any{"exportId": m.ExportID, "documents": p.Inputs.Len(), "files": m.FileCount,
 		"payloadRoot": m.PayloadRoot, "output": opt.OutDir})
 	return res, nil
+}
+
+// failRun undoes a run that failed: it removes the staging directory and
+// the package's temporary file (pkg may be nil) and records the failed or
+// (when ctx was cancelled) aborted state with the error's reason and code.
+func failRun(ctx context.Context, ev *events.Writer, exportID, stageDir string, pkg *atomicfile.File, err error) {
+	os.RemoveAll(stageDir)
+	if pkg != nil {
+		pkg.Abort()
+	}
+	state := "failed"
+	if ctx.Err() != nil {
+		state = "aborted"
+	}
+	ev.State(state, map[string]any{"exportId": exportID, "reason": reasonCode(err), "code": exitcode.Name(err), "message": oneLine(err)})
 }
 
 // makeStage creates the staging directory of the export directory dir,

@@ -34,6 +34,7 @@ import (
 	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/canonjson"
 	"github.com/stella-ops/stella-export/internal/contract"
+	"github.com/stella-ops/stella-export/internal/ctxio"
 	"github.com/stella-ops/stella-export/internal/dataset/redact"
 	"github.com/stella-ops/stella-export/internal/dataset/schema"
 	"github.com/stella-ops/stella-export/internal/dataset/table"
@@ -324,20 +325,9 @@ type files struct {
 	cur    *adapters.StagedFile
 	name   string // cur's name
 	w      *fileWriter
-	count  *counter
+	count  *ctxio.CountWriter
 	rows   int64
 	done   []adapters.File
-}
-
-type counter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *counter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func (fs *files) open() error {
@@ -347,7 +337,7 @@ func (fs *files) open() error {
 	if err != nil {
 		return err
 	}
-	fs.count = &counter{w: f}
+	fs.count = &ctxio.CountWriter{W: f}
 	w, err := newWriter(d.Format, fs.c.Compression, fs.count, fs.schema)
 	if err != nil {
 		f.Abort()
@@ -368,7 +358,7 @@ func (fs *files) write(r table.Row) error {
 	}
 	fs.rows++
 	sp := fs.c.Dataset.Split
-	if (sp.Rows > 0 && fs.rows >= sp.Rows) || (sp.Bytes > 0 && fs.count.n >= sp.Bytes) {
+	if (sp.Rows > 0 && fs.rows >= sp.Rows) || (sp.Bytes > 0 && fs.count.N >= sp.Bytes) {
 		return fs.close()
 	}
 	return nil
