@@ -170,28 +170,18 @@ func ExecuteDataset(ctx context.Context, c *contract.Contract, opt Options, dopt
 			return nil, err
 		}
 		h := sha256.New()
-		br, err := bundle.Write(ctx, io.MultiWriter(pkg, h), srcs, func(s bundle.Summary) (bundle.Docs, error) {
-			if s.Root.String() != m.PayloadRoot {
-				return bundle.Docs{}, fmt.Errorf("internal error: payload root %s, export.json says %s", s.Root, m.PayloadRoot)
-			}
-			return bundle.Docs{Manifest: mb, Readme: rd}, nil
-		}, bundle.Options{ModTime: mt, Progress: opt.Progress, Signer: opt.Signer, TempDir: filepath.Dir(pkg.TempName())})
+		br, err := writeBundle(ctx, io.MultiWriter(pkg, h), srcs, m, mb, rd, mt, 0, opt.Progress, opt.Signer, filepath.Dir(pkg.TempName()),
+			func(root string) error {
+				return fmt.Errorf("internal error: payload root %s, export.json says %s", root, m.PayloadRoot)
+			})
 		if err != nil {
 			return nil, err
 		}
 		res.Root = br.Root
 		res.BundleSHA = digest.Of(h).Hex()
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, context.Cause(ctx)
-	}
-	if err := replaceDir(stageDir, opt.OutDir, opt.Force, opt.Protect); err != nil {
+	if err := commitRun(ctx, stageDir, pkg, opt); err != nil {
 		return nil, err
-	}
-	if pkg != nil {
-		if err := pkg.Commit(); err != nil {
-			return nil, err
-		}
 	}
 	ev.State("completed", map[string]any{"exportId": m.ExportID, "records": xr.Manifest.Totals.Records, "files": m.FileCount,
 		"payloadRoot": m.PayloadRoot, "output": opt.OutDir})

@@ -79,7 +79,11 @@ func PackageDir(ctx context.Context, w io.Writer, dir string, opt PackageOptions
 	if mt.IsZero() {
 		mt = tarball.DefaultModTime
 	}
-	r, err := writeBundle(ctx, w, srcs, &m, mb, mt, opt.Level, opt.Progress, opt.Signer, opt.TempDir, func(got string) error {
+	rd, err := runReadme(&m, mt, opt.Signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := writeBundle(ctx, w, srcs, &m, mb, rd, mt, opt.Level, opt.Progress, opt.Signer, opt.TempDir, func(got string) error {
 		return &NotRecordedError{Dir: dir, Root: got, Recorded: m.PayloadRoot}
 	})
 	if err != nil {
@@ -101,14 +105,10 @@ func (e *NotRecordedError) Error() string {
 func (e *NotRecordedError) Unwrap() error { return exitcode.ErrVerify }
 
 // writeBundle writes the bundle of a finished export: its payload srcs,
-// export.json mb (whose parsed form is m) and run's README. A payload root
+// export.json mb (whose parsed form is m) and the README rd. A payload root
 // other than m's is mismatch's error.
-func writeBundle(ctx context.Context, w io.Writer, srcs bundle.Sources, m *manifest.Run, mb []byte, mt time.Time, level int,
+func writeBundle(ctx context.Context, w io.Writer, srcs bundle.Sources, m *manifest.Run, mb, rd []byte, mt time.Time, level int,
 	progress bundle.Progress, signer bundle.Signer, tempDir string, mismatch func(root string) error) (*bundle.Result, error) {
-	rd, err := runReadme(m, mt, signer)
-	if err != nil {
-		return nil, err
-	}
 	return bundle.Write(ctx, w, srcs, func(s bundle.Summary) (bundle.Docs, error) {
 		if s.Root.String() != m.PayloadRoot {
 			return bundle.Docs{}, mismatch(s.Root.String())

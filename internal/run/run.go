@@ -216,7 +216,11 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			return nil, err
 		}
 		h := sha256.New()
-		r, err := writeBundle(ctx, io.MultiWriter(pkg, h), srcs, m, mb, mt, 0, opt.Progress, opt.Signer, filepath.Dir(pkg.TempName()),
+		rd, err := runReadme(m, mt, opt.Signer)
+		if err != nil {
+			return nil, err
+		}
+		r, err := writeBundle(ctx, io.MultiWriter(pkg, h), srcs, m, mb, rd, mt, 0, opt.Progress, opt.Signer, filepath.Dir(pkg.TempName()),
 			func(root string) error {
 				return fmt.Errorf("internal error: payload root %s, export.json says %s", root, m.PayloadRoot)
 			})
@@ -226,20 +230,28 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		res.Root = r.Root
 		res.BundleSHA = digest.Of(h).Hex()
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, context.Cause(ctx)
-	}
-	if err := replaceDir(stageDir, opt.OutDir, opt.Force, opt.Protect); err != nil {
+	if err := commitRun(ctx, stageDir, pkg, opt); err != nil {
 		return nil, err
-	}
-	if pkg != nil {
-		if err := pkg.Commit(); err != nil {
-			return nil, err
-		}
 	}
 	ev.State("completed", map[string]any{"exportId": m.ExportID, "documents": p.Inputs.Len(), "files": m.FileCount,
 		"payloadRoot": m.PayloadRoot, "output": opt.OutDir})
 	return res, nil
+}
+
+// commitRun puts a finished run in place, unless ctx was cancelled: the
+// staging directory becomes opt.OutDir, the package's temporary file (pkg,
+// nil without --package) its final name.
+func commitRun(ctx context.Context, stageDir string, pkg *atomicfile.File, opt Options) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	if err := replaceDir(stageDir, opt.OutDir, opt.Force, opt.Protect); err != nil {
+		return err
+	}
+	if pkg != nil {
+		return pkg.Commit()
+	}
+	return nil
 }
 
 // failRun undoes a run that failed: it removes the staging directory and
