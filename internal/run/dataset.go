@@ -21,7 +21,6 @@ import (
 	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
-	"github.com/stella-ops/stella-export/internal/merkle"
 	"github.com/stella-ops/stella-export/internal/partial"
 	"github.com/stella-ops/stella-export/internal/provenance"
 	"github.com/stella-ops/stella-export/internal/readme"
@@ -283,27 +282,13 @@ func datasetManifest(c *contract.Contract, xr *export.Result, files *adapters.Fi
 	if c.RetentionDays > 0 {
 		m.ExpiresAtUTC = manifest.Timestamp(created.AddDate(0, 0, c.RetentionDays))
 	}
-	var (
-		root merkle.Builder
-		prev string
-	)
-	for f, err := range files.All() {
-		if err != nil {
-			return nil, err
-		}
-		d, err := digest.Parse(f.SHA256)
-		if err != nil {
-			return nil, err
-		}
-		if err := payloadRoot(d, f.Path, &root, &prev); err != nil {
-			return nil, err
-		}
-		m.FileCount++
-		m.PayloadBytes += f.Size
+	err := payloadFiles(m, files, func(f adapters.File) {
 		if strings.HasPrefix(f.Path, export.DataDir+"/") {
 			m.Files = append(m.Files, manifest.RunFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size, Records: f.Records, Compression: c.Compression.Codec})
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	m.PayloadRoot = root.Root().String()
 	return m, nil
 }

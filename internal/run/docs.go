@@ -143,23 +143,7 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files *adapters.Files, cr
 	for _, iv := range p.Invalid {
 		m.Invalid = append(m.Invalid, manifest.Invalid{Path: iv.Path, Reason: iv.Reason})
 	}
-	var (
-		root merkle.Builder
-		prev string
-	)
-	for f, err := range files.All() {
-		if err != nil {
-			return nil, err
-		}
-		d, err := digest.Parse(f.SHA256)
-		if err != nil {
-			return nil, err
-		}
-		if err := payloadRoot(d, f.Path, &root, &prev); err != nil {
-			return nil, err
-		}
-		m.FileCount++
-		m.PayloadBytes += f.Size
+	err := payloadFiles(m, files, func(f adapters.File) {
 		if listed(p.Contract.Profile, f.Path) {
 			c := "none"
 			// The codec of the content, encrypted or not.
@@ -168,8 +152,10 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files *adapters.Files, cr
 			}
 			m.Files = append(m.Files, manifest.RunFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size, Records: f.Records, Compression: c})
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	m.PayloadRoot = root.Root().String()
 	if p.Policy != nil {
 		m.Policy = &manifest.Policy{SnapshotID: p.Policy.SnapshotID, PolicyVersion: p.Policy.PolicyVersion,
 			InputsHash: p.Policy.InputsHash, DecisionTrace: p.Policy.DecisionTrace, SHA256: p.Policy.SHA256}
@@ -178,6 +164,33 @@ func runManifest(p *plan.Plan, ads []adapters.Adapter, files *adapters.Files, cr
 		m.Base = &manifest.Base{ExportID: p.Base.ExportID, RootHash: p.Base.RootHash, SHA256: p.Base.SHA256}
 	}
 	return m, nil
+}
+
+// payloadFiles sets m's file count, payload bytes and payload root (the
+// RFC 6962 root of the checksums lines, as payloadRoot checks them) from
+// the staged files, calling each with every file in order.
+func payloadFiles(m *manifest.Run, files *adapters.Files, each func(adapters.File)) error {
+	var (
+		root merkle.Builder
+		prev string
+	)
+	for f, err := range files.All() {
+		if err != nil {
+			return err
+		}
+		d, err := digest.Parse(f.SHA256)
+		if err != nil {
+			return err
+		}
+		if err := payloadRoot(d, f.Path, &root, &prev); err != nil {
+			return err
+		}
+		m.FileCount++
+		m.PayloadBytes += f.Size
+		each(f)
+	}
+	m.PayloadRoot = root.Root().String()
+	return nil
 }
 
 // listed says which files export.json lists: every data file of the JSON
