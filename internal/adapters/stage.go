@@ -191,10 +191,8 @@ func (s *Stage) create(rel string, perm os.FileMode) (*os.File, error) {
 }
 
 // WriteHashed stages the whole file rel, b, whose SHA-256 the caller
-// computed (on another goroutine: creating files is best done by one
-// goroutine per directory, as the kernel serialises creations in one
-// directory, and several goroutines contending for it cost far more). A
-// file the Sealer covers is written encrypted, as Create does.
+// computed. A file the Sealer covers is written encrypted, as Create
+// does. It is safe to call from several goroutines.
 func (s *Stage) WriteHashed(rel string, b []byte, sum []byte, records int) (File, error) {
 	if s.Sealer != nil && s.Sealer.Covers(rel) {
 		f, err := s.CreateSealed(rel)
