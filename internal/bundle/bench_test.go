@@ -1,9 +1,11 @@
 package bundle
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stella-ops/stella-export/internal/digest"
 )
 
 // benchTree writes n files of size bytes each (half random, half text).
@@ -64,6 +68,11 @@ func BenchmarkWriteDir(b *testing.B) {
 // every file are held. "tree" spreads the files over directories of 1,000;
 // "flat" puts them all in one directory, whose listing is then held.
 //
+// Each is run twice: as `package DIR` does, and with every file's digest
+// given as Options.Known ("-known"), as `run --package` does with the
+// digests it recorded while staging (read from a file, as the stage's
+// records are), so that only the writing pass reads the files.
+//
 // By default it runs on 10,000 files, to keep `go test -bench .` quick; set
 // STELLA_EXPORT_BENCH_FILES=100000,1000000 for the real figures. Trees of
 // 1,000,000 files or more are generated once into
@@ -81,35 +90,53 @@ func BenchmarkWriteDirMany(b *testing.B) {
 			counts = append(counts, n)
 		}
 	}
+	tmp := b.TempDir() // the trees outlive each sub-benchmark, for its "-known" twin
 	for _, layout := range []string{"tree", "flat"} {
 		for _, n := range counts {
 			if layout == "flat" && n > 100_000 {
 				continue
 			}
-			b.Run(fmt.Sprintf("%s-%d", layout, n), func(b *testing.B) {
-				dir := manyFiles(b, layout, n)
-				b.ReportAllocs()
-				var peak, live uint64
-				for b.Loop() {
-					runtime.GC()
-					stop := watchHeap()
-					_, err := WriteDir(context.Background(), io.Discard, DirConfig{Dir: dir})
-					p, l := stop()
-					if err != nil {
-						b.Fatal(err)
-					}
-					peak, live = max(peak, p), max(live, l)
+			var dir, digests string
+			for _, withKnown := range []bool{false, true} {
+				name := fmt.Sprintf("%s-%d", layout, n)
+				if withKnown {
+					name += "-known"
 				}
-				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
-				b.ReportMetric(float64(live)/(1<<20), "peak-live-MiB")
-			})
+				b.Run(name, func(b *testing.B) {
+					if dir == "" {
+						dir = manyFiles(b, tmp, layout, n)
+					}
+					var opt Options
+					if withKnown {
+						if digests == "" {
+							digests = knownDigests(b, tmp, dir)
+						}
+						opt.Known = readKnown(digests)
+					}
+					b.ReportAllocs()
+					var peak, live uint64
+					for b.Loop() {
+						runtime.GC()
+						stop := watchHeap()
+						_, err := WriteDir(context.Background(), io.Discard, DirConfig{Dir: dir, Options: opt})
+						p, l := stop()
+						if err != nil {
+							b.Fatal(err)
+						}
+						peak, live = max(peak, p), max(live, l)
+					}
+					b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+					b.ReportMetric(float64(live)/(1<<20), "peak-live-MiB")
+				})
+			}
 		}
 	}
 }
 
 // manyFiles returns a directory of n files of 40 to 295 bytes, laid out
-// as "tree" (d0000/f0000000, 1,000 per directory) or "flat".
-func manyFiles(b *testing.B, layout string, n int) string {
+// as "tree" (d0000/f0000000, 1,000 per directory) or "flat", below tmp
+// unless it is cached.
+func manyFiles(b *testing.B, tmp, layout string, n int) string {
 	b.Helper()
 	var root, done string
 	if n >= 1_000_000 {
@@ -122,7 +149,7 @@ func manyFiles(b *testing.B, layout string, n int) string {
 			b.Fatal(err)
 		}
 	} else {
-		root = filepath.Join(b.TempDir(), "tree")
+		root = filepath.Join(tmp, fmt.Sprintf("%s-%d", layout, n))
 	}
 	rng := rand.New(rand.NewPCG(uint64(n), 2))
 	buf := make([]byte, 300)
@@ -178,5 +205,68 @@ func watchHeap() (stop func() (peak, live uint64)) {
 		close(quit)
 		m := <-out
 		return m[0], m[1]
+	}
+}
+
+// knownDigests writes the digest, size and name of every file below dir,
+// one a line in byte-wise order of names, to a file in tmp and returns
+// its path.
+func knownDigests(b *testing.B, tmp, dir string) string {
+	b.Helper()
+	tree, err := DirSources(dir, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.CreateTemp(tmp, "known-*")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	for s, err := range tree.All() {
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.Dir() {
+			continue
+		}
+		data, err := os.ReadFile(s.Origin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(w, "%s %d %s\n", digest.Sum(data).Hex(), len(data), s.Name)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return f.Name()
+}
+
+// readKnown yields the digests knownDigests wrote, streaming them from
+// the file.
+func readKnown(path string) iter.Seq2[KnownFile, error] {
+	return func(yield func(KnownFile, error) bool) {
+		f, err := os.Open(path)
+		if err != nil {
+			yield(KnownFile{}, err)
+			return
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			hexd, rest, _ := strings.Cut(sc.Text(), " ")
+			size, name, _ := strings.Cut(rest, " ")
+			d, err := digest.ParseHex(hexd)
+			var n int64
+			if err == nil {
+				n, err = strconv.ParseInt(size, 10, 64)
+			}
+			if !yield(KnownFile{Name: name, Size: n, Digest: d}, err) || err != nil {
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			yield(KnownFile{}, err)
+		}
 	}
 }

@@ -4,11 +4,16 @@
 // verify-export.sh, and streams everything through package tarball in
 // byte-wise path order.
 //
-// The payload is read twice: once to hash every file (on all cores) and
-// once while it is written, when each file is hashed again; a file that
-// changed, appeared or disappeared in between is an error (ErrChanged,
-// exit 5), so checksums.txt always describes the archive. Between the
-// passes the payload's checksums lines wait in an unlinked temporary file.
+// The payload is walked twice: once to hash every file (on all cores) and
+// once while it is written, when each file is read and hashed again; a
+// file that changed, appeared or disappeared in between is an error
+// (ErrChanged, exit 5), so checksums.txt always describes the archive. A
+// caller that wrote the files and recorded their digests passes them as
+// Options.Known: the first pass then takes a known file's digest (when its
+// name and size match) without opening it, so such a file is read once, by
+// the writing pass, which still refuses it (ErrChanged) if its bytes are
+// not the digest checksums.txt gives. Between the passes the payload's
+// checksums lines wait in an unlinked temporary file.
 // Memory depends neither on the size nor on the number of files: a
 // directory is walked depth first in byte-wise order (DirSources), holding
 // only the listings of the directories on the current path.
@@ -120,6 +125,22 @@ type Options struct {
 	// deterministic (ECDSA with RFC 6979, Ed25519) for the bundle to stay
 	// reproducible.
 	Signer Signer
+	// Known, if set, yields the digests of payload files the caller
+	// already knows (it wrote them), in strictly increasing byte-wise
+	// order of names; it may leave files out and name files that are not
+	// in the payload (they are skipped). The hashing pass takes the digest
+	// of a file whose name and size match an entry from it instead of
+	// reading the file; every other file is hashed. A wrong digest cannot
+	// make a bundle whose checksums.txt lies: the writing pass hashes every
+	// file and refuses one whose bytes differ (ErrChanged).
+	Known iter.Seq2[KnownFile, error]
+}
+
+// KnownFile is the digest of a payload file that the caller knows.
+type KnownFile struct {
+	Name   string // as in Source.Name
+	Size   int64
+	Digest digest.SHA256
 }
 
 // Signer makes the in-bundle signatures (docs/format.md#signatures).
@@ -154,7 +175,8 @@ var ErrChanged = errors.New("input changed while packaging")
 // Memory does not depend on the number of files: the hashing pass writes
 // each file's checksums line to a temporary file in opt.TempDir, and the
 // writing pass reads the sources again and checks each file against its
-// line, in step.
+// line, in step. The hashing pass reads only the files opt.Known does not
+// give.
 func Write(ctx context.Context, w io.Writer, sources Sources, render func(Summary) (Docs, error), opt Options) (*Result, error) {
 	if opt.Progress == nil {
 		opt.Progress = nopProgress{}
@@ -416,8 +438,9 @@ type result struct {
 }
 
 // hashAll reads sources once: it checks their names and the verify limits,
-// hashes the files on opt.Concurrency workers and writes their lines, in
-// order, to sf. A bounded window of files is in flight at a time.
+// hashes the files on opt.Concurrency workers (taking from opt.Known the
+// digests it gives) and writes their lines, in order, to sf. A bounded
+// window of files is in flight at a time.
 func hashAll(ctx context.Context, sources Sources, sf *sumFile, opt Options) (*hashed, error) {
 	opt.Progress.Phase("hashing", -1)
 	workers := opt.Concurrency
@@ -489,6 +512,8 @@ func hashAll(ctx context.Context, sources Sources, sf *sumFile, opt Options) (*h
 	}()
 
 	var walkErr error
+	known := newKnownMerge(opt.Known)
+	defer known.stop()
 	check := newChecker()
 	limits := newLimitCounter(verifyLimits)
 	for s, err := range sources.All() {
@@ -517,6 +542,21 @@ func hashAll(ctx context.Context, sources Sources, sf *sumFile, opt Options) (*h
 		}
 		h.sum.Bytes += s.Size
 		j := job{src: s, done: make(chan result, 1)}
+		d, ok, err := known.lookup(s)
+		if err != nil {
+			walkErr = err
+			break
+		}
+		if ok {
+			// Its result is ready: it goes to the consumer, in order,
+			// without a worker.
+			j.done <- result{d: d}
+			mu.Lock()
+			opt.Progress.Add(s.Size)
+			mu.Unlock()
+			order <- j
+			continue
+		}
 		order <- j
 		todo <- j
 	}
@@ -574,4 +614,59 @@ func hashSource(ctx context.Context, s Source, buf []byte, p Progress, mu *sync.
 		return digest.SHA256{}, exitcode.Conflictf("%s: %w: size was %d bytes and is now %d", s.origin(), ErrChanged, s.Size, n)
 	}
 	return digest.Of(h), nil
+}
+
+// knownMerge takes the entries of Options.Known in step with the payload's
+// files: both come in byte-wise order of names, so one entry is held at a
+// time.
+type knownMerge struct {
+	next    func() (KnownFile, error, bool) // nil: nothing is known
+	stop    func()
+	cur     KnownFile
+	have    bool // cur is an entry not yet passed by the walk
+	ended   bool
+	started bool // an entry was taken; cur.Name is the last name seen
+}
+
+func newKnownMerge(known iter.Seq2[KnownFile, error]) *knownMerge {
+	if known == nil {
+		return &knownMerge{stop: func() {}}
+	}
+	next, stop := iter.Pull2(known)
+	return &knownMerge{next: next, stop: stop}
+}
+
+// lookup returns the known digest of the file s, and whether there is one
+// (an entry of s's name and size). Entries before s's name match no file
+// and are passed over.
+func (k *knownMerge) lookup(s Source) (digest.SHA256, bool, error) {
+	for k.next != nil {
+		if !k.have {
+			if k.ended {
+				break
+			}
+			f, err, ok := k.next()
+			if err != nil {
+				return digest.SHA256{}, false, fmt.Errorf("read known payload digests: %w", err)
+			}
+			if !ok {
+				k.ended = true
+				break
+			}
+			if k.started && f.Name <= k.cur.Name {
+				return digest.SHA256{}, false, fmt.Errorf("known payload digests out of order: %q after %q", f.Name, k.cur.Name)
+			}
+			k.cur, k.have, k.started = f, true, true
+		}
+		switch {
+		case k.cur.Name < s.Name:
+			k.have = false
+		case k.cur.Name > s.Name:
+			return digest.SHA256{}, false, nil
+		default:
+			k.have = false
+			return k.cur.Digest, k.cur.Size == s.Size, nil
+		}
+	}
+	return digest.SHA256{}, false, nil
 }

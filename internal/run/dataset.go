@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -154,10 +153,6 @@ func ExecuteDataset(ctx context.Context, c *contract.Contract, opt Options, dopt
 			return nil, err
 		}
 		defer partial.Track(ctx, pkg.TempName())()
-		srcs, err := bundle.DirSources(stageDir, false, filepath.Join(stageDir, layout.Manifest))
-		if err != nil {
-			return nil, err
-		}
 		r := readme.Dataset{ExportID: m.ExportID, Tenant: m.Tenant, ExporterVersion: m.ExporterVersion, ModTime: manifest.Timestamp(mt),
 			Schema: s.Name + " " + s.Version, Format: d.Format, Codec: c.Compression.Codec, Records: xr.Manifest.Totals.Records,
 			DataFiles: xr.Manifest.Totals.Files, FileCount: m.FileCount, PayloadBytes: m.PayloadBytes}
@@ -169,10 +164,7 @@ func ExecuteDataset(ctx context.Context, c *contract.Contract, opt Options, dopt
 			return nil, err
 		}
 		h := sha256.New()
-		br, err := writeBundle(ctx, io.MultiWriter(pkg, h), srcs, m, mb, rd, mt, 0, opt.Progress, opt.Signer, filepath.Dir(pkg.TempName()),
-			func(root string) error {
-				return fmt.Errorf("internal error: payload root %s, export.json says %s", root, m.PayloadRoot)
-			})
+		br, err := packageStage(ctx, io.MultiWriter(pkg, h), filepath.Dir(pkg.TempName()), stageDir, files, m, mb, rd, mt, opt)
 		if err != nil {
 			return nil, err
 		}

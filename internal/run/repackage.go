@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/stella-ops/stella-export/internal/adapters"
 	"github.com/stella-ops/stella-export/internal/bundle"
+	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/exitcode"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
@@ -83,7 +86,8 @@ func PackageDir(ctx context.Context, w io.Writer, dir string, opt PackageOptions
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := writeBundle(ctx, w, srcs, &m, mb, rd, mt, opt.Level, opt.Progress, opt.Signer, opt.TempDir, func(got string) error {
+	// No stage recorded these files: each is hashed before it is written.
+	r, err := writeBundle(ctx, w, srcs, nil, &m, mb, rd, mt, opt.Level, opt.Progress, opt.Signer, opt.TempDir, func(got string) error {
 		return &NotRecordedError{Dir: dir, Root: got, Recorded: m.PayloadRoot}
 	})
 	if err != nil {
@@ -105,14 +109,52 @@ func (e *NotRecordedError) Error() string {
 func (e *NotRecordedError) Unwrap() error { return exitcode.ErrVerify }
 
 // writeBundle writes the bundle of a finished export: its payload srcs,
-// export.json mb (whose parsed form is m) and the README rd. A payload root
-// other than m's is mismatch's error.
-func writeBundle(ctx context.Context, w io.Writer, srcs bundle.Sources, m *manifest.Run, mb, rd []byte, mt time.Time, level int,
-	progress bundle.Progress, signer bundle.Signer, tempDir string, mismatch func(root string) error) (*bundle.Result, error) {
+// export.json mb (whose parsed form is m) and the README rd. known, if not
+// nil, gives the digests of the files that need not be hashed before they
+// are written (bundle.Options.Known). A payload root other than m's is
+// mismatch's error.
+func writeBundle(ctx context.Context, w io.Writer, srcs bundle.Sources, known iter.Seq2[bundle.KnownFile, error], m *manifest.Run, mb, rd []byte,
+	mt time.Time, level int, progress bundle.Progress, signer bundle.Signer, tempDir string, mismatch func(root string) error) (*bundle.Result, error) {
 	return bundle.Write(ctx, w, srcs, func(s bundle.Summary) (bundle.Docs, error) {
 		if s.Root.String() != m.PayloadRoot {
 			return bundle.Docs{}, mismatch(s.Root.String())
 		}
 		return bundle.Docs{Manifest: mb, Readme: rd}, nil
-	}, bundle.Options{ModTime: mt, Level: level, Progress: progress, Signer: signer, TempDir: tempDir})
+	}, bundle.Options{ModTime: mt, Level: level, Progress: progress, Signer: signer, TempDir: tempDir, Known: known})
+}
+
+// packageStage writes to w the bundle of the finished staging directory
+// stageDir of a run: its files (export.json, mb, parsed as m, excepted)
+// with export.json and the README rd. files is what the stage recorded:
+// each file's digest, taken as it was written, is given to the bundle as
+// known, so that a recorded file is read once, by the writing pass, which
+// hashes it again and refuses it (exit 5) if its bytes are not the
+// recorded digest; a file the stage did not record is hashed first. The
+// checksums lines wait in tempDir.
+func packageStage(ctx context.Context, w io.Writer, tempDir, stageDir string, files *adapters.Files, m *manifest.Run, mb, rd []byte,
+	mt time.Time, opt Options) (*bundle.Result, error) {
+	srcs, err := bundle.DirSources(stageDir, false, filepath.Join(stageDir, layout.Manifest))
+	if err != nil {
+		return nil, err
+	}
+	return writeBundle(ctx, w, srcs, recorded(files), m, mb, rd, mt, 0, opt.Progress, opt.Signer, tempDir,
+		func(root string) error {
+			return fmt.Errorf("internal error: payload root %s, export.json says %s", root, m.PayloadRoot)
+		})
+}
+
+// recorded yields the stage's records of its files as known digests, in
+// their byte-wise path order.
+func recorded(files *adapters.Files) iter.Seq2[bundle.KnownFile, error] {
+	return func(yield func(bundle.KnownFile, error) bool) {
+		for f, err := range files.All() {
+			var d digest.SHA256
+			if err == nil {
+				d, err = digest.Parse(f.SHA256)
+			}
+			if !yield(bundle.KnownFile{Name: f.Path, Size: f.Size, Digest: d}, err) || err != nil {
+				return
+			}
+		}
+	}
 }

@@ -211,19 +211,12 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 			return nil, err
 		}
 		defer partial.Track(ctx, pkg.TempName())()
-		srcs, err := bundle.DirSources(stageDir, false, filepath.Join(stageDir, layout.Manifest))
-		if err != nil {
-			return nil, err
-		}
 		h := sha256.New()
 		rd, err := runReadme(m, mt, opt.Signer)
 		if err != nil {
 			return nil, err
 		}
-		r, err := writeBundle(ctx, io.MultiWriter(pkg, h), srcs, m, mb, rd, mt, 0, opt.Progress, opt.Signer, filepath.Dir(pkg.TempName()),
-			func(root string) error {
-				return fmt.Errorf("internal error: payload root %s, export.json says %s", root, m.PayloadRoot)
-			})
+		r, err := packageStage(ctx, io.MultiWriter(pkg, h), filepath.Dir(pkg.TempName()), stageDir, files, m, mb, rd, mt, opt)
 		if err != nil {
 			return nil, err
 		}
