@@ -324,7 +324,7 @@ func runRun(ctx context.Context, e *env, cmd *cobra.Command, o *runOptions, arg 
 	res, err := runner.Execute(ctx, p, source, base, runner.Options{
 		OutDir: o.output, Package: o.pkg, Force: o.force, ModTime: o.modTime,
 		Events: ev, Progress: bar.asProgress(), Signer: signer, Protect: protect, MemoryBudget: int64(o.memoryBudget),
-		Encryption: enc,
+		Encryption: enc, PlanDigest: pd,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

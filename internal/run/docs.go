@@ -120,6 +120,16 @@ func startPlanDigest(p *plan.Plan) *digestJob {
 	return j
 }
 
+// knownPlanDigest is the job of a digest already made, or nil for "".
+func knownPlanDigest(d string) *digestJob {
+	if d == "" {
+		return nil
+	}
+	j := &digestJob{done: make(chan struct{}), digest: d}
+	close(j.done)
+	return j
+}
+
 // wait returns the digest once computed; it may be called more than once.
 func (j *digestJob) wait() (string, error) {
 	<-j.done

@@ -73,6 +73,10 @@ type Options struct {
 	// Encryption, when set, encrypts the files in its scope as they are
 	// staged (internal/encrypt).
 	Encryption *encrypt.Config
+	// PlanDigest is the plan's digest (PlanDigest of the same plan) when
+	// the caller has computed it: Execute then does not take that pass
+	// over the inputs a second time. Empty: Execute computes it.
+	PlanDigest string
 }
 
 // Result describes a finished run.
@@ -161,10 +165,14 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		TrivySchema: p.Contract.TrivySchema, CreatedAt: created, RetentionDays: p.Contract.RetentionDays}
 	job := &adapters.Job{Input: in, Source: source, Stage: stage, Events: ev,
 		Open: func(d *evidence.Doc) (*adapters.Doc, error) { return open(ctx, src, p.Inputs, d, small) }}
-	// export.json's plan digest takes a pass over the inputs of its own: it
-	// runs beside the adapters, and Execute never returns before it ends
-	// (the inputs may be a spill file that Plan.Close removes).
-	pd := startPlanDigest(p)
+	// export.json's plan digest takes a pass over the inputs of its own,
+	// unless the caller made it: it runs beside the adapters, and Execute
+	// never returns before it ends (the inputs may be a spill file that
+	// Plan.Close removes).
+	pd := knownPlanDigest(opt.PlanDigest)
+	if pd == nil {
+		pd = startPlanDigest(p)
+	}
 	defer pd.wait()
 	for _, a := range ads {
 		if err := a.Run(ctx, job); err != nil {

@@ -279,3 +279,36 @@ func TestStreamingDocsSameBytes(t *testing.T) {
 		t.Fatal("streamed documents give different bytes")
 	}
 }
+
+// TestGivenPlanDigest: export.json's planDigest is PlanDigest's, computed
+// by Execute; a caller that computed it already (the run command, for its
+// logs) passes it and Execute records it without taking that pass again.
+func TestGivenPlanDigest(t *testing.T) {
+	dir := t.TempDir()
+	evidenceA(t, filepath.Join(dir, "evidence"))
+	c := contractFile(t, dir, "raw.yaml", "json:raw", "")
+	p, _, _, err := plan.Build(context.Background(), c, plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	want, err := PlanDigest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Execute(context.Background(), p, c.SourceDir, nil, Options{OutDir: filepath.Join(dir, "a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Manifest.Contract.PlanDigest; got != want {
+		t.Fatalf("computed planDigest %s, PlanDigest says %s", got, want)
+	}
+	given := "sha256:" + strings.Repeat("ab", 32)
+	res, err = Execute(context.Background(), p, c.SourceDir, nil, Options{OutDir: filepath.Join(dir, "b"), PlanDigest: given})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Manifest.Contract.PlanDigest; got != given {
+		t.Fatalf("given planDigest %s, export.json says %s: Execute computed it again", given, got)
+	}
+}
