@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"github.com/stella-ops/stella-export/internal/dataset/export"
 	"github.com/stella-ops/stella-export/internal/dataset/redact"
 	"github.com/stella-ops/stella-export/internal/dataset/validate"
-	"github.com/stella-ops/stella-export/internal/digest"
 	"github.com/stella-ops/stella-export/internal/layout"
 	"github.com/stella-ops/stella-export/internal/manifest"
 	"github.com/stella-ops/stella-export/internal/partial"
@@ -138,40 +136,17 @@ func ExecuteDataset(ctx context.Context, c *contract.Contract, opt Options, dopt
 		return nil, err
 	}
 	m.Encryption = seal.manifest
-	mb, err := manifest.Bytes(m)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(stageDir, layout.Manifest), mb, 0o644); err != nil {
-		return nil, err
-	}
 	res = &DatasetResult{Result: Result{OutDir: opt.OutDir, Package: opt.Package, Manifest: m}, Dataset: xr}
-	if opt.Package != "" {
-		ev.State("packaging", map[string]any{"output": opt.Package})
-		pkg, err = atomicfile.Create(opt.Package, opt.Force)
-		if err != nil {
-			return nil, err
-		}
-		defer partial.Track(ctx, pkg.TempName())()
+	err = finishRun(ctx, &res.Result, stageDir, files, mt, opt, &pkg, func() ([]byte, error) {
 		r := readme.Dataset{ExportID: m.ExportID, Tenant: m.Tenant, ExporterVersion: m.ExporterVersion, ModTime: manifest.Timestamp(mt),
 			Schema: s.Name + " " + s.Version, Format: d.Format, Codec: c.Compression.Codec, Records: xr.Manifest.Totals.Records,
 			DataFiles: xr.Manifest.Totals.Files, FileCount: m.FileCount, PayloadBytes: m.PayloadBytes}
 		if opt.Signer != nil {
 			r.Signing = readme.Signing{SignedBy: opt.Signer.Fingerprint(), SignedProv: true}
 		}
-		rd, err := readme.RenderDataset(r)
-		if err != nil {
-			return nil, err
-		}
-		h := sha256.New()
-		br, err := packageStage(ctx, io.MultiWriter(pkg, h), filepath.Dir(pkg.TempName()), stageDir, files, m, mb, rd, mt, opt)
-		if err != nil {
-			return nil, err
-		}
-		res.Root = br.Root
-		res.BundleSHA = digest.Of(h).Hex()
-	}
-	if err := commitRun(ctx, stageDir, pkg, opt); err != nil {
+		return readme.RenderDataset(r)
+	})
+	if err != nil {
 		return nil, err
 	}
 	ev.State("completed", map[string]any{"exportId": m.ExportID, "records": xr.Manifest.Totals.Records, "files": m.FileCount,

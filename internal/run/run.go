@@ -204,34 +204,9 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 		return nil, err
 	}
 	m.TrivyDB, m.JavaDB, m.Encryption = job.TrivyDB, job.JavaDB, seal.manifest
-	mb, err := manifest.Bytes(m)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(stageDir, layout.Manifest), mb, 0o644); err != nil {
-		return nil, err
-	}
 	res = &Result{OutDir: opt.OutDir, Package: opt.Package, Manifest: m}
-	if opt.Package != "" {
-		ev.State("packaging", map[string]any{"output": opt.Package})
-		pkg, err = atomicfile.Create(opt.Package, opt.Force)
-		if err != nil {
-			return nil, err
-		}
-		defer partial.Track(ctx, pkg.TempName())()
-		h := sha256.New()
-		rd, err := runReadme(m, mt, opt.Signer)
-		if err != nil {
-			return nil, err
-		}
-		r, err := packageStage(ctx, io.MultiWriter(pkg, h), filepath.Dir(pkg.TempName()), stageDir, files, m, mb, rd, mt, opt)
-		if err != nil {
-			return nil, err
-		}
-		res.Root = r.Root
-		res.BundleSHA = digest.Of(h).Hex()
-	}
-	if err := commitRun(ctx, stageDir, pkg, opt); err != nil {
+	err = finishRun(ctx, res, stageDir, files, mt, opt, &pkg, func() ([]byte, error) { return runReadme(m, mt, opt.Signer) })
+	if err != nil {
 		return nil, err
 	}
 	ev.State("completed", map[string]any{"exportId": m.ExportID, "documents": p.Inputs.Len(), "files": m.FileCount,
@@ -242,6 +217,41 @@ func Execute(ctx context.Context, p *plan.Plan, source string, base *adapters.Ba
 // commitRun puts a finished run in place, unless ctx was cancelled: the
 // staging directory becomes opt.OutDir, the package's temporary file (pkg,
 // nil without --package) its final name.
+// finishRun ends a run whose stage holds every file but export.json: it
+// writes res.Manifest there as export.json, with opt.Package the bundle of
+// the stage (its README from readme) into res.Root and res.BundleSHA, and
+// puts both in place (commitRun). *pkg is the package's temporary file as
+// soon as it exists, for the caller's clean-up when this fails.
+func finishRun(ctx context.Context, res *Result, stageDir string, files *adapters.Files, mt time.Time, opt Options,
+	pkg **atomicfile.File, readme func() ([]byte, error)) error {
+	m := res.Manifest
+	mb, err := manifest.Bytes(m)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(stageDir, layout.Manifest), mb, 0o644); err != nil {
+		return err
+	}
+	if opt.Package != "" {
+		opt.Events.State("packaging", map[string]any{"output": opt.Package})
+		if *pkg, err = atomicfile.Create(opt.Package, opt.Force); err != nil {
+			return err
+		}
+		defer partial.Track(ctx, (*pkg).TempName())()
+		rd, err := readme()
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		r, err := packageStage(ctx, io.MultiWriter(*pkg, h), filepath.Dir((*pkg).TempName()), stageDir, files, m, mb, rd, mt, opt)
+		if err != nil {
+			return err
+		}
+		res.Root, res.BundleSHA = r.Root, digest.Of(h).Hex()
+	}
+	return commitRun(ctx, stageDir, *pkg, opt)
+}
+
 func commitRun(ctx context.Context, stageDir string, pkg *atomicfile.File, opt Options) error {
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)
