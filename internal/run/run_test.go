@@ -215,7 +215,9 @@ func TestDeltaReproducesFull(t *testing.T) {
 	}
 }
 
-func TestChangedInputAndCancel(t *testing.T) {
+// rawPlan plans json:raw over evidenceA in a new directory.
+func rawPlan(t *testing.T) (string, *contract.Contract, *plan.Plan) {
+	t.Helper()
 	dir := t.TempDir()
 	evidenceA(t, filepath.Join(dir, "evidence"))
 	c := contractFile(t, dir, "raw.yaml", "json:raw", "")
@@ -223,6 +225,13 @@ func TestChangedInputAndCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { p.Close() })
+	return dir, c, p
+}
+
+func TestChangedInputAndCancel(t *testing.T) {
+	dir, c, p := rawPlan(t)
+	var err error
 	write(t, filepath.Join(dir, "evidence"), "acme/vex/v1.json", `{"@context":"https://openvex.dev/ns/v0.2.0","@id":"x","timestamp":"2024-03-01T00:00:00Z","statements":[]}`)
 	var evbuf bytes.Buffer
 	out := filepath.Join(dir, "out")
@@ -284,14 +293,7 @@ func TestStreamingDocsSameBytes(t *testing.T) {
 // by Execute; a caller that computed it already (the run command, for its
 // logs) passes it and Execute records it without taking that pass again.
 func TestGivenPlanDigest(t *testing.T) {
-	dir := t.TempDir()
-	evidenceA(t, filepath.Join(dir, "evidence"))
-	c := contractFile(t, dir, "raw.yaml", "json:raw", "")
-	p, _, _, err := plan.Build(context.Background(), c, plan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	dir, c, p := rawPlan(t)
 	want, err := PlanDigest(p)
 	if err != nil {
 		t.Fatal(err)
