@@ -1,8 +1,10 @@
 // Package parquet writes and reads the Parquet files of dataset exports
 // (kind DatasetExport) through Apache Arrow's Go Parquet implementation
-// (github.com/apache/arrow/go/v17, pqarrow).
+// (github.com/apache/arrow/go/v17/parquet), used at its low level (file,
+// schema, metadata): not through pqarrow, which links Arrow Flight and
+// gRPC into the binary.
 //
-// Writing streams: rows go into Arrow record builders, and every
+// Writing streams: rows go into per-column buffers, and every
 // Options.RowGroupRows rows (DefaultRowGroupRows, 65,536) or once the
 // buffered values pass Options.RowGroupBytes (DefaultRowGroupBytes, 64 MiB),
 // whichever comes first, the batch is written as one row group and the
@@ -31,13 +33,14 @@ import (
 	"io"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	pq "github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/compress"
-	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+	"github.com/apache/arrow/go/v17/parquet/file"
+	"github.com/apache/arrow/go/v17/parquet/metadata"
+	"github.com/apache/arrow/go/v17/parquet/schema"
 
 	"github.com/stella-ops/stella-export/internal/dataset/table"
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -82,13 +85,15 @@ func codec(name string) (compress.Compression, error) {
 	return 0, exitcode.Invalidf("parquet compression %q is not one of snappy, zstd, gzip, none", name)
 }
 
-// ArrowSchema returns the Arrow schema a table schema is written with.
-func ArrowSchema(s table.Schema) (*arrow.Schema, error) {
+// ParquetSchema returns the Parquet schema a table schema is written
+// with: a root group holding one primitive column per table
+// column, in order, with the types and repetitions in the package doc.
+func ParquetSchema(s table.Schema) (*schema.GroupNode, error) {
 	if len(s.Columns) == 0 {
 		return nil, exitcode.Invalidf("parquet schema %q: no columns", s.Name)
 	}
 	seen := make(map[string]bool, len(s.Columns))
-	fields := make([]arrow.Field, len(s.Columns))
+	fields := make(schema.FieldList, len(s.Columns))
 	for i, c := range s.Columns {
 		if c.Name == "" || !utf8.ValidString(c.Name) {
 			return nil, exitcode.Invalidf("parquet schema %q: column %d: name %q is empty or not UTF-8", s.Name, i+1, c.Name)
@@ -97,35 +102,189 @@ func ArrowSchema(s table.Schema) (*arrow.Schema, error) {
 			return nil, exitcode.Invalidf("parquet schema %q: column %q appears twice", s.Name, c.Name)
 		}
 		seen[c.Name] = true
-		var dt arrow.DataType
+		var (
+			typ     pq.Type
+			logical schema.LogicalType = schema.NoLogicalType{}
+		)
 		switch c.Type {
 		case table.String:
-			dt = arrow.BinaryTypes.String
+			typ, logical = pq.Types.ByteArray, schema.StringLogicalType{}
 		case table.Int:
-			dt = arrow.PrimitiveTypes.Int64
+			typ, logical = pq.Types.Int64, schema.NewIntLogicalType(64, true)
 		case table.Float:
-			dt = arrow.PrimitiveTypes.Float64
+			typ = pq.Types.Double
 		case table.Bool:
-			dt = arrow.FixedWidthTypes.Boolean
+			typ = pq.Types.Boolean
 		case table.Date:
-			dt = arrow.FixedWidthTypes.Date32
+			typ, logical = pq.Types.Int32, schema.DateLogicalType{}
 		case table.Timestamp:
-			dt = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+			// Forced, as pqarrow does: the converted type TIMESTAMP_MICROS
+			// is set too, for readers that know only converted types.
+			typ, logical = pq.Types.Int64, schema.NewTimestampLogicalTypeForce(true, schema.TimeUnitMicros)
 		default:
 			return nil, exitcode.Invalidf("parquet schema %q: column %q: type %q is not one of string, int, float, bool, date, timestamp", s.Name, c.Name, c.Type)
 		}
-		fields[i] = arrow.Field{Name: c.Name, Type: dt, Nullable: !c.Required}
+		rep := pq.Repetitions.Optional
+		if c.Required {
+			rep = pq.Repetitions.Required
+		}
+		n, err := schema.NewPrimitiveNodeLogical(c.Name, rep, logical, typ, -1, -1)
+		if err != nil {
+			return nil, exitcode.Invalidf("parquet schema %q: column %q: %v", s.Name, c.Name, err)
+		}
+		fields[i] = n
 	}
-	return arrow.NewSchema(fields, nil), nil
+	// The root's name and repetition are the library's defaults, which
+	// pqarrow used too.
+	root, err := schema.NewGroupNode(pq.DefaultRootName, pq.Repetitions.Repeated, fields, -1)
+	if err != nil {
+		return nil, exitcode.Invalidf("parquet schema %q: %v", s.Name, err)
+	}
+	return root, nil
+}
+
+// column buffers the values of one column for the row group being built,
+// in the layout the low-level column writers take: spaced values (a zero
+// value in the slot of a null), definition levels and a validity bitmap for
+// an optional column, none for a required one.
+type column struct {
+	typ      table.Type
+	optional bool
+	defs     []int16
+	valid    []byte // validity bitmap, LSB first, for optional columns
+	nulls    int
+	str      []pq.ByteArray
+	i64      []int64
+	i32      []int32
+	f64      []float64
+	bools    []bool
+}
+
+// add appends a checked value and returns its byte estimate.
+func (c *column) add(v any, n int) int64 {
+	if c.optional {
+		if n%8 == 0 {
+			c.valid = append(c.valid, 0)
+		}
+		if v == nil {
+			c.defs = append(c.defs, 0)
+			c.nulls++
+		} else {
+			c.defs = append(c.defs, 1)
+			c.valid[n/8] |= 1 << (n % 8)
+		}
+	}
+	var size int64 = 8
+	switch c.typ {
+	case table.String:
+		// Not nil even when empty: the statistics skip a nil ByteArray,
+		// so an empty string would be left out of min and max.
+		b := pq.ByteArray{}
+		if v != nil {
+			s := v.(string)
+			if len(s) > 0 {
+				// The string is never written to, and the encoders copy
+				// what they keep, so its bytes can be handed over without
+				// a copy.
+				b = unsafe.Slice(unsafe.StringData(s), len(s))
+			}
+			size = int64(len(s)) + 4
+		}
+		c.str = append(c.str, b)
+	case table.Int:
+		var x int64
+		if v != nil {
+			x = v.(int64)
+		}
+		c.i64 = append(c.i64, x)
+	case table.Float:
+		var x float64
+		if v != nil {
+			x = v.(float64)
+		}
+		c.f64 = append(c.f64, x)
+	case table.Bool:
+		var x bool
+		if v != nil {
+			x = v.(bool)
+		}
+		c.bools = append(c.bools, x)
+	case table.Date:
+		var x int32
+		if v != nil {
+			x = int32(floorDiv(v.(time.Time).Unix(), 86400))
+		}
+		c.i32 = append(c.i32, x)
+	case table.Timestamp:
+		var x int64
+		if v != nil {
+			x = v.(time.Time).UnixMicro()
+		}
+		c.i64 = append(c.i64, x)
+	}
+	if v == nil {
+		return 1
+	}
+	return size
+}
+
+// write hands the buffered values to cw the way pqarrow did (so the bytes
+// stay the same): WriteBatch when the column has no nulls, WriteBatchSpaced
+// with the validity bitmap when it has.
+func (c *column) write(cw file.ColumnChunkWriter) (err error) {
+	spaced := c.nulls > 0
+	switch w := cw.(type) {
+	case *file.ByteArrayColumnChunkWriter:
+		if spaced {
+			w.WriteBatchSpaced(c.str, c.defs, nil, c.valid, 0)
+		} else {
+			_, err = w.WriteBatch(c.str, c.defs, nil)
+		}
+	case *file.Int64ColumnChunkWriter:
+		if spaced {
+			w.WriteBatchSpaced(c.i64, c.defs, nil, c.valid, 0)
+		} else {
+			_, err = w.WriteBatch(c.i64, c.defs, nil)
+		}
+	case *file.Int32ColumnChunkWriter:
+		if spaced {
+			w.WriteBatchSpaced(c.i32, c.defs, nil, c.valid, 0)
+		} else {
+			_, err = w.WriteBatch(c.i32, c.defs, nil)
+		}
+	case *file.Float64ColumnChunkWriter:
+		if spaced {
+			w.WriteBatchSpaced(c.f64, c.defs, nil, c.valid, 0)
+		} else {
+			_, err = w.WriteBatch(c.f64, c.defs, nil)
+		}
+	case *file.BooleanColumnChunkWriter:
+		if spaced {
+			w.WriteBatchSpaced(c.bools, c.defs, nil, c.valid, 0)
+		} else {
+			_, err = w.WriteBatch(c.bools, c.defs, nil)
+		}
+	default:
+		return fmt.Errorf("no column writer for %s", c.typ)
+	}
+	return err
+}
+
+// reset empties the buffers and keeps their capacity.
+func (c *column) reset() {
+	c.defs, c.valid, c.nulls = c.defs[:0], c.valid[:0], 0
+	c.str, c.i64, c.i32, c.f64, c.bools = c.str[:0], c.i64[:0], c.i32[:0], c.f64[:0], c.bools[:0]
+	// Let the strings of the written row group go.
+	clear(c.str[:cap(c.str)])
 }
 
 // writer is a table.Writer of one Parquet file.
 type writer struct {
 	schema   table.Schema
-	fw       *pqarrow.FileWriter
-	b        *array.RecordBuilder
-	rows     int   // rows buffered in b
-	bytes    int64 // value bytes buffered in b
+	fw       *file.Writer
+	cols     []column
+	rows     int   // rows buffered in cols
+	bytes    int64 // value bytes buffered in cols
 	maxRows  int
 	maxBytes int64
 	written  int64 // rows handed to Write so far, for error messages
@@ -143,7 +302,7 @@ func (s sink) Write(p []byte) (int, error) { return s.w.Write(p) }
 // Parquet file. Close writes the last row group and the footer; it does not
 // close w.
 func NewWriter(w io.Writer, s table.Schema, opt Options) (table.Writer, error) {
-	sc, err := ArrowSchema(s)
+	sc, err := ParquetSchema(s)
 	if err != nil {
 		return nil, err
 	}
@@ -159,9 +318,8 @@ func NewWriter(w io.Writer, s table.Schema, opt Options) (table.Writer, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultRowGroupBytes
 	}
-	mem := memory.NewGoAllocator()
 	props := pq.NewWriterProperties(
-		pq.WithAllocator(mem),
+		pq.WithAllocator(memory.NewGoAllocator()),
 		pq.WithCreatedBy(CreatedBy),
 		pq.WithVersion(pq.V2_6),
 		pq.WithDataPageVersion(pq.DataPageV1),
@@ -172,14 +330,15 @@ func NewWriter(w io.Writer, s table.Schema, opt Options) (table.Writer, error) {
 		pq.WithCompression(c),
 		pq.WithMaxRowGroupLength(int64(maxRows)),
 	)
-	fw, err := pqarrow.NewFileWriter(sc, sink{w}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
-	if err != nil {
-		return nil, fmt.Errorf("parquet writer: %w", err)
+	fw := file.NewParquetWriter(sink{w}, sc, file.WithWriterProps(props), file.WithWriteMetadata(make(metadata.KeyValueMetadata, 0)))
+	cols := make([]column, len(s.Columns))
+	for i, col := range s.Columns {
+		cols[i] = column{typ: col.Type, optional: !col.Required}
 	}
 	return &writer{
 		schema:   s,
 		fw:       fw,
-		b:        array.NewRecordBuilder(mem, sc),
+		cols:     cols,
 		maxRows:  maxRows,
 		maxBytes: maxBytes,
 	}, nil
@@ -198,14 +357,14 @@ func (w *writer) Write(r table.Row) error {
 		return w.fail(exitcode.Invalidf("parquet write: row %d: %d values for %d columns", w.written, len(r), len(w.schema.Columns)))
 	}
 	// Check the whole row before appending any value, so a bad row leaves
-	// the builders aligned.
+	// the columns aligned.
 	for i, v := range r {
 		if err := check(w.schema.Columns[i], v); err != nil {
 			return w.fail(exitcode.Invalidf("parquet write: row %d: column %q: %v", w.written, w.schema.Columns[i].Name, err))
 		}
 	}
 	for i, v := range r {
-		w.bytes += appendValue(w.b.Field(i), v)
+		w.bytes += w.cols[i].add(v, w.rows)
 	}
 	w.rows++
 	if w.rows >= w.maxRows || w.bytes >= w.maxBytes {
@@ -222,14 +381,30 @@ func (w *writer) fail(err error) error {
 }
 
 // flush writes the buffered rows as one row group.
-func (w *writer) flush() error {
+func (w *writer) flush() (err error) {
 	if w.rows == 0 {
 		return nil
 	}
-	rec := w.b.NewRecord()
-	defer rec.Release()
+	// The column writers report some failures (of the sink among them) by
+	// panicking.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("parquet write: row group: %v", p)
+		}
+	}()
 	w.rows, w.bytes = 0, 0
-	if err := w.fw.Write(rec); err != nil {
+	rgw := w.fw.AppendRowGroup()
+	for i := range w.cols {
+		cw, err := rgw.NextColumn()
+		if err != nil {
+			return fmt.Errorf("parquet write: row group: %w", err)
+		}
+		if err := w.cols[i].write(cw); err != nil {
+			return fmt.Errorf("parquet write: row group: column %q: %w", w.schema.Columns[i].Name, err)
+		}
+		w.cols[i].reset()
+	}
+	if err := rgw.Close(); err != nil {
 		return fmt.Errorf("parquet write: row group: %w", err)
 	}
 	return nil
@@ -241,13 +416,10 @@ func (w *writer) Close() error {
 		return w.err
 	}
 	w.closed = true
-	defer w.b.Release()
 	if w.err != nil {
-		w.fw.Close()
 		return w.err
 	}
 	if err := w.flush(); err != nil {
-		w.fw.Close()
 		return w.fail(err)
 	}
 	if err := w.fw.Close(); err != nil {
@@ -294,33 +466,6 @@ func check(c table.Column, v any) error {
 		return fmt.Errorf("value of Go type %T for a %s column", v, c.Type)
 	}
 	return nil
-}
-
-// appendValue appends a checked value and returns its byte estimate.
-func appendValue(b array.Builder, v any) int64 {
-	if v == nil {
-		b.AppendNull()
-		return 1
-	}
-	switch b := b.(type) {
-	case *array.StringBuilder:
-		s := v.(string)
-		b.Append(s)
-		return int64(len(s)) + 4
-	case *array.Int64Builder:
-		b.Append(v.(int64))
-	case *array.Float64Builder:
-		b.Append(v.(float64))
-	case *array.BooleanBuilder:
-		b.Append(v.(bool))
-	case *array.Date32Builder:
-		b.Append(arrow.Date32(floorDiv(v.(time.Time).Unix(), 86400)))
-	case *array.TimestampBuilder:
-		b.Append(arrow.Timestamp(v.(time.Time).UnixMicro()))
-	default:
-		panic(fmt.Sprintf("parquet: no append for builder %T", b))
-	}
-	return 8
 }
 
 func floorDiv(a, b int64) int64 {
