@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -502,5 +503,45 @@ func BenchmarkWriter(b *testing.B) {
 	}
 	if err := w.Close(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestReaderStreamsBatches: a row group of more than BatchRows rows is
+// read in batches, across the batch boundaries, within an 8 MiB memory
+// limit, a fraction of what the whole row group decodes to (the pqarrow
+// reader, which held a whole row group, needed more than 24 MiB here).
+func TestReaderStreamsBatches(t *testing.T) {
+	rows := sampleRows(8*BatchRows + 123)
+	data := write(t, sampleSchema, rows, Options{RowGroupRows: len(rows)})
+	if n := footer(t, data).NumRowGroups(); n != 1 {
+		t.Fatalf("%d row groups, want 1", n)
+	}
+	lim := defaultLimits
+	lim.memory = 8 << 20
+	got, err := tryReadAll(data, sampleSchema, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalRows(t, got, rows)
+}
+
+// TestNoGRPC: the binary links neither pqarrow nor what it brings (Arrow
+// Flight, gRPC), which made it 66 MB and every command start at 47 MiB.
+func TestNoGRPC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	out, err := exec.Command(gobin, "list", "-deps", "github.com/stella-ops/stella-export/cmd/stella-export").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.HasPrefix(p, "google.golang.org/grpc") || strings.Contains(p, "/arrow/flight") || strings.HasSuffix(p, "/parquet/pqarrow") {
+			t.Errorf("cmd/stella-export depends on %s", p)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package parquet
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,11 +11,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	pq "github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/file"
-	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+	"github.com/apache/arrow/go/v17/parquet/schema"
 
 	"github.com/stella-ops/stella-export/internal/dataset/table"
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -86,56 +84,66 @@ func malformed(what string, r any) error {
 	return exitcode.Invalidf("%s: malformed parquet file: %v", what, r)
 }
 
-// getter returns row i of an Arrow array as a table value (not nil).
-type getter func(arr arrow.Array, i int) (any, error)
+// BatchRows is the most rows the reader decodes of a column at a time.
+const BatchRows = 64 << 10
+
+// getter returns the value at index i of a column's decoded batch (the
+// i-th non-null value) as a table value (not nil).
+type getter func(c *colReader, i int) (any, error)
+
+// colReader decodes one column of the current row group, a batch at a
+// time. The values of a batch are compact (nulls take no slot); defs says
+// which rows are null.
+type colReader struct {
+	get      getter
+	optional bool // the leaf's max definition level is 1
+	cr       file.ColumnChunkReader
+	defs     []int16
+	vi       int // next value of the batch
+	ba       []pq.ByteArray
+	i32      []int32
+	i64      []int64
+	i96      []pq.Int96
+	f32      []float32
+	f64      []float64
+	bools    []bool
+}
 
 // reader is a table.Reader over the row groups of one Parquet file.
 type reader struct {
-	fr      *pqarrow.FileReader
+	pr      *file.Reader
 	lim     limits
 	mem     *budget
 	schema  table.Schema
-	fields  []int    // file field index per schema column
-	leaves  []int    // file leaf column index per schema column
-	get     []getter // per schema column
+	leaves  []int // file leaf column index per schema column
+	cols    []colReader
+	charged int64 // batch buffer bytes taken from mem
 	nGroups int
-	group   int              // next row group to load
-	chunked []*arrow.Chunked // the current row group's columns
-	cols    []cursor
-	left    int64 // rows left in tbl
+	group   int   // next row group to load
+	gLeft   int64 // rows of the current row group not yet decoded
+	gRead   int64 // rows of the current row group decoded so far
+	n, pos  int   // rows in the current batch, next row of it
 	rowNum  int64 // rows returned so far
 	row     table.Row
 	err     error
-}
-
-// cursor walks one column of a row group's table chunk by chunk.
-type cursor struct {
-	chunks []arrow.Array
-	c, i   int
-}
-
-func (c *cursor) next() (arrow.Array, int) {
-	for c.i >= c.chunks[c.c].Len() {
-		c.c++
-		c.i = 0
-	}
-	i := c.i
-	c.i++
-	return c.chunks[c.c], i
 }
 
 // NewReader opens the Parquet file in r (size bytes) and returns a reader
 // of its rows in the column order of s. Columns are found by name; columns
 // of the file that s does not name are not read. A column of s that the
 // file lacks, or holds with a type that does not convert, is an exit-3
-// error naming the column. Rows are read one row group at a time; a footer,
-// row group or decoding that would pass the limits above is refused, and a
-// malformed file gives an exit-3 error rather than a panic.
+// error naming the column. Rows are decoded in batches of at most
+// BatchRows rows per column; a footer, row group or decoding that would
+// pass the limits above is refused, and a malformed file gives an exit-3
+// error rather than a panic.
 //
 // Conversions: string from UTF8 strings; int from signed and unsigned
 // integers that fit int64; float from FLOAT and DOUBLE; bool from BOOLEAN;
-// date from DATE (and Arrow date64); timestamp from TIMESTAMP of any unit,
-// a timestamp not adjusted to UTC being read as UTC.
+// date from DATE; timestamp from TIMESTAMP of any unit and from INT96, a
+// timestamp not adjusted to UTC being read as UTC. Types are told from the
+// Parquet schema alone; an embedded Arrow schema (ARROW:schema) is not
+// read, and the type names in errors are the Arrow types pqarrow would
+// have read the column as without one.
 func NewReader(r io.ReaderAt, size int64, s table.Schema) (table.Reader, error) {
 	return newReader(r, size, s, defaultLimits)
 }
@@ -160,11 +168,7 @@ func newReader(r io.ReaderAt, size int64, s table.Schema, lim limits) (_ table.R
 	if err != nil {
 		return nil, exitcode.Invalidf("read parquet: %v", err)
 	}
-	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, mem)
-	if err != nil {
-		return nil, exitcode.Invalidf("read parquet: %v", err)
-	}
-	rd := &reader{fr: fr, lim: lim, mem: mem, schema: s, nGroups: pr.NumRowGroups(), row: make(table.Row, len(s.Columns))}
+	rd := &reader{pr: pr, lim: lim, mem: mem, schema: s, nGroups: pr.NumRowGroups(), row: make(table.Row, len(s.Columns))}
 	if err := rd.bind(); err != nil {
 		return nil, err
 	}
@@ -195,17 +199,20 @@ func checkFooter(r io.ReaderAt, size, limit int64) error {
 
 // bind finds each schema column in the file and picks its conversion.
 func (rd *reader) bind() error {
-	m := rd.fr.Manifest
-	byName := make(map[string]int, len(m.Fields))
-	for i, f := range m.Fields {
-		if _, dup := byName[f.Field.Name]; dup {
-			byName[f.Field.Name] = -1
+	sc := rd.pr.MetaData().Schema
+	root := sc.Root()
+	byName := make(map[string]int, root.NumFields())
+	for i := 0; i < root.NumFields(); i++ {
+		name := root.Field(i).Name()
+		if _, dup := byName[name]; dup {
+			byName[name] = -1
 			continue
 		}
-		byName[f.Field.Name] = i
+		byName[name] = i
 	}
 	want := make(map[string]bool, len(rd.schema.Columns))
-	for _, c := range rd.schema.Columns {
+	rd.cols = make([]colReader, len(rd.schema.Columns))
+	for j, c := range rd.schema.Columns {
 		if want[c.Name] {
 			return exitcode.Invalidf("read parquet: schema %q names column %q twice", rd.schema.Name, c.Name)
 		}
@@ -217,24 +224,28 @@ func (rd *reader) bind() error {
 		if i < 0 {
 			return exitcode.Invalidf("read parquet: column %q: appears more than once in the file", c.Name)
 		}
-		f := m.Fields[i]
-		if len(f.Children) > 0 || f.ColIndex < 0 {
-			return exitcode.Invalidf("read parquet: column %q: nested type %s does not convert to %s", c.Name, f.Field.Type, c.Type)
+		n := root.Field(i)
+		pn, ok := n.(*schema.PrimitiveNode)
+		if !ok || n.RepetitionType() == pq.Repetitions.Repeated {
+			return exitcode.Invalidf("read parquet: column %q: nested type %s does not convert to %s", c.Name, typeName(n), c.Type)
 		}
-		g := getterFor(c.Type, f.Field.Type)
+		g := getterFor(c.Type, pn)
 		if g == nil {
-			return exitcode.Invalidf("read parquet: column %q: type %s does not convert to %s", c.Name, f.Field.Type, c.Type)
+			return exitcode.Invalidf("read parquet: column %q: type %s does not convert to %s", c.Name, typeName(n), c.Type)
 		}
-		rd.fields = append(rd.fields, i)
-		rd.leaves = append(rd.leaves, f.ColIndex)
-		rd.get = append(rd.get, g)
+		leaf := sc.ColumnIndexByNode(pn)
+		if leaf < 0 {
+			return exitcode.Invalidf("read parquet: column %q: not a leaf of the file's schema", c.Name)
+		}
+		rd.leaves = append(rd.leaves, leaf)
+		rd.cols[j] = colReader{get: g, optional: sc.Column(leaf).MaxDefinitionLevel() > 0}
 	}
 	return nil
 }
 
 // checkGroups refuses row groups over the limits, from the footer alone.
 func (rd *reader) checkGroups(size int64) error {
-	md := rd.fr.ParquetReader().MetaData()
+	md := rd.pr.MetaData()
 	for g := 0; g < rd.nGroups; g++ {
 		rg := md.RowGroup(g)
 		if n := rg.NumRows(); n < 0 || n > rd.lim.groupRows {
@@ -271,25 +282,34 @@ func (rd *reader) Next() (_ table.Row, err error) {
 			err = rd.err
 		}
 	}()
-	for rd.left == 0 {
-		rd.release()
-		if rd.group >= rd.nGroups {
-			return nil, io.EOF
+	for rd.pos == rd.n {
+		if rd.gLeft == 0 {
+			rd.release()
+			if rd.group >= rd.nGroups {
+				return nil, io.EOF
+			}
+			if err := rd.load(); err != nil {
+				rd.err = err
+				return nil, err
+			}
+			continue
 		}
-		if err := rd.load(); err != nil {
+		if err := rd.decode(); err != nil {
 			rd.err = err
 			return nil, err
 		}
 	}
-	rd.left--
+	i := rd.pos
+	rd.pos++
 	rd.rowNum++
 	for j := range rd.cols {
-		arr, i := rd.cols[j].next()
-		if arr.IsNull(i) {
+		c := &rd.cols[j]
+		if c.optional && c.defs[i] == 0 {
 			rd.row[j] = nil
 			continue
 		}
-		v, err := rd.get[j](arr, i)
+		v, err := c.get(c, c.vi)
+		c.vi++
 		if err != nil {
 			rd.err = exitcode.Invalidf("read parquet: row %d: column %q: %v", rd.rowNum, rd.schema.Columns[j].Name, err)
 			return nil, rd.err
@@ -299,105 +319,215 @@ func (rd *reader) Next() (_ table.Row, err error) {
 	return rd.row, nil
 }
 
-// load reads the next row group's columns into memory. The columns are
-// read one after the other on this goroutine (not with the library's
-// ReadRowGroups, which decodes on goroutines of its own where a panic on a
-// malformed page could not be recovered).
+// load opens the next row group's column chunks. The columns are decoded
+// on this goroutine, where a panic on a malformed page is recovered.
 func (rd *reader) load() error {
 	g := rd.group
 	rd.group++
-	rows := rd.fr.ParquetReader().MetaData().RowGroup(g).NumRows()
-	rd.cols = make([]cursor, len(rd.fields))
-	for j, f := range rd.fields {
-		cr, err := rd.fr.GetFieldReader(context.Background(), f, map[int]bool{rd.leaves[j]: true}, []int{g})
+	rg := rd.pr.RowGroup(g)
+	for j, leaf := range rd.leaves {
+		cr, err := rg.Column(leaf)
 		if err != nil {
 			return exitcode.Invalidf("read parquet: row group %d: column %q: %v", g, rd.schema.Columns[j].Name, err)
 		}
-		col, err := cr.NextBatch(rows)
-		cr.Release()
-		if err != nil {
-			return exitcode.Invalidf("read parquet: row group %d: column %q: %v", g, rd.schema.Columns[j].Name, err)
-		}
-		rd.chunked = append(rd.chunked, col)
-		if int64(col.Len()) != rows {
-			return exitcode.Invalidf("read parquet: row group %d: column %q has %d values, the footer says %d rows", g, rd.schema.Columns[j].Name, col.Len(), rows)
-		}
-		rd.cols[j] = cursor{chunks: col.Chunks()}
+		rd.cols[j].cr = cr
 	}
-	rd.left = rows
+	rd.gLeft, rd.gRead = rg.NumRows(), 0
+	rd.n, rd.pos = 0, 0
 	return nil
 }
 
-func (rd *reader) release() {
-	for _, c := range rd.chunked {
-		c.Release()
+// decode reads the next batch of every column of the current row group.
+func (rd *reader) decode() error {
+	g := rd.group - 1
+	want := rd.gLeft
+	if want > BatchRows {
+		want = BatchRows
 	}
-	rd.chunked = nil
-	rd.cols = nil
-	rd.left = 0
+	rd.grow(int(want))
+	for j := range rd.cols {
+		c := &rd.cols[j]
+		got, err := c.read(want)
+		if err == nil && got < want {
+			err = c.cr.Err()
+		}
+		if err != nil {
+			return exitcode.Invalidf("read parquet: row group %d: column %q: %v", g, rd.schema.Columns[j].Name, err)
+		}
+		if got != want {
+			return exitcode.Invalidf("read parquet: row group %d: column %q has %d values, the footer says %d rows", g, rd.schema.Columns[j].Name, rd.gRead+got, rd.gRead+rd.gLeft)
+		}
+		c.vi = 0
+	}
+	rd.gLeft -= want
+	rd.gRead += want
+	rd.n, rd.pos = int(want), 0
+	return nil
+}
+
+// grow makes every column's batch buffers hold n rows, taking their bytes
+// from the memory budget.
+func (rd *reader) grow(n int) {
+	if len(rd.cols) == 0 || cap(rd.cols[0].defs) >= n {
+		return
+	}
+	var bytes int64
+	for j := range rd.cols {
+		bytes += rd.cols[j].alloc(n)
+	}
+	rd.mem.take(bytes - rd.charged)
+	rd.charged = bytes
+}
+
+// alloc sizes the buffers of c's physical type for n rows and returns
+// their bytes.
+func (c *colReader) alloc(n int) int64 {
+	c.defs = make([]int16, n)
+	size := int64(2 * n)
+	switch c.cr.(type) {
+	case *file.ByteArrayColumnChunkReader:
+		c.ba = make([]pq.ByteArray, n)
+		size += 24 * int64(n)
+	case *file.Int32ColumnChunkReader:
+		c.i32 = make([]int32, n)
+		size += 4 * int64(n)
+	case *file.Int64ColumnChunkReader:
+		c.i64 = make([]int64, n)
+		size += 8 * int64(n)
+	case *file.Int96ColumnChunkReader:
+		c.i96 = make([]pq.Int96, n)
+		size += 12 * int64(n)
+	case *file.Float32ColumnChunkReader:
+		c.f32 = make([]float32, n)
+		size += 4 * int64(n)
+	case *file.Float64ColumnChunkReader:
+		c.f64 = make([]float64, n)
+		size += 8 * int64(n)
+	case *file.BooleanColumnChunkReader:
+		c.bools = make([]bool, n)
+		size += int64(n)
+	}
+	return size
+}
+
+// read decodes up to n rows of c and returns how many it got.
+func (c *colReader) read(n int64) (int64, error) {
+	var defs []int16
+	if c.optional {
+		defs = c.defs[:n]
+	}
+	var (
+		total int64
+		err   error
+	)
+	switch r := c.cr.(type) {
+	case *file.ByteArrayColumnChunkReader:
+		total, _, err = r.ReadBatch(n, c.ba[:n], defs, nil)
+	case *file.Int32ColumnChunkReader:
+		total, _, err = r.ReadBatch(n, c.i32[:n], defs, nil)
+	case *file.Int64ColumnChunkReader:
+		total, _, err = r.ReadBatch(n, c.i64[:n], defs, nil)
+	case *file.Int96ColumnChunkReader:
+		total, _, err = r.ReadBatch(n, c.i96[:n], defs, nil)
+	case *file.Float32ColumnChunkReader:
+		total, _, err = r.ReadBatch(n, c.f32[:n], defs, nil)
+	case *file.Float64ColumnChunkReader:
+		total, _, err = r.ReadBatch(n, c.f64[:n], defs, nil)
+	case *file.BooleanColumnChunkReader:
+		total, _, err = r.ReadBatch(n, c.bools[:n], defs, nil)
+	default:
+		return 0, fmt.Errorf("no reader for physical type %s", c.cr.Type())
+	}
+	return total, err
+}
+
+func (rd *reader) release() {
+	for j := range rd.cols {
+		rd.cols[j].cr = nil
+	}
+	rd.n, rd.pos, rd.gLeft = 0, 0, 0
 }
 
 // Close releases the current row group. It does not close the io.ReaderAt.
 func (rd *reader) Close() error {
 	rd.release()
+	for j := range rd.cols {
+		c := &rd.cols[j]
+		c.defs, c.ba, c.i32, c.i64, c.i96, c.f32, c.f64, c.bools = nil, nil, nil, nil, nil, nil, nil, nil
+	}
+	rd.mem.take(-rd.charged)
+	rd.charged = 0
 	if rd.err == nil {
 		rd.err = errors.New("read parquet: reader is closed")
 	}
 	return nil
 }
 
-// getterFor returns the conversion from Arrow type dt to a value of column
-// type t, or nil when there is none.
-func getterFor(t table.Type, dt arrow.DataType) getter {
-	if d, ok := dt.(*arrow.DictionaryType); ok {
-		inner := getterFor(t, d.ValueType)
-		if inner == nil {
-			return nil
+// intOf returns the integer conversion of an INT32 or INT64 column that
+// holds integers: with no annotation or an INTEGER annotation, narrowed to
+// the annotated width and signedness as pqarrow did.
+func intOf(n *schema.PrimitiveNode) (bits int, signed, ok bool) {
+	phys := n.PhysicalType()
+	if phys != pq.Types.Int32 && phys != pq.Types.Int64 {
+		return 0, false, false
+	}
+	switch lt := n.LogicalType().(type) {
+	case schema.NoLogicalType:
+		if phys == pq.Types.Int32 {
+			return 32, true, true
 		}
-		return func(arr arrow.Array, i int) (any, error) {
-			da := arr.(*array.Dictionary)
-			return inner(da.Dictionary(), da.GetValueIndex(i))
+		return 64, true, true
+	case *schema.IntLogicalType:
+		switch lt.BitWidth() {
+		case 8, 16, 32, 64:
+			return int(lt.BitWidth()), lt.IsSigned(), true
 		}
 	}
+	return 0, false, false
+}
+
+// getterFor returns the conversion from the file's column n to a value of
+// column type t, or nil when there is none.
+func getterFor(t table.Type, n *schema.PrimitiveNode) getter {
+	phys, logical := n.PhysicalType(), n.LogicalType()
 	switch t {
 	case table.String:
-		switch dt.ID() {
-		case arrow.STRING, arrow.LARGE_STRING:
-			return func(arr arrow.Array, i int) (any, error) {
-				var s string
-				switch a := arr.(type) {
-				case *array.String:
-					s = a.Value(i)
-				case *array.LargeString:
-					s = a.Value(i)
-				default:
-					return nil, fmt.Errorf("unexpected array %T", arr)
-				}
-				if !utf8.ValidString(s) {
+		if phys == pq.Types.ByteArray && logical.Equals(schema.StringLogicalType{}) {
+			return func(c *colReader, i int) (any, error) {
+				b := c.ba[i]
+				if !utf8.Valid(b) {
 					return nil, fmt.Errorf("string is not valid UTF-8")
 				}
-				return s, nil
+				return string(b), nil
 			}
 		}
 	case table.Int:
-		switch dt.ID() {
-		case arrow.INT8:
-			return func(arr arrow.Array, i int) (any, error) { return int64(arr.(*array.Int8).Value(i)), nil }
-		case arrow.INT16:
-			return func(arr arrow.Array, i int) (any, error) { return int64(arr.(*array.Int16).Value(i)), nil }
-		case arrow.INT32:
-			return func(arr arrow.Array, i int) (any, error) { return int64(arr.(*array.Int32).Value(i)), nil }
-		case arrow.INT64:
-			return func(arr arrow.Array, i int) (any, error) { return arr.(*array.Int64).Value(i), nil }
-		case arrow.UINT8:
-			return func(arr arrow.Array, i int) (any, error) { return int64(arr.(*array.Uint8).Value(i)), nil }
-		case arrow.UINT16:
-			return func(arr arrow.Array, i int) (any, error) { return int64(arr.(*array.Uint16).Value(i)), nil }
-		case arrow.UINT32:
-			return func(arr arrow.Array, i int) (any, error) { return int64(arr.(*array.Uint32).Value(i)), nil }
-		case arrow.UINT64:
-			return func(arr arrow.Array, i int) (any, error) {
-				v := arr.(*array.Uint64).Value(i)
+		bits, signed, ok := intOf(n)
+		if !ok {
+			return nil
+		}
+		raw := func(c *colReader, i int) int64 { return c.i64[i] }
+		if phys == pq.Types.Int32 {
+			raw = func(c *colReader, i int) int64 { return int64(c.i32[i]) }
+		}
+		switch {
+		case bits == 8 && signed:
+			return func(c *colReader, i int) (any, error) { return int64(int8(raw(c, i))), nil }
+		case bits == 16 && signed:
+			return func(c *colReader, i int) (any, error) { return int64(int16(raw(c, i))), nil }
+		case bits == 32 && signed:
+			return func(c *colReader, i int) (any, error) { return int64(int32(raw(c, i))), nil }
+		case bits == 64 && signed:
+			return func(c *colReader, i int) (any, error) { return raw(c, i), nil }
+		case bits == 8:
+			return func(c *colReader, i int) (any, error) { return int64(uint8(raw(c, i))), nil }
+		case bits == 16:
+			return func(c *colReader, i int) (any, error) { return int64(uint16(raw(c, i))), nil }
+		case bits == 32:
+			return func(c *colReader, i int) (any, error) { return int64(uint32(raw(c, i))), nil }
+		default:
+			return func(c *colReader, i int) (any, error) {
+				v := uint64(raw(c, i))
 				if v > math.MaxInt64 {
 					return nil, fmt.Errorf("%d does not fit a 64-bit signed int", v)
 				}
@@ -405,46 +535,236 @@ func getterFor(t table.Type, dt arrow.DataType) getter {
 			}
 		}
 	case table.Float:
-		switch dt.ID() {
-		case arrow.FLOAT32:
-			return func(arr arrow.Array, i int) (any, error) { return float64(arr.(*array.Float32).Value(i)), nil }
-		case arrow.FLOAT64:
-			return func(arr arrow.Array, i int) (any, error) { return arr.(*array.Float64).Value(i), nil }
+		if !logical.IsNone() {
+			return nil
+		}
+		switch phys {
+		case pq.Types.Float:
+			return func(c *colReader, i int) (any, error) { return float64(c.f32[i]), nil }
+		case pq.Types.Double:
+			return func(c *colReader, i int) (any, error) { return c.f64[i], nil }
 		}
 	case table.Bool:
-		if dt.ID() == arrow.BOOL {
-			return func(arr arrow.Array, i int) (any, error) { return arr.(*array.Boolean).Value(i), nil }
+		if phys == pq.Types.Boolean && logical.IsNone() {
+			return func(c *colReader, i int) (any, error) { return c.bools[i], nil }
 		}
 	case table.Date:
-		switch dt.ID() {
-		case arrow.DATE32:
-			return func(arr arrow.Array, i int) (any, error) {
-				return time.Unix(int64(arr.(*array.Date32).Value(i))*86400, 0).UTC(), nil
-			}
-		case arrow.DATE64:
-			return func(arr arrow.Array, i int) (any, error) {
-				return table.Day(time.UnixMilli(int64(arr.(*array.Date64).Value(i)))), nil
+		if phys == pq.Types.Int32 && logical.Equals(schema.DateLogicalType{}) {
+			return func(c *colReader, i int) (any, error) {
+				return time.Unix(int64(c.i32[i])*86400, 0).UTC(), nil
 			}
 		}
 	case table.Timestamp:
-		if ts, ok := dt.(*arrow.TimestampType); ok {
-			unit := ts.Unit
-			return func(arr arrow.Array, i int) (any, error) {
-				v := int64(arr.(*array.Timestamp).Value(i))
-				switch unit {
-				case arrow.Second:
-					if v > math.MaxInt64/1_000_000 || v < math.MinInt64/1_000_000 {
-						return nil, fmt.Errorf("timestamp %d s is out of range", v)
-					}
-					return time.Unix(v, 0).UTC(), nil
-				case arrow.Millisecond:
-					return time.UnixMilli(v).UTC(), nil
-				case arrow.Microsecond:
-					return time.UnixMicro(v).UTC(), nil
-				default:
-					return time.Unix(0, v).UTC(), nil
-				}
+		if phys == pq.Types.Int96 && logical.IsValid() && !logical.Equals(schema.NullLogicalType{}) {
+			return func(c *colReader, i int) (any, error) {
+				return time.Unix(0, c.i96[i].ToTime().UnixNano()).UTC(), nil
 			}
+		}
+		ts, ok := logical.(*schema.TimestampLogicalType)
+		if phys != pq.Types.Int64 || !ok {
+			return nil
+		}
+		switch ts.TimeUnit() {
+		case schema.TimeUnitMillis:
+			return func(c *colReader, i int) (any, error) { return time.UnixMilli(c.i64[i]).UTC(), nil }
+		case schema.TimeUnitMicros:
+			return func(c *colReader, i int) (any, error) { return time.UnixMicro(c.i64[i]).UTC(), nil }
+		case schema.TimeUnitNanos:
+			return func(c *colReader, i int) (any, error) { return time.Unix(0, c.i64[i]).UTC(), nil }
+		}
+	}
+	return nil
+}
+
+// typeName names the type of a field of the file in errors: the Arrow type
+// pqarrow reads it as, or its Parquet types when there is none.
+func typeName(n schema.Node) string {
+	if dt := arrowType(n); dt != nil {
+		return dt.String()
+	}
+	if p, ok := n.(*schema.PrimitiveNode); ok {
+		return fmt.Sprintf("%s (%s)", p.PhysicalType(), p.LogicalType())
+	}
+	return "group " + n.Name()
+}
+
+// arrowType is the Arrow type pqarrow reads field n as, or nil.
+func arrowType(n schema.Node) arrow.DataType {
+	if n.RepetitionType() == pq.Repetitions.Repeated {
+		// A repeated field outside a LIST group is a list of its
+		// element type.
+		elem := elemType(n)
+		if elem == nil {
+			return nil
+		}
+		return arrow.ListOfField(arrow.Field{Name: n.Name(), Type: elem, Nullable: false})
+	}
+	return elemType(n)
+}
+
+// elemType is the Arrow type of n, its repetition aside.
+func elemType(n schema.Node) arrow.DataType {
+	switch n := n.(type) {
+	case *schema.PrimitiveNode:
+		return primitiveType(n)
+	case *schema.GroupNode:
+		lt := n.LogicalType()
+		switch {
+		case lt.Equals(schema.ListLogicalType{}) || n.ConvertedType() == schema.ConvertedTypes.List:
+			if n.NumFields() != 1 || n.Field(0).RepetitionType() != pq.Repetitions.Repeated {
+				return nil
+			}
+			ln := n.Field(0)
+			var elem arrow.DataType
+			if lg, ok := ln.(*schema.GroupNode); ok {
+				if lg.NumFields() == 1 && lg.Name() != "array" && lg.Name() != n.Name()+"_tuple" {
+					elem = arrowType(lg.Field(0))
+				} else {
+					elem = structType(lg)
+				}
+			} else {
+				elem = elemType(ln)
+			}
+			if elem == nil {
+				return nil
+			}
+			return arrow.ListOfField(arrow.Field{Name: ln.Name(), Type: elem, Nullable: true})
+		case lt.Equals(schema.MapLogicalType{}) || n.ConvertedType() == schema.ConvertedTypes.Map || n.ConvertedType() == schema.ConvertedTypes.MapKeyValue:
+			if n.NumFields() != 1 {
+				return nil
+			}
+			kv, ok := n.Field(0).(*schema.GroupNode)
+			if !ok || kv.NumFields() != 2 {
+				return nil
+			}
+			k, v := arrowType(kv.Field(0)), arrowType(kv.Field(1))
+			if k == nil || v == nil {
+				return nil
+			}
+			return arrow.MapOf(k, v)
+		}
+		return structType(n)
+	}
+	return nil
+}
+
+func structType(n *schema.GroupNode) arrow.DataType {
+	fields := make([]arrow.Field, n.NumFields())
+	for i := range fields {
+		f := n.Field(i)
+		dt := arrowType(f)
+		if dt == nil {
+			return nil
+		}
+		fields[i] = arrow.Field{Name: f.Name(), Type: dt, Nullable: f.RepetitionType() == pq.Repetitions.Optional}
+	}
+	return arrow.StructOf(fields...)
+}
+
+// primitiveType follows pqarrow's mapping of Parquet physical and logical
+// types to Arrow types.
+func primitiveType(n *schema.PrimitiveNode) arrow.DataType {
+	logical := n.LogicalType()
+	if !logical.IsValid() || logical.Equals(schema.NullLogicalType{}) {
+		return arrow.Null
+	}
+	intType := func(lt *schema.IntLogicalType) arrow.DataType {
+		switch {
+		case lt.BitWidth() == 8 && lt.IsSigned():
+			return arrow.PrimitiveTypes.Int8
+		case lt.BitWidth() == 8:
+			return arrow.PrimitiveTypes.Uint8
+		case lt.BitWidth() == 16 && lt.IsSigned():
+			return arrow.PrimitiveTypes.Int16
+		case lt.BitWidth() == 16:
+			return arrow.PrimitiveTypes.Uint16
+		case lt.BitWidth() == 32 && lt.IsSigned():
+			return arrow.PrimitiveTypes.Int32
+		case lt.BitWidth() == 32:
+			return arrow.PrimitiveTypes.Uint32
+		case lt.BitWidth() == 64 && lt.IsSigned():
+			return arrow.PrimitiveTypes.Int64
+		case lt.BitWidth() == 64:
+			return arrow.PrimitiveTypes.Uint64
+		}
+		return nil
+	}
+	decimal := func(lt *schema.DecimalLogicalType) arrow.DataType {
+		if lt.Precision() <= 38 {
+			return &arrow.Decimal128Type{Precision: lt.Precision(), Scale: lt.Scale()}
+		}
+		return &arrow.Decimal256Type{Precision: lt.Precision(), Scale: lt.Scale()}
+	}
+	switch n.PhysicalType() {
+	case pq.Types.Boolean:
+		return arrow.FixedWidthTypes.Boolean
+	case pq.Types.Int32:
+		switch lt := logical.(type) {
+		case schema.NoLogicalType:
+			return arrow.PrimitiveTypes.Int32
+		case *schema.TimeLogicalType:
+			if lt.TimeUnit() == schema.TimeUnitMillis {
+				return arrow.FixedWidthTypes.Time32ms
+			}
+		case *schema.DecimalLogicalType:
+			return decimal(lt)
+		case *schema.IntLogicalType:
+			return intType(lt)
+		case schema.DateLogicalType:
+			return arrow.FixedWidthTypes.Date32
+		}
+	case pq.Types.Int64:
+		switch lt := logical.(type) {
+		case schema.NoLogicalType:
+			return arrow.PrimitiveTypes.Int64
+		case *schema.IntLogicalType:
+			return intType(lt)
+		case *schema.DecimalLogicalType:
+			return decimal(lt)
+		case *schema.TimeLogicalType:
+			switch lt.TimeUnit() {
+			case schema.TimeUnitMicros:
+				return arrow.FixedWidthTypes.Time64us
+			case schema.TimeUnitNanos:
+				return arrow.FixedWidthTypes.Time64ns
+			}
+		case *schema.TimestampLogicalType:
+			tz := ""
+			if lt.IsAdjustedToUTC() || lt.IsFromConvertedType() {
+				tz = "UTC"
+			}
+			switch lt.TimeUnit() {
+			case schema.TimeUnitMillis:
+				return &arrow.TimestampType{TimeZone: tz, Unit: arrow.Millisecond}
+			case schema.TimeUnitMicros:
+				return &arrow.TimestampType{TimeZone: tz, Unit: arrow.Microsecond}
+			case schema.TimeUnitNanos:
+				return &arrow.TimestampType{TimeZone: tz, Unit: arrow.Nanosecond}
+			}
+		}
+	case pq.Types.Int96:
+		return arrow.FixedWidthTypes.Timestamp_ns
+	case pq.Types.Float:
+		return arrow.PrimitiveTypes.Float32
+	case pq.Types.Double:
+		return arrow.PrimitiveTypes.Float64
+	case pq.Types.ByteArray:
+		switch lt := logical.(type) {
+		case schema.StringLogicalType:
+			return arrow.BinaryTypes.String
+		case *schema.DecimalLogicalType:
+			return decimal(lt)
+		case schema.NoLogicalType, schema.EnumLogicalType, schema.JSONLogicalType, schema.BSONLogicalType:
+			return arrow.BinaryTypes.Binary
+		}
+	case pq.Types.FixedLenByteArray:
+		switch lt := logical.(type) {
+		case *schema.DecimalLogicalType:
+			return decimal(lt)
+		case schema.NoLogicalType, schema.IntervalLogicalType, schema.UUIDLogicalType:
+			return &arrow.FixedSizeBinaryType{ByteWidth: n.TypeLength()}
+		case schema.Float16LogicalType:
+			return &arrow.Float16Type{}
 		}
 	}
 	return nil
