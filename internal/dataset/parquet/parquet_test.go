@@ -3,6 +3,7 @@ package parquet
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -17,12 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 	pq "github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/file"
-	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+	"github.com/apache/arrow/go/v17/parquet/schema"
 
 	"github.com/stella-ops/stella-export/internal/dataset/table"
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -333,22 +331,28 @@ func TestWriterErrors(t *testing.T) {
 	}
 }
 
-// foreign writes a file with pqarrow directly, with types our writer never
-// uses, as another tool would.
-func foreign(t *testing.T, fields []arrow.Field, build func(b *array.RecordBuilder)) []byte {
+// foreign writes a one-row-group file with arrow's low-level writer, with
+// the schema nodes another tool (pyarrow, pqarrow) writes for types our
+// writer never uses; writes fill the columns, in order.
+func foreign(t *testing.T, fields schema.FieldList, writes ...func(cw file.ColumnChunkWriter) error) []byte {
 	t.Helper()
-	sc := arrow.NewSchema(fields, nil)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer b.Release()
-	build(b)
-	rec := b.NewRecord()
-	defer rec.Release()
-	var buf bytes.Buffer
-	fw, err := pqarrow.NewFileWriter(sc, &buf, pq.NewWriterProperties(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	root, err := schema.NewGroupNode("schema", pq.Repetitions.Repeated, fields, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fw.Write(rec); err != nil {
+	var buf bytes.Buffer
+	fw := file.NewParquetWriter(&buf, root)
+	rgw := fw.AppendRowGroup()
+	for _, write := range writes {
+		cw, err := rgw.NextColumn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := write(cw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rgw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := fw.Close(); err != nil {
@@ -357,36 +361,94 @@ func foreign(t *testing.T, fields []arrow.Field, build func(b *array.RecordBuild
 	return buf.Bytes()
 }
 
+// node is a primitive schema node for foreign; it fails the test on error.
+func node(t *testing.T, name string, rep pq.Repetition, lt schema.LogicalType, typ pq.Type) schema.Node {
+	t.Helper()
+	n, err := schema.NewPrimitiveNodeLogical(name, rep, lt, typ, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestReadForeignTypes(t *testing.T) {
-	data := foreign(t, []arrow.Field{
-		{Name: "i32", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
-		{Name: "u32", Type: arrow.PrimitiveTypes.Uint32},
-		{Name: "f32", Type: arrow.PrimitiveTypes.Float32},
-		{Name: "ts_ms", Type: &arrow.TimestampType{Unit: arrow.Millisecond}},
-		{Name: "ts_s", Type: &arrow.TimestampType{Unit: arrow.Second, TimeZone: "America/New_York"}},
-		{Name: "d64", Type: arrow.FixedWidthTypes.Date64},
-		{Name: "dict", Type: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}},
-		{Name: "big", Type: arrow.PrimitiveTypes.Uint64},
-	}, func(b *array.RecordBuilder) {
-		b.Field(0).(*array.Int32Builder).AppendValues([]int32{-7, 0}, []bool{true, false})
-		b.Field(1).(*array.Uint32Builder).AppendValues([]uint32{math.MaxUint32, 1}, nil)
-		b.Field(2).(*array.Float32Builder).AppendValues([]float32{1.5, -2}, nil)
-		b.Field(3).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{1700000000123, -1}, nil)
-		b.Field(4).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{1700000000, 0}, nil)
-		b.Field(5).(*array.Date64Builder).AppendValues([]arrow.Date64{86400000 * 3, -86400000}, nil)
-		db := b.Field(6).(*array.BinaryDictionaryBuilder)
-		db.AppendString("red")
-		db.AppendString("red")
-		b.Field(7).(*array.Uint64Builder).AppendValues([]uint64{1, math.MaxUint64}, nil)
-	})
+	req, opt := pq.Repetitions.Required, pq.Repetitions.Optional
+	none := schema.NoLogicalType{}
+	// INT96 timestamps: Julian day, then nanoseconds of the day.
+	int96 := func(ns int64) (v pq.Int96) {
+		days := floorDiv(ns, 86400e9)
+		binary.LittleEndian.PutUint64(v[:8], uint64(ns-days*86400e9))
+		binary.LittleEndian.PutUint32(v[8:], uint32(days+2440588))
+		return v
+	}
+	i96 := []pq.Int96{int96(1700000000123456000), int96(-1000)}
+	data := foreign(t, schema.FieldList{
+		node(t, "i32", opt, schema.NewIntLogicalType(32, true), pq.Types.Int32),
+		node(t, "u32", req, schema.NewIntLogicalType(32, false), pq.Types.Int32),
+		node(t, "f32", req, none, pq.Types.Float),
+		node(t, "ts_ms", req, schema.NewTimestampLogicalTypeForce(false, schema.TimeUnitMillis), pq.Types.Int64),
+		node(t, "ts_s", req, schema.NewTimestampLogicalTypeForce(true, schema.TimeUnitMillis), pq.Types.Int64),
+		node(t, "d64", req, schema.DateLogicalType{}, pq.Types.Int32),
+		node(t, "dict", req, schema.StringLogicalType{}, pq.Types.ByteArray),
+		node(t, "big", req, schema.NewIntLogicalType(64, false), pq.Types.Int64),
+		node(t, "i8", req, schema.NewIntLogicalType(8, true), pq.Types.Int32),
+		node(t, "u16", req, schema.NewIntLogicalType(16, false), pq.Types.Int32),
+		node(t, "ts96", opt, none, pq.Types.Int96),
+	},
+		func(cw file.ColumnChunkWriter) error {
+			_, err := cw.(*file.Int32ColumnChunkWriter).WriteBatch([]int32{-7}, []int16{1, 0}, nil)
+			return err
+		},
+		func(cw file.ColumnChunkWriter) error { // MaxUint32's bits, 1
+			_, err := cw.(*file.Int32ColumnChunkWriter).WriteBatch([]int32{-1, 1}, nil, nil)
+			return err
+		},
+		func(cw file.ColumnChunkWriter) error {
+			_, err := cw.(*file.Float32ColumnChunkWriter).WriteBatch([]float32{1.5, -2}, nil, nil)
+			return err
+		},
+		func(cw file.ColumnChunkWriter) error {
+			_, err := cw.(*file.Int64ColumnChunkWriter).WriteBatch([]int64{1700000000123, -1}, nil, nil)
+			return err
+		},
+		func(cw file.ColumnChunkWriter) error { // seconds, stored as milliseconds
+			_, err := cw.(*file.Int64ColumnChunkWriter).WriteBatch([]int64{1700000000000, 0}, nil, nil)
+			return err
+		},
+		func(cw file.ColumnChunkWriter) error {
+			_, err := cw.(*file.Int32ColumnChunkWriter).WriteBatch([]int32{3, -1}, nil, nil)
+			return err
+		},
+		func(cw file.ColumnChunkWriter) error {
+			_, err := cw.(*file.ByteArrayColumnChunkWriter).WriteBatch([]pq.ByteArray{pq.ByteArray("red"), pq.ByteArray("red")}, nil, nil)
+			return err
+		},
+		func(cw file.ColumnChunkWriter) error { // 1, MaxUint64's bits
+			_, err := cw.(*file.Int64ColumnChunkWriter).WriteBatch([]int64{1, -1}, nil, nil)
+			return err
+		},
+		func(cw file.ColumnChunkWriter) error {
+			_, err := cw.(*file.Int32ColumnChunkWriter).WriteBatch([]int32{-128, 127}, nil, nil)
+			return err
+		},
+		func(cw file.ColumnChunkWriter) error {
+			_, err := cw.(*file.Int32ColumnChunkWriter).WriteBatch([]int32{65535, 0}, nil, nil)
+			return err
+		},
+		func(cw file.ColumnChunkWriter) error {
+			_, err := cw.(*file.Int96ColumnChunkWriter).WriteBatch(i96, []int16{1, 1}, nil)
+			return err
+		},
+	)
 	s := table.Schema{Name: "f", Columns: []table.Column{
 		{Name: "i32", Type: table.Int}, {Name: "u32", Type: table.Int}, {Name: "f32", Type: table.Float},
 		{Name: "ts_ms", Type: table.Timestamp}, {Name: "ts_s", Type: table.Timestamp}, {Name: "d64", Type: table.Date},
-		{Name: "dict", Type: table.String},
+		{Name: "dict", Type: table.String}, {Name: "i8", Type: table.Int}, {Name: "u16", Type: table.Int},
+		{Name: "ts96", Type: table.Timestamp},
 	}}
 	equalRows(t, readAll(t, data, s), []table.Row{
-		{int64(-7), int64(math.MaxUint32), 1.5, time.UnixMilli(1700000000123).UTC(), time.Unix(1700000000, 0).UTC(), day(1970, 1, 4), "red"},
-		{nil, int64(1), -2.0, time.UnixMilli(-1).UTC(), time.Unix(0, 0).UTC(), day(1969, 12, 31), "red"},
+		{int64(-7), int64(math.MaxUint32), 1.5, time.UnixMilli(1700000000123).UTC(), time.Unix(1700000000, 0).UTC(), day(1970, 1, 4), "red", int64(-128), int64(65535), time.Unix(1700000000, 123456000).UTC()},
+		{nil, int64(1), -2.0, time.UnixMilli(-1).UTC(), time.Unix(0, 0).UTC(), day(1969, 12, 31), "red", int64(127), int64(0), time.Unix(0, -1000).UTC()},
 	})
 	// A uint64 over MaxInt64 is an error naming the row and column.
 	_, err := tryReadAll(data, table.Schema{Name: "f", Columns: []table.Column{{Name: "big", Type: table.Int}}}, defaultLimits)
@@ -398,10 +460,18 @@ func TestReadForeignTypes(t *testing.T) {
 
 func TestReaderErrors(t *testing.T) {
 	good := write(t, sampleSchema, sampleRows(100), Options{RowGroupRows: 40})
-	nested := foreign(t, []arrow.Field{{Name: "l", Type: arrow.ListOf(arrow.PrimitiveTypes.Int64)}}, func(b *array.RecordBuilder) {
-		lb := b.Field(0).(*array.ListBuilder)
-		lb.Append(true)
-		lb.ValueBuilder().(*array.Int64Builder).Append(1)
+	// An optional list of optional int64, as pqarrow writes list<int64>.
+	list, err := schema.ListOf(node(t, "element", pq.Repetitions.Optional, schema.NoLogicalType{}, pq.Types.Int64), pq.Repetitions.Optional, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err = schema.NewGroupNodeLogical("l", pq.Repetitions.Optional, schema.FieldList{list.Field(0)}, schema.ListLogicalType{}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nested := foreign(t, schema.FieldList{list}, func(cw file.ColumnChunkWriter) error {
+		_, err := cw.(*file.Int64ColumnChunkWriter).WriteBatch([]int64{1}, []int16{3}, []int16{0})
+		return err
 	})
 	tooBigFooter := bytes.Clone(good)
 	copy(tooBigFooter[len(tooBigFooter)-8:], []byte{0xff, 0xff, 0xff, 0x7f})

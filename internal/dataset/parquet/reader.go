@@ -557,7 +557,12 @@ func getterFor(t table.Type, n *schema.PrimitiveNode) getter {
 	case table.Timestamp:
 		if phys == pq.Types.Int96 && logical.IsValid() && !logical.Equals(schema.NullLogicalType{}) {
 			return func(c *colReader, i int) (any, error) {
-				return time.Unix(0, c.i96[i].ToTime().UnixNano()).UTC(), nil
+				v := c.i96[i]
+				if binary.LittleEndian.Uint32(v[8:]) == 0 {
+					// Julian day 0 reads as the epoch, as in pqarrow.
+					return time.Unix(0, 0).UTC(), nil
+				}
+				return time.Unix(0, v.ToTime().UnixNano()).UTC(), nil
 			}
 		}
 		ts, ok := logical.(*schema.TimestampLogicalType)
