@@ -615,3 +615,63 @@ func TestNoGRPC(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderBadDefinitionLevel: an optional column whose definition levels
+// say 2 (an RLE run can hold any byte) is an exit-3 error, not a row with
+// a made-up value.
+func TestReaderBadDefinitionLevel(t *testing.T) {
+	defs := make([]int16, 16)
+	for i := range defs {
+		defs[i] = 2
+	}
+	data := foreign(t, schema.FieldList{node(t, "v", pq.Repetitions.Optional, schema.NoLogicalType{}, pq.Types.Int64)},
+		func(cw file.ColumnChunkWriter) error {
+			_, err := cw.(*file.Int64ColumnChunkWriter).WriteBatch(nil, defs, nil)
+			return err
+		})
+	_, err := tryReadAll(data, table.Schema{Name: "x", Columns: []table.Column{{Name: "v", Type: table.Int}}}, defaultLimits)
+	want := `read parquet: row 1: column "v": malformed parquet file: definition level 2, want 0 or 1`
+	if err == nil || err.Error() != want || exitcode.For(err) != exitcode.Invalid {
+		t.Fatalf("error %v, want %q (exit 3)", err, want)
+	}
+}
+
+// failAfter is an io.Writer that fails once n bytes have been written.
+type failAfter struct{ n int }
+
+var errSink = errors.New("disk full")
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		n := f.n
+		f.n = 0
+		return n, errSink
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// TestWriterSinkError: a sink that fails makes Write or Close return an
+// error that wraps the sink's, never a panic or a silent short file.
+func TestWriterSinkError(t *testing.T) {
+	for _, n := range []int{0, 100, 2000} {
+		w, err := NewWriter(&failAfter{n: n}, sampleSchema, Options{Compression: "none", RowGroupRows: 50})
+		if err != nil {
+			if !errors.Is(err, errSink) {
+				t.Errorf("sink failing after %d bytes: NewWriter: %v, want an error wrapping %v", n, err, errSink)
+			}
+			continue
+		}
+		for _, r := range sampleRows(200) {
+			if err = w.Write(r); err != nil {
+				break
+			}
+		}
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if !errors.Is(err, errSink) {
+			t.Errorf("sink failing after %d bytes: error %v, want one wrapping %v", n, err, errSink)
+		}
+	}
+}

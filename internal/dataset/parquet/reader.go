@@ -100,6 +100,7 @@ type colReader struct {
 	cr       file.ColumnChunkReader
 	defs     []int16
 	vi       int // next value of the batch
+	nv       int // values in the batch
 	ba       []pq.ByteArray
 	i32      []int32
 	i64      []int64
@@ -304,9 +305,17 @@ func (rd *reader) Next() (_ table.Row, err error) {
 	rd.rowNum++
 	for j := range rd.cols {
 		c := &rd.cols[j]
-		if c.optional && c.defs[i] == 0 {
+		if c.optional && c.defs[i] != 1 {
+			if c.defs[i] != 0 {
+				rd.err = exitcode.Invalidf("read parquet: row %d: column %q: malformed parquet file: definition level %d, want 0 or 1", rd.rowNum, rd.schema.Columns[j].Name, c.defs[i])
+				return nil, rd.err
+			}
 			rd.row[j] = nil
 			continue
+		}
+		if c.vi >= c.nv {
+			rd.err = exitcode.Invalidf("read parquet: row %d: column %q: malformed parquet file: fewer values than definition levels say", rd.rowNum, rd.schema.Columns[j].Name)
+			return nil, rd.err
 		}
 		v, err := c.get(c, c.vi)
 		c.vi++
@@ -411,6 +420,11 @@ func (c *colReader) alloc(n int) int64 {
 }
 
 // read decodes up to n rows of c and returns how many it got.
+//
+// A ByteArray value points into the page it was decoded from. It stays
+// valid for the batch, across pages, because every page is decoded into a
+// buffer of its own and the Go allocator behind the budget never hands
+// freed memory out again; Next copies it into a string.
 func (c *colReader) read(n int64) (int64, error) {
 	var defs []int16
 	if c.optional {
@@ -422,19 +436,19 @@ func (c *colReader) read(n int64) (int64, error) {
 	)
 	switch r := c.cr.(type) {
 	case *file.ByteArrayColumnChunkReader:
-		total, _, err = r.ReadBatch(n, c.ba[:n], defs, nil)
+		total, c.nv, err = r.ReadBatch(n, c.ba[:n], defs, nil)
 	case *file.Int32ColumnChunkReader:
-		total, _, err = r.ReadBatch(n, c.i32[:n], defs, nil)
+		total, c.nv, err = r.ReadBatch(n, c.i32[:n], defs, nil)
 	case *file.Int64ColumnChunkReader:
-		total, _, err = r.ReadBatch(n, c.i64[:n], defs, nil)
+		total, c.nv, err = r.ReadBatch(n, c.i64[:n], defs, nil)
 	case *file.Int96ColumnChunkReader:
-		total, _, err = r.ReadBatch(n, c.i96[:n], defs, nil)
+		total, c.nv, err = r.ReadBatch(n, c.i96[:n], defs, nil)
 	case *file.Float32ColumnChunkReader:
-		total, _, err = r.ReadBatch(n, c.f32[:n], defs, nil)
+		total, c.nv, err = r.ReadBatch(n, c.f32[:n], defs, nil)
 	case *file.Float64ColumnChunkReader:
-		total, _, err = r.ReadBatch(n, c.f64[:n], defs, nil)
+		total, c.nv, err = r.ReadBatch(n, c.f64[:n], defs, nil)
 	case *file.BooleanColumnChunkReader:
-		total, _, err = r.ReadBatch(n, c.bools[:n], defs, nil)
+		total, c.nv, err = r.ReadBatch(n, c.bools[:n], defs, nil)
 	default:
 		return 0, fmt.Errorf("no reader for physical type %s", c.cr.Type())
 	}

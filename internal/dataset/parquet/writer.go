@@ -281,6 +281,7 @@ func (c *column) reset() {
 // writer is a table.Writer of one Parquet file.
 type writer struct {
 	schema   table.Schema
+	out      *sink // the caller's writer, with its first error
 	fw       *file.Writer
 	cols     []column
 	rows     int   // rows buffered in cols
@@ -293,15 +294,44 @@ type writer struct {
 }
 
 // sink hides Close from the library, so closing the Parquet writer never
-// closes the caller's io.Writer.
-type sink struct{ w io.Writer }
+// closes the caller's io.Writer, and keeps the first error of w: the
+// library reports some of them only as a panic with a message of its own.
+type sink struct {
+	w   io.Writer
+	err error
+}
 
-func (s sink) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s *sink) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// failed returns the sink's error, wrapped, if it has one, and otherwise err.
+func (s *sink) failed(what string, err error) error {
+	if s.err != nil {
+		return fmt.Errorf("%s: %w", what, s.err)
+	}
+	return err
+}
 
 // NewWriter returns a table.Writer that writes rows of s to w as one
 // Parquet file. Close writes the last row group and the footer; it does not
 // close w.
-func NewWriter(w io.Writer, s table.Schema, opt Options) (table.Writer, error) {
+func NewWriter(w io.Writer, s table.Schema, opt Options) (_ table.Writer, err error) {
+	// The file writer writes the magic number as it starts, and panics if
+	// the sink fails.
+	out := &sink{w: w}
+	defer func() {
+		if p := recover(); p != nil {
+			err = out.failed("parquet write: start", recovered("parquet write: start", p))
+		}
+	}()
 	sc, err := ParquetSchema(s)
 	if err != nil {
 		return nil, err
@@ -330,13 +360,14 @@ func NewWriter(w io.Writer, s table.Schema, opt Options) (table.Writer, error) {
 		pq.WithCompression(c),
 		pq.WithMaxRowGroupLength(int64(maxRows)),
 	)
-	fw := file.NewParquetWriter(sink{w}, sc, file.WithWriterProps(props), file.WithWriteMetadata(make(metadata.KeyValueMetadata, 0)))
+	fw := file.NewParquetWriter(out, sc, file.WithWriterProps(props), file.WithWriteMetadata(make(metadata.KeyValueMetadata, 0)))
 	cols := make([]column, len(s.Columns))
 	for i, col := range s.Columns {
 		cols[i] = column{typ: col.Type, optional: !col.Required}
 	}
 	return &writer{
 		schema:   s,
+		out:      out,
 		fw:       fw,
 		cols:     cols,
 		maxRows:  maxRows,
@@ -389,7 +420,7 @@ func (w *writer) flush() (err error) {
 	// panicking.
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("parquet write: row group: %v", p)
+			err = w.out.failed("parquet write: row group", recovered("parquet write: row group", p))
 		}
 	}()
 	w.rows, w.bytes = 0, 0
@@ -422,8 +453,19 @@ func (w *writer) Close() error {
 	if err := w.flush(); err != nil {
 		return w.fail(err)
 	}
+	return w.fail(w.footer())
+}
+
+// footer closes the file writer, which writes the footer.
+func (w *writer) footer() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = recovered("parquet write: footer", p)
+		}
+		err = w.out.failed("parquet write: footer", err)
+	}()
 	if err := w.fw.Close(); err != nil {
-		return w.fail(fmt.Errorf("parquet write: footer: %w", err))
+		return fmt.Errorf("parquet write: footer: %w", err)
 	}
 	return nil
 }
@@ -474,4 +516,13 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// recovered turns the value of a panic inside arrow's file writer into an
+// error that wraps it when it is one (a failing sink's error, say).
+func recovered(what string, p any) error {
+	if e, ok := p.(error); ok {
+		return fmt.Errorf("%s: %w", what, e)
+	}
+	return fmt.Errorf("%s: %v", what, p)
 }
