@@ -577,9 +577,10 @@ func BenchmarkWriter(b *testing.B) {
 }
 
 // TestReaderStreamsBatches: a row group of more than BatchRows rows is
-// read in batches, across the batch boundaries, within an 8 MiB memory
-// limit, a fraction of what the whole row group decodes to (the pqarrow
-// reader, which held a whole row group, needed more than 24 MiB here).
+// read in batches, across the batch boundaries, within a 16 MiB memory
+// limit, which also pays for each column's dictionary allowance (pageGuard):
+// less than half of what the whole row group decodes to, which the pqarrow
+// reader held.
 func TestReaderStreamsBatches(t *testing.T) {
 	rows := sampleRows(8*BatchRows + 123)
 	data := write(t, sampleSchema, rows, Options{RowGroupRows: len(rows)})
@@ -587,7 +588,7 @@ func TestReaderStreamsBatches(t *testing.T) {
 		t.Fatalf("%d row groups, want 1", n)
 	}
 	lim := defaultLimits
-	lim.memory = 8 << 20
+	lim.memory = 16 << 20
 	got, err := tryReadAll(data, sampleSchema, lim)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -61,6 +62,16 @@ func (b *budget) take(n int64) {
 	}
 }
 
+// tryTake takes n bytes if they fit under the limit and reports whether
+// it did.
+func (b *budget) tryTake(n int64) bool {
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
 func (b *budget) Allocate(size int) []byte {
 	b.take(int64(size))
 	return b.mem.Allocate(size)
@@ -98,6 +109,7 @@ type colReader struct {
 	get      getter
 	optional bool // the leaf's max definition level is 1
 	cr       file.ColumnChunkReader
+	guard    *pageGuard // cr's pages
 	defs     []int16
 	vi       int // next value of the batch
 	nv       int // values in the batch
@@ -334,12 +346,16 @@ func (rd *reader) load() error {
 	g := rd.group
 	rd.group++
 	rg := rd.pr.RowGroup(g)
+	sc := rd.pr.MetaData().Schema
 	for j, leaf := range rd.leaves {
-		cr, err := rg.Column(leaf)
+		pages, err := rg.GetColumnPageReader(leaf)
 		if err != nil {
 			return exitcode.Invalidf("read parquet: row group %d: column %q: %v", g, rd.schema.Columns[j].Name, err)
 		}
-		rd.cols[j].cr = cr
+		descr := sc.Column(leaf)
+		guard := &pageGuard{PageReader: pages, descr: descr, mem: rd.mem}
+		rd.cols[j].guard = guard
+		rd.cols[j].cr = file.NewColumnReader(descr, guard, rd.mem, rd.pr.BufferPool())
 	}
 	rd.gLeft, rd.gRead = rg.NumRows(), 0
 	rd.n, rd.pos = 0, 0
@@ -458,6 +474,10 @@ func (c *colReader) read(n int64) (int64, error) {
 func (rd *reader) release() {
 	for j := range rd.cols {
 		rd.cols[j].cr = nil
+		if g := rd.cols[j].guard; g != nil {
+			rd.mem.take(-g.charged)
+			rd.cols[j].guard = nil
+		}
 	}
 	rd.n, rd.pos, rd.gLeft = 0, 0, 0
 }
@@ -787,4 +807,113 @@ func primitiveType(n *schema.PrimitiveNode) arrow.DataType {
 		}
 	}
 	return nil
+}
+
+// Dictionary index encodings of a data page (the Thrift enum values).
+const (
+	encPlainDictionary = 2
+	encRLEDictionary   = 8
+)
+
+// pageGuard passes a column chunk's pages to arrow's column reader and
+// refuses a dictionary-encoded data page whose index bit width would let
+// the dictionary decoder allocate more than the reader's memory budget.
+// Arrow sizes the slice of decoded dictionary values by the largest index
+// a page holds, with make rather than the allocator, before it checks the
+// index against the dictionary: one crafted index near 2^31 asks the Go
+// runtime for tens of gigabytes, and a failed allocation there ends the
+// process. An index of a page with bit width w is below 2^w, so the guard
+// takes 2^w values' worth of the budget for the chunk (once, for the
+// widest page) before the decoder sees the page.
+type pageGuard struct {
+	file.PageReader
+	descr   *schema.Column
+	mem     *budget
+	charged int64 // taken from mem for this chunk
+	err     error
+}
+
+func (g *pageGuard) Next() bool {
+	if g.err != nil || !g.PageReader.Next() {
+		return false
+	}
+	if err := g.check(g.PageReader.Page()); err != nil {
+		g.err = err
+		return false
+	}
+	return true
+}
+
+func (g *pageGuard) Err() error {
+	if g.err != nil {
+		return g.err
+	}
+	return g.PageReader.Err()
+}
+
+// check takes the budget a dictionary-encoded data page's indexes may make
+// the decoder allocate. A page too short to hold its levels and the bit
+// width is left to arrow, which refuses it.
+func (g *pageGuard) check(p file.Page) error {
+	if p == nil {
+		return nil
+	}
+	if e := int32(p.Encoding()); e != encPlainDictionary && e != encRLEDictionary {
+		return nil
+	}
+	data := p.Data()
+	var off int64
+	switch dp := p.(type) {
+	case *file.DataPageV1:
+		if g.descr.MaxRepetitionLevel() > 0 {
+			return nil // not a column this reader binds
+		}
+		if maxDef := g.descr.MaxDefinitionLevel(); maxDef > 0 {
+			switch dp.DefinitionLevelEncoding() {
+			case pq.Encodings.RLE:
+				if len(data) < 4 {
+					return nil
+				}
+				off = 4 + int64(binary.LittleEndian.Uint32(data[:4]))
+			case pq.Encodings.BitPacked:
+				off = (int64(dp.NumValues())*int64(bits.Len16(uint16(maxDef))) + 7) / 8
+			default:
+				return nil
+			}
+		}
+	case *file.DataPageV2:
+		off = int64(dp.RepetitionLevelByteLen()) + int64(dp.DefinitionLevelByteLen())
+	default:
+		return nil
+	}
+	if off < 0 || off >= int64(len(data)) {
+		return nil
+	}
+	width := min(int(data[off]), 31) // indexes are int32
+	need := (int64(1) << width) * valueBytes(g.descr.PhysicalType())
+	if need <= g.charged {
+		return nil
+	}
+	if !g.mem.tryTake(need - g.charged) {
+		return exitcode.Invalidf("dictionary indexes of %d bits: decoding needs more than the reader's memory limit", data[off])
+	}
+	g.charged = need
+	return nil
+}
+
+// valueBytes is the size of one decoded value of a physical type in
+// arrow's dictionary (a ByteArray is a slice header).
+func valueBytes(t pq.Type) int64 {
+	switch t {
+	case pq.Types.Boolean:
+		return 1
+	case pq.Types.Int32, pq.Types.Float:
+		return 4
+	case pq.Types.Int64, pq.Types.Double:
+		return 8
+	case pq.Types.Int96:
+		return 12
+	default:
+		return 24
+	}
 }
