@@ -357,8 +357,12 @@ func (r *Reader) wrap(err error, name string) error {
 	case errors.Is(err, pgzip.ErrChecksum), errors.Is(err, pgzip.ErrHeader):
 		return &FormatError{Entry: name, Kind: ErrTruncated, Detail: "gzip data corrupt: " + err.Error()}
 	}
+	// The inflater reports some corrupt streams (a length code that
+	// cannot occur, say) as an InternalError rather than a
+	// CorruptInputError; both are bad input.
 	var ce flate.CorruptInputError
-	if errors.As(err, &ce) {
+	var ie flate.InternalError
+	if errors.As(err, &ce) || errors.As(err, &ie) {
 		return &FormatError{Entry: name, Kind: ErrTruncated, Detail: "gzip data corrupt: " + err.Error()}
 	}
 	if name != "" {
