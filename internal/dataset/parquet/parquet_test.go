@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -673,6 +674,84 @@ func TestWriterSinkError(t *testing.T) {
 		}
 		if !errors.Is(err, errSink) {
 			t.Errorf("sink failing after %d bytes: error %v, want one wrapping %v", n, err, errSink)
+		}
+	}
+}
+
+// TestReadDictionaryPages: a dictionary-encoded string column, required
+// and optional, in data pages v1 and v2, reads back as written, and the
+// page guard finds each page's index bit width after its levels: 700
+// distinct values take 10 bits, an allowance of 2^10 values of 24 bytes.
+func TestReadDictionaryPages(t *testing.T) {
+	for _, v := range []pq.DataPageVersion{pq.DataPageV1, pq.DataPageV2} {
+		for _, rep := range []pq.Repetition{pq.Repetitions.Required, pq.Repetitions.Optional} {
+			name := fmt.Sprintf("v%d/%s", v+1, rep)
+			root, err := schema.NewGroupNode("schema", pq.Repetitions.Repeated,
+				schema.FieldList{node(t, "s", rep, schema.StringLogicalType{}, pq.Types.ByteArray)}, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var (
+				want []table.Row
+				vals []pq.ByteArray
+				defs []int16
+			)
+			for i := range 5000 {
+				if rep == pq.Repetitions.Optional && i%9 == 4 {
+					want = append(want, table.Row{nil})
+					defs = append(defs, 0)
+					continue
+				}
+				s := fmt.Sprintf("v%03d", i%700)
+				want = append(want, table.Row{s})
+				vals = append(vals, pq.ByteArray(s))
+				defs = append(defs, 1)
+			}
+			if rep == pq.Repetitions.Required {
+				defs = nil
+			}
+			var buf bytes.Buffer
+			props := pq.NewWriterProperties(pq.WithDataPageVersion(v), pq.WithDictionaryDefault(true), pq.WithDataPageSize(4<<10))
+			fw := file.NewParquetWriter(&buf, root, file.WithWriterProps(props))
+			rgw := fw.AppendRowGroup()
+			cw, err := rgw.NextColumn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(vals, defs, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := rgw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := fw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s := table.Schema{Name: "x", Columns: []table.Column{{Name: "s", Type: table.String, Required: rep == pq.Repetitions.Required}}}
+			r, err := newReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()), s, defaultLimits)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			var got []table.Row
+			for {
+				row, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if len(got) == 0 {
+					if g := r.(*reader).cols[0].guard.charged; g != 1024*24 {
+						t.Errorf("%s: dictionary allowance %d bytes, want %d (10-bit indexes)", name, g, 1024*24)
+					}
+				}
+				got = append(got, slices.Clone(row))
+			}
+			r.Close()
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: rows differ from those written", name)
+			}
 		}
 	}
 }
