@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stella-ops/stella-export/internal/dataset/table"
 	"github.com/stella-ops/stella-export/internal/exitcode"
@@ -26,40 +25,13 @@ func FuzzReader(f *testing.F) {
 			var row table.Row
 			row, err = r.Next()
 			if err == nil {
-				checkRow(t, row)
+				if cerr := schema.CheckRow(row); cerr != nil {
+					t.Fatal(cerr)
+				}
 			}
 		}
 		if !errors.Is(err, io.EOF) && exitcode.For(err) != exitcode.Invalid {
 			t.Fatalf("error %v: exit %d, want 3", err, exitcode.For(err))
 		}
 	})
-}
-
-// checkRow fails t if a value does not have its column's Go type.
-func checkRow(t *testing.T, row table.Row) {
-	t.Helper()
-	if len(row) != len(schema.Columns) {
-		t.Fatalf("row of %d values, want %d", len(row), len(schema.Columns))
-	}
-	for i, c := range schema.Columns {
-		if row[i] == nil {
-			continue
-		}
-		ok := false
-		switch c.Type {
-		case table.String:
-			_, ok = row[i].(string)
-		case table.Int:
-			_, ok = row[i].(int64)
-		case table.Float:
-			_, ok = row[i].(float64)
-		case table.Bool:
-			_, ok = row[i].(bool)
-		default:
-			_, ok = row[i].(time.Time)
-		}
-		if !ok {
-			t.Fatalf("column %s (%s): value %#v", c.Name, c.Type, row[i])
-		}
-	}
 }

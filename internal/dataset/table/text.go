@@ -114,6 +114,21 @@ func Check(t Type, v any) error {
 	return nil
 }
 
+// CheckRow returns an error unless row has one value per column of s,
+// each of its column's type (Check) or nil; a null in a required column is
+// not its concern (validation reports it).
+func (s Schema) CheckRow(row Row) error {
+	if len(row) != len(s.Columns) {
+		return fmt.Errorf("row of %d values for %d columns", len(row), len(s.Columns))
+	}
+	for i, c := range s.Columns {
+		if err := Check(c.Type, row[i]); err != nil {
+			return fmt.Errorf("column %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
 // quote quotes s for a message, shortened when long.
 func quote(s string) string {
 	if len(s) > 60 {

@@ -1,6 +1,7 @@
 package table
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -62,5 +63,28 @@ func TestParseFormatText(t *testing.T) {
 	}
 	if err := Check(Int, "1"); err == nil {
 		t.Error("Check(Int, string) passed")
+	}
+}
+
+// TestCheckRow: a row is checked column by column against the schema's
+// types; a wrong count or a value of another type is an error naming the
+// column, a null anywhere is not.
+func TestCheckRow(t *testing.T) {
+	s := Schema{Columns: []Column{{Name: "id", Type: String, Required: true}, {Name: "n", Type: Int}, {Name: "d", Type: Date}}}
+	day := time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		row  Row
+		want string
+	}{
+		{Row{"a", int64(1), day}, ""},
+		{Row{nil, nil, nil}, ""},
+		{Row{"a", 1, day}, "column n: value of type int in a int column"},
+		{Row{"a", int64(1), "2024-02-29"}, "column d: value of type string in a date column"},
+		{Row{"a", int64(1)}, "row of 2 values for 3 columns"},
+	} {
+		err := s.CheckRow(c.row)
+		if got := fmt.Sprint(err); (c.want == "" && err != nil) || (c.want != "" && got != c.want) {
+			t.Errorf("CheckRow(%#v) = %v, want %q", c.row, err, c.want)
+		}
 	}
 }
