@@ -755,3 +755,28 @@ func TestReadDictionaryPages(t *testing.T) {
 		}
 	}
 }
+
+// TestHybridHolds: the count of values in an RLE/bit-packed hybrid stream
+// that the page guard checks definition levels with (width 1).
+func TestHybridHolds(t *testing.T) {
+	for _, c := range []struct {
+		b    []byte
+		want int64
+		ok   bool
+	}{
+		{[]byte{5 << 1, 1}, 5, true},       // 5 repeated
+		{[]byte{5 << 1, 1}, 6, false},      // one short
+		{[]byte{5 << 1}, 1, false},         // value cut off
+		{[]byte{0, 1}, 1, false},           // a run of 0 ends the stream
+		{[]byte{1<<1 | 1, 0xff}, 8, true},  // one group of 8 bit-packed
+		{[]byte{2<<1 | 1, 0xff}, 8, true},  // two groups, one there
+		{[]byte{2<<1 | 1, 0xff}, 9, false}, // the second group is not
+		{[]byte{1<<1 | 1, 0, 3 << 1, 1}, 11, true},
+		{[]byte{0x80}, 1, false}, // header cut short
+		{nil, 0, true},
+	} {
+		if got := hybridHolds(c.b, 1, c.want); got != c.ok {
+			t.Errorf("hybridHolds(%x, 1, %d) = %v, want %v", c.b, c.want, got, c.ok)
+		}
+	}
+}

@@ -815,9 +815,11 @@ const (
 	encRLEDictionary   = 8
 )
 
-// pageGuard passes a column chunk's pages to arrow's column reader and
-// refuses a dictionary-encoded data page whose index bit width would let
-// the dictionary decoder allocate more than the reader's memory budget.
+// pageGuard passes a column chunk's pages to arrow's column reader. It
+// refuses a data page whose definition levels run out before its values
+// (on which arrow's reader would loop forever; see check), and a
+// dictionary-encoded data page whose index bit width would let the
+// dictionary decoder allocate more than the reader's memory budget.
 // Arrow sizes the slice of decoded dictionary values by the largest index
 // a page holds, with make rather than the allocator, before it checks the
 // index against the dictionary: one crafted index near 2^31 asks the Go
@@ -851,28 +853,32 @@ func (g *pageGuard) Err() error {
 	return g.PageReader.Err()
 }
 
-// check takes the budget a dictionary-encoded data page's indexes may make
-// the decoder allocate. A page too short to hold its levels and the bit
-// width is left to arrow, which refuses it.
+// check refuses a data page whose definition levels hold fewer levels than
+// the page has values, and takes the budget a dictionary-encoded page's
+// indexes may make the decoder allocate. Arrow's column reader loops
+// forever on short levels: its level decoder returns no levels and no
+// error, and the batch loop, still owed values, asks again. A page too
+// short to hold its levels or bit width at all is left to arrow, which
+// refuses it.
 func (g *pageGuard) check(p file.Page) error {
-	if p == nil {
-		return nil
-	}
-	if e := int32(p.Encoding()); e != encPlainDictionary && e != encRLEDictionary {
-		return nil
+	if p == nil || g.descr.MaxRepetitionLevel() > 0 {
+		return nil // not a page of a column this reader binds
 	}
 	data := p.Data()
-	var off int64
+	maxDef := g.descr.MaxDefinitionLevel()
+	var off int64 // where the values start
 	switch dp := p.(type) {
 	case *file.DataPageV1:
-		if g.descr.MaxRepetitionLevel() > 0 {
-			return nil // not a column this reader binds
-		}
-		if maxDef := g.descr.MaxDefinitionLevel(); maxDef > 0 {
+		if maxDef > 0 {
 			switch dp.DefinitionLevelEncoding() {
 			case pq.Encodings.RLE:
 				if len(data) < 4 {
 					return nil
+				}
+				// Arrow's decoder reads on past the levels' stated
+				// length; so does the count.
+				if !hybridHolds(data[4:], bits.Len16(uint16(maxDef)), int64(dp.NumValues())) {
+					return shortLevels(dp.NumValues())
 				}
 				off = 4 + int64(binary.LittleEndian.Uint32(data[:4]))
 			case pq.Encodings.BitPacked:
@@ -882,8 +888,16 @@ func (g *pageGuard) check(p file.Page) error {
 			}
 		}
 	case *file.DataPageV2:
-		off = int64(dp.RepetitionLevelByteLen()) + int64(dp.DefinitionLevelByteLen())
+		rep := int64(dp.RepetitionLevelByteLen())
+		if maxDef > 0 && rep >= 0 && rep <= int64(len(data)) &&
+			!hybridHolds(data[rep:], bits.Len16(uint16(maxDef)), int64(dp.NumValues())) {
+			return shortLevels(dp.NumValues())
+		}
+		off = rep + int64(dp.DefinitionLevelByteLen())
 	default:
+		return nil
+	}
+	if e := int32(p.Encoding()); e != encPlainDictionary && e != encRLEDictionary {
 		return nil
 	}
 	if off < 0 || off >= int64(len(data)) {
@@ -899,6 +913,54 @@ func (g *pageGuard) check(p file.Page) error {
 	}
 	g.charged = need
 	return nil
+}
+
+func shortLevels(n int32) error {
+	return exitcode.Invalidf("malformed parquet file: a data page's definition levels end before its %d values", n)
+}
+
+// hybridHolds reports whether b, a run of the RLE/bit-packed hybrid
+// encoding of values of width bits, holds at least want values when read
+// as arrow's decoder reads it: a run header is a uvarint whose low bit
+// says bit-packed (groups of 8 values) or repeated (a count and one value
+// in whole bytes); a run of count 0, or a header or value cut short, ends
+// the stream; a bit-packed run cut short yields the values whose bits
+// are there.
+func hybridHolds(b []byte, width int, want int64) bool {
+	if width <= 0 {
+		return true
+	}
+	var n int64
+	for n < want {
+		h, k := binary.Uvarint(b)
+		if k <= 0 {
+			return false
+		}
+		b = b[k:]
+		count := uint32(h >> 1)
+		if h&1 == 1 {
+			if count == 0 || count > math.MaxInt32/8 {
+				return false
+			}
+			size := int64(count) * int64(width) // bytes: 8 values a group
+			if size > int64(len(b)) {
+				return n+int64(len(b))*8/int64(width) >= want
+			}
+			b = b[size:]
+			n += int64(count) * 8
+			continue
+		}
+		if count == 0 || count > math.MaxInt32 {
+			return false
+		}
+		vb := (width + 7) / 8
+		if len(b) < vb {
+			return false
+		}
+		b = b[vb:]
+		n += int64(count)
+	}
+	return true
 }
 
 // valueBytes is the size of one decoded value of a physical type in
