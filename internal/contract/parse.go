@@ -386,9 +386,12 @@ func describe(n *yaml.Node) string {
 	return "a value tagged " + clip(n.ShortTag())
 }
 
+// clip returns s as it is when it is short and needs no escaping (a
+// number, a tag), and quoted otherwise, so that a message stays on one
+// line whatever the value holds.
 func clip(s string) string {
 	q := quote(s)
-	if q == strconv.Quote(s) {
+	if q == `"`+s+`"` {
 		return s
 	}
 	return q
