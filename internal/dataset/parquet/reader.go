@@ -405,34 +405,26 @@ func (rd *reader) grow(n int) {
 }
 
 // alloc sizes the buffers of c's physical type for n rows and returns
-// their bytes.
+// their bytes: a definition level and one decoded value (valueBytes) a row.
 func (c *colReader) alloc(n int) int64 {
 	c.defs = make([]int16, n)
-	size := int64(2 * n)
 	switch c.cr.(type) {
 	case *file.ByteArrayColumnChunkReader:
 		c.ba = make([]pq.ByteArray, n)
-		size += 24 * int64(n)
 	case *file.Int32ColumnChunkReader:
 		c.i32 = make([]int32, n)
-		size += 4 * int64(n)
 	case *file.Int64ColumnChunkReader:
 		c.i64 = make([]int64, n)
-		size += 8 * int64(n)
 	case *file.Int96ColumnChunkReader:
 		c.i96 = make([]pq.Int96, n)
-		size += 12 * int64(n)
 	case *file.Float32ColumnChunkReader:
 		c.f32 = make([]float32, n)
-		size += 4 * int64(n)
 	case *file.Float64ColumnChunkReader:
 		c.f64 = make([]float64, n)
-		size += 8 * int64(n)
 	case *file.BooleanColumnChunkReader:
 		c.bools = make([]bool, n)
-		size += int64(n)
 	}
-	return size
+	return int64(n) * (2 + valueBytes(c.cr.Type()))
 }
 
 // read decodes up to n rows of c and returns how many it got.
@@ -963,8 +955,8 @@ func hybridHolds(b []byte, width int, want int64) bool {
 	return true
 }
 
-// valueBytes is the size of one decoded value of a physical type in
-// arrow's dictionary (a ByteArray is a slice header).
+// valueBytes is the size of one decoded value of a physical type, in a
+// batch buffer or arrow's dictionary (a ByteArray is a slice header).
 func valueBytes(t pq.Type) int64 {
 	switch t {
 	case pq.Types.Boolean:
