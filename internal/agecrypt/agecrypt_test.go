@@ -15,6 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/failio"
 )
 
 // A fixed identity made by age-keygen 1.1.1, and its fingerprint from
@@ -353,18 +354,6 @@ func (f *failingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-type failingWriter struct{ after int }
-
-func (f *failingWriter) Write(p []byte) (int, error) {
-	if len(p) > f.after {
-		n := f.after
-		f.after = 0
-		return n, errDisk
-	}
-	f.after -= len(p)
-	return len(p), nil
-}
-
 // Errors of the input and the output are not mistaken for tampering: they
 // keep their identity and class.
 func TestIOErrors(t *testing.T) {
@@ -381,7 +370,7 @@ func TestIOErrors(t *testing.T) {
 		}
 	}
 	for _, after := range []int{0, 10, 300} {
-		w, err := Encrypt(&failingWriter{after: after}, AgeRecipients(rs))
+		w, err := Encrypt(&failio.Writer{After: after, Err: errDisk}, AgeRecipients(rs))
 		if err == nil {
 			_, err = w.Write(plaintext(2 * chunk))
 			if err == nil {

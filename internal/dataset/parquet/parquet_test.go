@@ -25,6 +25,7 @@ import (
 
 	"github.com/stella-ops/stella-export/internal/dataset/table"
 	"github.com/stella-ops/stella-export/internal/exitcode"
+	"github.com/stella-ops/stella-export/internal/failio"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden")
@@ -638,26 +639,13 @@ func TestReaderBadDefinitionLevel(t *testing.T) {
 	}
 }
 
-// failAfter is an io.Writer that fails once n bytes have been written.
-type failAfter struct{ n int }
-
 var errSink = errors.New("disk full")
-
-func (f *failAfter) Write(p []byte) (int, error) {
-	if len(p) > f.n {
-		n := f.n
-		f.n = 0
-		return n, errSink
-	}
-	f.n -= len(p)
-	return len(p), nil
-}
 
 // TestWriterSinkError: a sink that fails makes Write or Close return an
 // error that wraps the sink's, never a panic or a silent short file.
 func TestWriterSinkError(t *testing.T) {
 	for _, n := range []int{0, 100, 2000} {
-		w, err := NewWriter(&failAfter{n: n}, sampleSchema, Options{Compression: "none", RowGroupRows: 50})
+		w, err := NewWriter(&failio.Writer{After: n, Err: errSink}, sampleSchema, Options{Compression: "none", RowGroupRows: 50})
 		if err != nil {
 			if !errors.Is(err, errSink) {
 				t.Errorf("sink failing after %d bytes: NewWriter: %v, want an error wrapping %v", n, err, errSink)
